@@ -1,0 +1,60 @@
+"""The Toxiproxy toxic faults: latency, bandwidth, timeout, reset_peer, slicer, limit_data.
+
+Each adds one toxic per stream to every proxy of the named link (both directions of a node
+link; the client proxy of a client link; ``[clients, "*"]`` every client proxy) and heals by
+removing exactly the toxics it added, leaving the link's own ``link-*`` toxics in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.errors import FaultError
+from testbeds.base import Testbed
+
+
+@dataclass
+class ToxicFault:
+    """One Toxiproxy toxic type with its attributes, on a link, in one or both directions."""
+
+    kind: str
+    link: tuple[str, str]
+    attributes: dict[str, Any]
+    direction: str = "downstream"
+    toxic_type: str = ""
+    id: str = "fault"
+    toxicity: float = 1.0
+    _added: list[tuple[str, str]] = field(default_factory=list, repr=False)
+
+    @property
+    def target(self) -> str:
+        return f"{self.link[0]}->{self.link[1]}"
+
+    @property
+    def streams(self) -> list[str]:
+        return ["upstream", "downstream"] if self.direction == "both" else [self.direction]
+
+    def apply(self, testbed: Testbed) -> None:
+        proxies = testbed.link_proxies(*self.link)
+        if not proxies:
+            raise FaultError(
+                f"{self.kind} fault on link {list(self.link)}: the testbed has no such link; "
+                "declare it under testbed.links (or use [clients, NODE] for a client link)"
+            )
+        for proxy in proxies:
+            for stream in self.streams:
+                name = f"{self.id}-{self.kind}-{stream}"
+                testbed.admin.add_toxic(proxy.name, name, self.toxic_type or self.kind,
+                                        stream=stream, toxicity=self.toxicity,
+                                        attributes=self.attributes)
+                self._added.append((proxy.name, name))
+
+    def heal(self, testbed: Testbed) -> None:
+        for proxy, name in list(self._added):
+            testbed.admin.remove_toxic(proxy, name)
+            self._added.remove((proxy, name))
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "target": self.target, "direction": self.direction,
+                **self.attributes}

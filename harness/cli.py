@@ -1,0 +1,230 @@
+"""The `edgeproof` command line (DESIGN.md, "CLI contract").
+
+Bad input and infrastructure errors print one paragraph (file, field, fix) and exit 2, never a
+traceback; a run exits 0 when every check passes and 1 when one does not.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from harness.errors import ConfigError, EdgeproofError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="edgeproof: stand up an edge testbed, inject faults, drive load, and "
+                       "check what happened against what the models predicted.")
+console = Console(stderr=True)
+out = Console()
+
+FileArg = Annotated[str, typer.Argument(help="scenario (or testbed) YAML file")]
+BackendOpt = Annotated[str | None, typer.Option("--backend", help="local or docker")]
+
+
+def _fail(exc: EdgeproofError) -> None:
+    console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def _spec_of(record: Any) -> Any:
+    from harness.scenario import TestbedSpec
+    return TestbedSpec.model_validate(record.spec)
+
+
+def _attach(record: Any) -> Any:
+    from harness.runner import backend_class
+    cls = backend_class(record.backend)
+    return cls.attach(_spec_of(record), record)  # type: ignore[attr-defined]
+
+
+def _current(run_id: str | None) -> Any:
+    """The testbed `status`/`down` talk about: the given run, else the newest live one."""
+    from testbeds.state import is_stale, load_records
+    records = [r for r in load_records() if not is_stale(r)]
+    if run_id:
+        records = [r for r in records if r.run_id == run_id]
+    if not records:
+        return None
+    detached = [r for r in records if r.detached]
+    return (detached or records)[-1]
+
+
+@app.command()
+def up(file: FileArg, backend: BackendOpt = None) -> None:
+    """Stand up the testbed of a scenario or testbed file and leave it running."""
+    from harness.runner import new_run_id, stand_up
+    from harness.scenario import load_scenario
+    try:
+        scn = load_scenario(file, overrides={"testbed.backend": backend} if backend else None)
+        run_id = new_run_id()
+        from testbeds.state import state_dir
+        workdir = state_dir() / "work" / run_id
+        with console.status("standing up") as st:
+            tb = stand_up(scn, run_id=run_id, workdir=workdir, detached=True,
+                          say=lambda m: st.update(m), scenario_path=str(Path(file).resolve()))
+        _print_status(tb.status())
+        console.print(f"testbed [bold]{run_id}[/] is up; `edgeproof down` stops it")
+    except EdgeproofError as exc:
+        _fail(exc)
+
+
+def _print_status(st: dict[str, Any]) -> None:
+    t = Table(title=f"{st['name']} ({st['run_id']}, {st['backend']}; toxiproxy {st['toxiproxy']})")
+    for col in ("node", "tier", "address", "client proxy", "pid", "healthy", "limits"):
+        t.add_column(col)
+    for n in st["nodes"]:
+        addr = ", ".join(f"{n['host']}:{p}" for p in n["ports"].values())
+        t.add_row(n["name"], n["tier"], addr, str(n["client_url"] or "-"),
+                  str(n["pid"] or n.get("container") or "-"),
+                  "[green]yes[/]" if n["healthy"] else "[red]no[/]", n["limits"])
+    out.print(t)
+    p = Table(title="proxies")
+    for col in ("proxy", "listen", "upstream"):
+        p.add_column(col)
+    for pr in st["proxies"]:
+        p.add_row(f"{pr['src']} -> {pr['dst']} ({pr['port_name']})", pr["listen"], pr["upstream"])
+    out.print(p)
+    faults = st["active_faults"]
+    out.print("active faults: " + (", ".join(f"{f['kind']} {f['target']}" for f in faults)
+                                   if faults else "none"))
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+           run_id: Annotated[str | None, typer.Option("--run-id")] = None) -> None:
+    """Nodes, health, addresses, proxies and active faults of the running testbed."""
+    record = _current(run_id)
+    if record is None:
+        if as_json:
+            out.print_json(json.dumps({"testbeds": []}))
+        else:
+            out.print("no testbed is running (start one with `edgeproof up FILE`)")
+        return
+    st = _attach(record).status()
+    if as_json:
+        print(json.dumps(st, indent=2))
+    else:
+        _print_status(st)
+
+
+@app.command()
+def down(run_id: Annotated[str | None, typer.Option("--run-id")] = None) -> None:
+    """Stop the running testbed (the newest one `up` started, or --run-id)."""
+    record = _current(run_id)
+    if record is None:
+        out.print("no testbed is running")
+        return
+    from testbeds.reaper import reap
+    rep = reap(record)
+    out.print(f"testbed {record.run_id} down: {len(rep.processes)} process(es), "
+              f"{len(rep.cgroups)} cgroup(s), {len(rep.containers)} container(s) removed")
+    if rep.left:
+        console.print(f"[yellow]could not remove:[/] {', '.join(rep.left)}")
+
+
+@app.command()
+def clean(force: Annotated[bool, typer.Option(
+        "--force", help="also reap testbeds of runs that are still alive")] = False) -> None:
+    """Reap everything any run left: processes, proxies, cgroups, containers, clocks."""
+    from testbeds.reaper import clean as do_clean
+    rep = do_clean(force=force)
+    if rep.empty:
+        out.print("nothing to clean")
+        return
+    out.print(f"reaped {len(rep.testbeds)} testbed(s): {len(rep.processes)} process(es), "
+              f"{len(rep.cgroups)} cgroup(s), {len(rep.containers)} container(s), "
+              f"{len(rep.networks)} network(s)")
+    if rep.left:
+        console.print(f"[yellow]could not remove:[/] {', '.join(rep.left)}")
+
+
+@app.command()
+def predict(file: FileArg, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Model predictions only; nothing is started."""
+    from harness.models import predict as do_predict
+    from harness.scenario import load_scenario
+    try:
+        scn = load_scenario(file)
+    except EdgeproofError as exc:
+        _fail(exc)
+    pred = do_predict(scn)
+    if as_json:
+        from harness.report import _clean
+        print(json.dumps(_clean(pred.as_dict()), indent=2))
+        return
+    t = Table(title=f"{scn.name}: predicted latency per phase (model {pred.model}, "
+                    "before calibration)")
+    for col in ("phase", "from s", "to s", "mean ms", "p50", "p95", "p99", "throughput/s"):
+        t.add_column(col)
+    for p in pred.phases:
+        lat = p.latency_ms
+        t.add_row(p.phase.name, f"{p.phase.start_s:g}", f"{p.phase.end_s:g}",
+                  *(f"{lat.get(k, float('nan')):.2f}" for k in ("mean", "p50", "p95", "p99")),
+                  f"{p.throughput_rps:.1f}")
+    out.print(t)
+    out.print(f"bottleneck: {pred.bottleneck}; saturates at about "
+              f"{pred.saturation_users:.0f} users (MVA asymptotic bound)")
+
+
+@app.command()
+def run(file: FileArg,
+        out_dir: Annotated[Path | None, typer.Option("--out", help="run directory")] = None,
+        backend: BackendOpt = None,
+        seed: Annotated[int | None, typer.Option("--seed", help="override the seed")] = None
+        ) -> None:
+    """Run one whole scenario: testbed, load, faults, checks, report."""
+    from harness.runner import run as do_run
+    try:
+        with console.status("starting") as st:
+            outcome = do_run(file, out=out_dir, backend=backend, seed=seed,
+                             say=lambda m: st.update(m))
+    except EdgeproofError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: faults healed, testbed torn down[/]")
+        raise typer.Exit(130) from None
+    _print_verdicts(outcome)
+    raise typer.Exit(outcome.exit_code)
+
+
+def _print_verdicts(outcome: Any) -> None:
+    res = outcome.results
+    t = Table(title=f"{res['name']}: {res['verdict']}")
+    for col in ("check", "verdict", "predicted", "measured", "detail"):
+        t.add_column(col, overflow="fold")
+    colour = {"pass": "green", "fail": "red", "unknown": "yellow"}
+    for c in res["checks"]:
+        t.add_row(c["name"], f"[{colour[c['verdict']]}]{c['verdict']}[/]", str(c["predicted"]),
+                  str(c["measured"]), c["detail"])
+    out.print(t)
+    w = res["workload"]
+    out.print(f"{w['ops']} ops ({w['ok']} ok, {w['fail']} fail, {w['info']} info), "
+              f"{w['throughput_rps']:.1f} ok/s, mean {res['latency_ms']['mean']:.2f} ms; "
+              f"artefacts in {outcome.out_dir}")
+    if outcome.exit_code:
+        out.print(f"to reproduce: {res['reproduce']}")
+
+
+@app.command("install-toxiproxy")
+def install_toxiproxy() -> None:
+    """Build the pinned Toxiproxy server with Go into the tools folder (idempotent)."""
+    from faults.toxiproxy_server import install_toxiproxy as do_install
+    try:
+        path = do_install()
+    except EdgeproofError as exc:
+        _fail(exc)
+    out.print(f"toxiproxy-server: {path}")
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as exc:  # pragma: no cover - commands catch their own
+        console.print(f"error: {exc}")
+        sys.exit(2)

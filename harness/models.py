@@ -1,0 +1,219 @@
+"""Models: pure functions from a scenario (and calibration) to predictions, per phase.
+
+Latency per client node = client-link round trip + measured harness/proxy overhead +
+replication round trips (quorum: the (q-1)-th fastest peer round trip per phase, two phases for
+a write, one for a read; primary: forward to the primary plus the slowest replica) + the
+node's M/M/c station, solved by exact MVA for the closed loop (users, think time) or M/M/c
+(Erlang C) at the MVA throughput. A fault window changes the delays (latency toxics) and the
+reachable replicas (partitions, crashed or paused nodes).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness import scenario as sc
+from harness.phases import Phase, phases
+from harness.queueing import mixture_quantile, mva_latency
+
+NODE_DOWN = ("crash", "stop", "pause")
+
+
+@dataclass
+class Calibration:
+    """Measured, not assumed: per-node request overhead on the client path (ms) and the
+    overhead of one replica RPC; the run measures both before the load starts."""
+
+    client_overhead_ms: dict[str, float] = field(default_factory=dict)
+    peer_overhead_ms: float = 0.5
+    service_ms: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"client_overhead_ms": self.client_overhead_ms,
+                "peer_overhead_ms": self.peer_overhead_ms, "service_ms": self.service_ms}
+
+
+@dataclass
+class NodePrediction:
+    node: str
+    users: int
+    available: bool
+    delay_read_ms: float
+    delay_write_ms: float
+    station_ms: float
+    throughput_rps: float
+    utilisation: float
+    service_ms: float
+    workers: int
+
+
+@dataclass
+class PhasePrediction:
+    phase: Phase
+    nodes: list[NodePrediction]
+    latency_ms: dict[str, float]
+    throughput_rps: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.phase.as_dict(), "latency_ms": self.latency_ms,
+                "throughput_rps": self.throughput_rps,
+                "nodes": {n.node: {k: v for k, v in vars(n).items() if k != "node"}
+                          for n in self.nodes}}
+
+
+@dataclass
+class Prediction:
+    model: str
+    phases: list[PhasePrediction]
+    bottleneck: str
+    saturation_users: float
+    calibration: Calibration
+
+    def phase(self, name: str) -> PhasePrediction | None:
+        return next((p for p in self.phases if p.phase.name == name), None)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "bottleneck": self.bottleneck,
+                "saturation_users": self.saturation_users,
+                "calibration": self.calibration.as_dict(),
+                "phases": [p.as_dict() for p in self.phases]}
+
+
+def users_per_node(scenario: sc.Scenario) -> dict[str, int]:
+    """Locust users stick to one client node, assigned round-robin by process id."""
+    nodes = scenario.testbed.client_nodes
+    counts = dict.fromkeys(nodes, 0)
+    for u in range(scenario.workload.users):
+        counts[nodes[u % len(nodes)]] += 1
+    return counts
+
+
+def _extra_ms(fault: Any) -> float:
+    """Round-trip delay a latency toxic adds to a request over its link."""
+    return fault.ms * (2 if fault.direction == "both" else 1)
+
+
+def client_delay_ms(scn: sc.Scenario, node: str, active: list[Any]) -> float:
+    d = 2 * scn.testbed.clients.latency_ms
+    for f in active:
+        if f.kind == "latency" and f.link[0] == sc.CLIENTS and f.link[1] in ("*", node):
+            d += _extra_ms(f)
+    return d
+
+
+def _cuts(scn: sc.Scenario, active: list[Any]) -> set[tuple[str, str]]:
+    from faults.partition import cuts_for_groups
+    nodes = scn.testbed.node_names
+    out: set[tuple[str, str]] = set()
+    for f in active:
+        if f.kind != "partition":
+            continue
+        if f.groups is not None:
+            out |= cuts_for_groups(f.groups, nodes)
+        elif f.isolate is not None:
+            out |= cuts_for_groups([[f.isolate]], nodes)
+        else:
+            out |= {(a, b) for a in f.from_ or [] for b in f.to or [] if a != b}
+    return out
+
+
+def peer_rtt_map(scn: sc.Scenario, node: str, active: list[Any],
+                 peer_ms: float) -> dict[str, float]:
+    """Round trip (ms) from node to every peer replica it can reach in this phase."""
+    links = {(s, d): link for s, d, link in scn.testbed.link_directions()}
+    cuts = _cuts(scn, active)
+    down = {f.node for f in active if f.kind in NODE_DOWN}
+    out = {}
+    for peer in scn.testbed.node_names:
+        link = links.get((node, peer))
+        if peer == node or link is None or (node, peer) in cuts or peer in down:
+            continue
+        rtt = 2 * link.latency_ms + peer_ms
+        for f in active:
+            if f.kind == "latency" and set(f.link) == {node, peer}:
+                rtt += _extra_ms(f)
+        out[peer] = rtt
+    return out
+
+
+def replication_ms(scn: sc.Scenario, node: str, active: list[Any],
+                   peer_ms: float) -> tuple[float, float] | None:
+    """(read, write) replication delay at node, or None when the node cannot serve."""
+    mode = scn.testbed.service.mode
+    rtts = peer_rtt_map(scn, node, active, peer_ms)
+    n = len(scn.testbed.nodes)
+    if mode == "eventual":
+        return 0.0, 0.0
+    if mode == "quorum":
+        need = n // 2  # remote answers needed: a majority counting the node itself
+        if need == 0:
+            return 0.0, 0.0
+        if len(rtts) < need:
+            return None
+        k = sorted(rtts.values())[need - 1]
+        return k, 2 * k
+    primary = scn.testbed.service.primary or scn.testbed.node_names[0]
+    replicas = peer_rtt_map(scn, primary, active, peer_ms)
+    fanout = max(replicas.values()) if replicas else 0.0
+    if node == primary:
+        return 0.0, fanout
+    if primary not in rtts:
+        return 0.0, math.inf
+    return 0.0, rtts[primary] + fanout
+
+
+def predict_node(scn: sc.Scenario, node: str, users: int, active: list[Any],
+                 cal: Calibration) -> NodePrediction:
+    spec = scn.testbed.node(node)
+    hw = spec.hardware
+    s_ms = cal.service_ms.get(node, hw.service_ms)
+    down = any(f.kind in NODE_DOWN and f.node == node for f in active)
+    repl = None if down else replication_ms(scn, node, active, cal.peer_overhead_ms)
+    base = client_delay_ms(scn, node, active) + cal.client_overhead_ms.get(node, 0.0)
+    if repl is None or math.isinf(repl[1]):
+        return NodePrediction(node, users, False, math.nan, math.nan, math.nan, 0.0, 0.0,
+                              s_ms, hw.workers)
+    rf = scn.workload.read_fraction
+    d_read, d_write = base + repl[0], base + repl[1]
+    delay = rf * d_read + (1 - rf) * d_write
+    mva = mva_latency(users, scn.workload.think_time_ms / 1000, delay / 1000, hw.workers,
+                      s_ms / 1000)
+    return NodePrediction(node, users, True, d_read, d_write, mva.residence_s * 1000,
+                          mva.throughput, mva.utilisation, s_ms, hw.workers)
+
+
+def predict_phase(scn: sc.Scenario, phase: Phase, cal: Calibration) -> PhasePrediction:
+    active = [scn.faults[i] for i in phase.faults]
+    nodes = [predict_node(scn, n, u, active, cal) for n, u in users_per_node(scn).items() if u]
+    up = [n for n in nodes if n.available and n.throughput_rps > 0]
+    x = sum(n.throughput_rps for n in up)
+    if not up:
+        return PhasePrediction(phase, nodes, {"mean": math.nan}, 0.0)
+    rf = scn.workload.read_fraction
+    mean = sum(n.throughput_rps * (rf * n.delay_read_ms + (1 - rf) * n.delay_write_ms
+                                   + n.station_ms) for n in up) / x
+    parts = []
+    for n in up:
+        for w, d in ((rf, n.delay_read_ms), (1 - rf, n.delay_write_ms)):
+            if w > 0:
+                parts.append((n.throughput_rps * w, d / 1000, n.throughput_rps, n.workers,
+                              max(n.service_ms, 1e-6) / 1000))
+    q = {f"p{int(p * 100)}": mixture_quantile(p, parts) * 1000 for p in (0.5, 0.95, 0.99)}
+    return PhasePrediction(phase, nodes, {"mean": mean, **q}, x)
+
+
+def predict(scn: sc.Scenario, cal: Calibration | None = None,
+            times: list[tuple[float, float]] | None = None) -> Prediction:
+    """Predictions for every phase of the scenario, plus the bottleneck and saturation point."""
+    cal = cal or Calibration()
+    phs = [predict_phase(scn, ph, cal) for ph in phases(scn, times)]
+    demands = {n.name: cal.service_ms.get(n.name, n.hardware.service_ms) / n.hardware.workers
+               for n in scn.testbed.nodes}
+    bottleneck = max(demands, key=lambda k: demands[k])
+    base = phs[0].nodes[0] if phs and phs[0].nodes else None
+    cycle = scn.workload.think_time_ms + (base.delay_write_ms if base else 0.0)
+    per_node = len(scn.testbed.client_nodes)
+    sat = per_node * (cycle + demands[bottleneck]) / max(demands[bottleneck], 1e-9)
+    return Prediction("mva", phs, bottleneck, sat, cal)

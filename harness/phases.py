@@ -1,0 +1,65 @@
+"""Phases of a run: baseline, one window per fault (named after it), recovery after heals.
+
+Windows are cut at every scheduled apply and heal, so overlapping faults give a window per
+combination; times are seconds after the load started.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.scenario import Scenario
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    start_s: float
+    end_s: float
+    faults: tuple[int, ...] = field(default_factory=tuple)
+
+    @property
+    def kind(self) -> str:
+        if self.faults:
+            return "fault"
+        return "baseline" if self.name == "baseline" else "recovery"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "start_s": self.start_s,
+                "end_s": self.end_s, "faults": list(self.faults)}
+
+
+def fault_label(spec: Any) -> str:
+    """A short name for a fault: ``latency clients->*``, ``crash edge-3``."""
+    if hasattr(spec, "link"):
+        return f"{spec.kind} {spec.link[0]}->{spec.link[1]}"
+    if getattr(spec, "node", None):
+        return f"{spec.kind} {spec.node}"
+    if getattr(spec, "isolate", None):
+        return f"{spec.kind} isolate {spec.isolate}"
+    if getattr(spec, "groups", None):
+        return f"{spec.kind} " + "|".join(",".join(g) for g in spec.groups)
+    return str(spec.kind)
+
+
+def phases(scenario: Scenario, times: list[tuple[float, float]] | None = None) -> list[Phase]:
+    """Cut [0, duration) into phases; ``times`` may give actual (applied, healed) per fault."""
+    duration = scenario.workload.duration_s
+    spans = times or [(f.at_s, f.at_s + f.for_s) for f in scenario.faults]
+    spans = [(max(0.0, a), min(duration, h)) for a, h in spans]
+    cuts = sorted({0.0, duration, *[t for s in spans for t in s if 0 < t < duration]})
+    out: list[Phase] = []
+    seen_fault = False
+    for start, end in zip(cuts, cuts[1:], strict=False):
+        active = tuple(i for i, (a, h) in enumerate(spans) if a <= start < h)
+        if active:
+            seen_fault = True
+            name = " + ".join(fault_label(scenario.faults[i]) for i in active)
+        else:
+            name = "recovery" if seen_fault else "baseline"
+        if out and out[-1].faults == active and out[-1].name == name:
+            out[-1] = Phase(name, out[-1].start_s, end, active)
+        else:
+            out.append(Phase(name, start, end, active))
+    return out

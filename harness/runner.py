@@ -1,0 +1,235 @@
+"""One whole run: scenario -> testbed up -> calibrate -> (load || faults) -> history ->
+predictions vs measurements -> verdicts -> artefacts. Each stage hands a value to the next.
+
+Every run ends with a final heal and the testbed down, on normal end, on exceptions and on
+SIGINT/SIGTERM; a SIGKILLed run is reaped by `edgeproof clean` or the next run's sweep.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import signal
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from faults.schedule import Nemesis, schedule_from
+from harness import checks, measure, report
+from harness.errors import ConfigError, InfrastructureError
+from harness.models import Calibration, predict
+from harness.phases import phases
+from harness.scenario import Scenario, load_scenario
+from testbeds import reaper
+from testbeds.base import Testbed
+from testbeds.state import RUN_LABEL, TestbedRecord
+
+Say = Callable[[str], None]
+SATURATED_CPU = 90.0
+
+
+@dataclass
+class RunOutcome:
+    out_dir: Path
+    results: dict[str, Any]
+    exit_code: int
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def new_run_id() -> str:
+    return "ep" + uuid.uuid4().hex[:8]
+
+
+def default_out(name: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("reports") / f"{stamp}-{name}"
+
+
+def backend_class(name: str) -> type[Testbed]:
+    if name == "local":
+        from testbeds.local import LocalTestbed
+        return LocalTestbed
+    if name == "docker":
+        try:
+            from testbeds.docker import DockerTestbed  # type: ignore[import-not-found]
+        except ImportError:
+            raise ConfigError(
+                "--backend docker: the docker backend is not available in this version; "
+                "use --backend local"
+            ) from None
+        return DockerTestbed  # type: ignore[no-any-return]
+    raise ConfigError(f"--backend: {name!r} is not a backend; use local or docker")
+
+
+def stand_up(scn: Scenario, *, run_id: str, workdir: Path, detached: bool, say: Say,
+             scenario_path: str | None = None) -> Testbed:
+    """Sweep stale testbeds, then stand this one up (the backend reaps it if start-up fails)."""
+    swept = reaper.sweep_stale()
+    if swept.testbeds:
+        say(f"reaped {len(swept.testbeds)} stale testbed(s) left by killed runs")
+    cls = backend_class(scn.testbed.backend)
+    return cls.up(scn.testbed, run_id=run_id, name=scn.name, workdir=workdir,  # type: ignore[attr-defined, no-any-return]
+                  seed=scn.seed, detached=detached, progress=say, scenario_path=scenario_path)
+
+
+def calibrate(tb: Testbed, samples: int = 40) -> Calibration:
+    """Measure the request overhead of the client path (proxy hop, HTTP, harness) per node,
+    net of the link's own configured delay, so predictions use measured figures."""
+    cal = Calibration()
+    link_rtt = 2 * tb.spec.clients.latency_ms
+    with httpx.Client(timeout=2.0) as http:
+        for node, url in tb.client_targets():
+            rtts = []
+            for _ in range(samples):
+                t = time.perf_counter()
+                with contextlib.suppress(httpx.HTTPError):
+                    http.get(f"{url}/health")
+                    rtts.append((time.perf_counter() - t) * 1000)
+            if rtts:
+                cal.client_overhead_ms[node] = max(0.0, statistics.median(rtts) - link_rtt)
+        direct = []
+        for node in tb.spec.node_names[:1]:
+            for _ in range(samples):
+                t = time.perf_counter()
+                with contextlib.suppress(httpx.HTTPError):
+                    http.get(f"{tb.direct_url(node)}/health")
+                    direct.append((time.perf_counter() - t) * 1000)
+    if cal.client_overhead_ms:
+        cal.peer_overhead_ms = statistics.median(cal.client_overhead_ms.values())
+    return cal
+
+
+@contextlib.contextmanager
+def signals_heal() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt so the final heal and teardown always run."""
+    def handler(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def drive_load(scn: Scenario, tb: Testbed, nemesis: Nemesis, out: Path, say: Say) -> Any:
+    """Run the load process; start the fault schedule when the load reports its start."""
+    from workloads.load import LoadProcess, LoadSpec
+
+    targets = [{"node": n, "url": u} for n, u in tb.client_targets()]
+    spec = LoadSpec.from_workload(scn.workload, targets=targets, out_dir=out, seed=scn.seed)
+    cpu: list[float] = []
+
+    def on_progress(line: dict[str, Any]) -> None:
+        if nemesis.t0 == 0.0 and "elapsed_s" in line:
+            nemesis.start(time.monotonic() - float(line["elapsed_s"]))
+        if line.get("cpu_percent") is not None:
+            cpu.append(float(line["cpu_percent"]))
+        active = ", ".join(f"{f['kind']} {f['target']}" for f in tb.record.active_faults)
+        say(f"load {line.get('elapsed_s', 0):.0f}/{scn.workload.duration_s:.0f} s · "
+            f"{line.get('ops', 0)} ops · faults: {active or 'none'}")
+
+    with LoadProcess(spec, on_progress=on_progress, env={RUN_LABEL: tb.run_id}) as lp:
+        tb.record.extra_pids.append(lp.proc.pid)
+        tb.record.save()
+        result = lp.wait(timeout=scn.workload.duration_s + scn.workload.timeout_ms / 1000 + 30)
+    if not result.ok:
+        raise InfrastructureError(
+            f"the load process failed (exit {result.returncode}); its log says:\n"
+            f"{result.stderr_tail}")
+    return result, cpu
+
+
+def reproduce_cmd(path: str | None, scn: Scenario, backend: str) -> str:
+    return f"edgeproof run {shlex.quote(path or 'SCENARIO.yaml')} --seed {scn.seed} " \
+           f"--backend {backend}"
+
+
+def analyse(scn: Scenario, out: Path, result: Any, t0_ns: int, cal: Calibration,
+            fault_results: list[dict[str, Any]], cpu: list[float]) -> dict[str, Any]:
+    """History and metrics -> measurements per phase -> checks -> the results dict."""
+    from workloads.history import operations, read_history
+
+    ops = measure.with_phase_times(operations(read_history(result.history_path)), t0_ns)
+    times = [(f["applied_at_s"] if f["applied_at_s"] is not None else f["at_s"],
+              f["healed_at_s"] if f["healed_at_s"] is not None else f["at_s"] + f["for_s"])
+             for f in fault_results]
+    phs = phases(scn, times)
+    pred = predict(scn, cal, times)
+    meas = measure.measure(ops, phs)
+    problem = None
+    if cpu and statistics.median(cpu) > SATURATED_CPU:
+        problem = (f"harness saturated (load generator CPU median {statistics.median(cpu):.0f}% "
+                   f"> {SATURATED_CPU:.0f}%)")
+    verdicts = checks.run_checks(scn, pred, meas, problem)
+    res = measure.overall(ops, scn.workload.duration_s)
+    res["phases"] = [{**m.as_dict(), "predicted": p.as_dict()}
+                     for m, p in zip(meas, pred.phases, strict=False)]
+    res["checks"] = [v.as_dict() for v in verdicts]
+    res["verdict"] = checks.overall_verdict(verdicts)
+    res["prediction"] = {"bottleneck": pred.bottleneck, "saturation_users": pred.saturation_users,
+                         "calibration": cal.as_dict()}
+    res["harness"] = {"load_cpu_percent_median": statistics.median(cpu) if cpu else None,
+                      "saturated": problem is not None}
+    return {"res": res, "ops": ops}
+
+
+def run(path: str, *, out: Path | None = None, backend: str | None = None,
+        seed: int | None = None, say: Say = print) -> RunOutcome:
+    """Run one scenario end to end; return its results and exit code (0 pass, 1 not pass)."""
+    overrides: dict[str, Any] = {}
+    if backend:
+        overrides["testbed.backend"] = backend
+    if seed is not None:
+        overrides["seed"] = seed
+    scn = load_scenario(path, overrides=overrides)
+    out = out or default_out(scn.name)
+    out.mkdir(parents=True, exist_ok=True)
+    run_id = new_run_id()
+    started = datetime.now(UTC)
+    t_start = time.monotonic()
+    tb: Testbed | None = None
+    nemesis: Nemesis | None = None
+    with signals_heal():
+        try:
+            tb = stand_up(scn, run_id=run_id, workdir=out / "testbed", detached=False, say=say,
+                          scenario_path=path)
+            say("calibrating: measuring the client path overhead")
+            cal = calibrate(tb)
+            nemesis = Nemesis(tb, schedule_from(scn))
+            result, cpu = drive_load(scn, tb, nemesis, out, say)
+            nemesis.heal_all()
+            t0_ns = int(nemesis.t0 * 1e9) if nemesis.t0 else int(result.stats["started_ns"])
+            analysed = analyse(scn, out, result, t0_ns, cal, nemesis.results(), cpu)
+        finally:
+            if nemesis is not None:
+                nemesis.heal_all()
+            if tb is not None:
+                say("tearing the testbed down")
+                tb.down()
+    res = analysed["res"]
+    results = {"name": scn.name, "seed": scn.seed, "backend": scn.testbed.backend,
+               "verdict": res.pop("verdict"), "started_at": started.isoformat(),
+               "duration_s": time.monotonic() - t_start, "run_id": run_id,
+               "workload_duration_s": scn.workload.duration_s, **res,
+               "faults": nemesis.results() if nemesis else [],
+               "reproduce": reproduce_cmd(path, scn, scn.testbed.backend)}
+    report.write_results(out, results)
+    report.write_junit(out, results)
+    report.write_html(out, results, analysed["ops"])
+    return RunOutcome(out, results, 0 if results["verdict"] == "pass" else 1)
+
+
+def main_env_hint() -> str:
+    return f"python {sys.version.split()[0]}, pid {os.getpid()}"
+
+
+__all__ = ["RunOutcome", "TestbedRecord", "calibrate", "run", "stand_up"]

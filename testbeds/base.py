@@ -1,0 +1,169 @@
+"""The testbed interface every backend implements, and what they share.
+
+A testbed is a handle on running nodes, their links (Toxiproxy proxies) and the on-disk record
+that lets another process (`status`, `down`, `clean`) find it. Faults only use this interface.
+"""
+
+from __future__ import annotations
+
+import abc
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from harness.errors import TestbedError
+from harness.scenario import CLIENTS, TestbedSpec
+from testbeds.state import NodeRecord, ProxyRecord, TestbedRecord
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_msg: str) -> None:
+    return None
+
+
+class Testbed(abc.ABC):
+    """Running nodes joined by proxied links; lifecycle verbs for faults to use."""
+
+    __test__ = False
+
+    def __init__(self, spec: TestbedSpec, record: TestbedRecord) -> None:
+        self.spec = spec
+        self.record = record
+        self.admin: Any = None  # a faults.toxiproxy.ToxiproxyClient once up
+
+    # ------------------------------------------------------------ addresses
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id
+
+    @property
+    def nodes(self) -> dict[str, NodeRecord]:
+        return self.record.nodes
+
+    def client_targets(self) -> list[tuple[str, str]]:
+        """(node, base URL through its client proxy) for every client node."""
+        return [(n, str(self.nodes[n].client_url)) for n in self.spec.client_nodes]
+
+    def direct_url(self, node: str) -> str:
+        rec = self.nodes[node]
+        port = rec.ports[self.spec.node(node).main_port]
+        return f"http://{rec.host}:{port}"
+
+    def proxies(self, src: str, dst: str) -> list[ProxyRecord]:
+        """Proxies carrying traffic from src to dst (src may be 'clients', dst may be '*')."""
+        return [p for p in self.record.proxies
+                if p.src == src and (dst == "*" or p.dst == dst)]
+
+    def link_proxies(self, a: str, b: str) -> list[ProxyRecord]:
+        """Every proxy on the link between a and b, both directions (clients: one way)."""
+        if a == CLIENTS or b == CLIENTS:
+            node = b if a == CLIENTS else a
+            return self.proxies(CLIENTS, node)
+        return self.proxies(a, b) + self.proxies(b, a)
+
+    # ------------------------------------------------------------ lifecycle verbs
+    @abc.abstractmethod
+    def crash(self, node: str) -> None: ...
+
+    @abc.abstractmethod
+    def restart(self, node: str, keep_data: bool = True) -> None: ...
+
+    @abc.abstractmethod
+    def stop(self, node: str) -> None: ...
+
+    @abc.abstractmethod
+    def pause(self, node: str) -> None: ...
+
+    @abc.abstractmethod
+    def resume(self, node: str) -> None: ...
+
+    @abc.abstractmethod
+    def set_clock(self, node: str, offset_s: float) -> None: ...
+
+    @abc.abstractmethod
+    def node_running(self, node: str) -> bool: ...
+
+    @abc.abstractmethod
+    def down(self) -> None: ...
+
+    # ------------------------------------------------------------ health
+    def healthy(self, node: str, timeout_s: float = 1.0) -> bool:
+        """One readiness probe against the node's own address (not through a proxy)."""
+        spec = self.spec.node(node)
+        rec = self.nodes[node]
+        probe = spec.ready
+        if spec.is_reference or (probe and probe.http):
+            path = probe.http if probe and probe.http else "/health"
+            port_name = (probe.port if probe and probe.port else None) or spec.main_port
+            url = f"http://{rec.host}:{rec.ports[port_name]}{path}"
+            try:
+                return httpx.get(url, timeout=timeout_s).status_code < 500
+            except httpx.HTTPError:
+                return False
+        port_name = probe.tcp if probe and probe.tcp else spec.main_port
+        return tcp_open(rec.host, rec.ports[port_name], timeout_s)
+
+    def wait_ready(self, names: list[str], timeout_s: float, progress: Progress = _quiet,
+                   alive: Callable[[str], str | None] | None = None) -> None:
+        """Poll readiness probes until every node answers; a dead node fails fast."""
+        pending = list(names)
+        deadline = time.monotonic() + timeout_s
+        total = len(pending)
+        while pending:
+            for name in list(pending):
+                problem = alive(name) if alive else None
+                if problem:
+                    raise TestbedError(problem)
+                if self.healthy(name, timeout_s=0.5):
+                    pending.remove(name)
+                    progress(f"ready {total - len(pending)}/{total}")
+            if pending and time.monotonic() > deadline:
+                raise TestbedError(
+                    f"node(s) {', '.join(pending)} not ready within {timeout_s:.0f} s; see "
+                    f"their logs under {self.record.workdir}/nodes/ and the readiness probe "
+                    "in the scenario (ready: {tcp|http|command})"
+                )
+            if pending:
+                time.sleep(0.02)  # between probe sweeps, bounded by the deadline
+
+    def status(self) -> dict[str, Any]:
+        """Nodes, health, addresses, proxies and active faults, as plain data."""
+        nodes = []
+        for name, rec in self.nodes.items():
+            up = self.node_running(name)
+            nodes.append({
+                "name": name, "tier": rec.tier, "host": rec.host, "ports": rec.ports,
+                "client_url": rec.client_url, "pid": rec.pid, "container": rec.container,
+                "running": up, "healthy": up and self.healthy(name, timeout_s=0.5),
+                "limits": rec.limits,
+            })
+        return {
+            "run_id": self.run_id, "name": self.record.name, "backend": self.record.backend,
+            "toxiproxy": self.record.toxiproxy_url, "workdir": self.record.workdir,
+            "nodes": nodes,
+            "proxies": [vars(p) for p in self.record.proxies],
+            "active_faults": self.record.active_faults,
+        }
+
+
+def tcp_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def port_free(host: str, port: int) -> bool:
+    """True when nothing listens on host:port (we can bind it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True

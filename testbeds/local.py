@@ -1,0 +1,289 @@
+"""The embedded `local` backend: each node a process on a loopback address of its own.
+
+One Toxiproxy server per testbed (admin API on 127.0.0.1 only), one proxy per link direction
+and per client link; nodes learn only their link proxies' addresses. CPU and memory limits come
+from cgroups where this process may write them, and the node's clock runs under libfaketime.
+Every process carries ``EDGEPROOF_RUN_ID`` in its environment so `edgeproof clean` finds it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from faults.toxiproxy_server import ToxiproxyServer, find_toxiproxy
+from harness.errors import EdgeproofError, InfrastructureError, TestbedError
+from harness.scenario import TestbedSpec
+from testbeds import cgroups, clock
+from testbeds.base import Progress, Testbed, _quiet, port_free
+from testbeds.reaper import kill_group, reap
+from testbeds.state import RUN_LABEL, NodeRecord, ProxyRecord, TestbedRecord, free_slot
+from testbeds.topology import link_toxics, node_host, plan_proxies, render_command
+
+BASE_PORT = 7000
+READY_TIMEOUT_S = 60.0
+
+
+class LocalTestbed(Testbed):
+    """Nodes as local processes; see the module docstring."""
+
+    def __init__(self, spec: TestbedSpec, record: TestbedRecord, seed: int = 0) -> None:
+        super().__init__(spec, record)
+        self.seed = seed
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.server: ToxiproxyServer | None = None
+        self.support = cgroups.probe()
+        self.lib = clock.find_libfaketime()
+
+    # ------------------------------------------------------------ up
+    @classmethod
+    def up(cls, spec: TestbedSpec, *, run_id: str, name: str, workdir: Path, seed: int = 0,
+           detached: bool = False, progress: Progress = _quiet,
+           scenario_path: str | None = None) -> LocalTestbed:
+        """Stand the testbed up, or leave nothing behind and raise."""
+        binary = find_toxiproxy()  # fails before anything starts
+        workdir.mkdir(parents=True, exist_ok=True)
+        record = TestbedRecord(run_id=run_id, backend="local", name=name, workdir=str(workdir),
+                               owner_pid=os.getpid(), detached=detached, slot=free_slot(),
+                               scenario_path=scenario_path,
+                               spec=spec.model_dump(mode="json", by_alias=True))
+        record.save()
+        tb = cls(spec, record, seed)
+        try:
+            tb._start(binary, progress)
+        except BaseException as exc:
+            progress("start-up failed: cleaning up")
+            reap(record)
+            if isinstance(exc, EdgeproofError | KeyboardInterrupt):
+                raise
+            raise TestbedError(f"testbed {name!r} failed to start: {exc}") from exc
+        return tb
+
+    def _start(self, binary: Path, progress: Progress) -> None:
+        progress("starting Toxiproxy")
+        self.server = ToxiproxyServer(binary, log_path=Path(self.record.workdir) / "toxiproxy.log",
+                                      env={RUN_LABEL: self.run_id})
+        self.server.start()
+        self.admin = self.server.client()
+        self.record.toxiproxy_pid = self.server.pid
+        self.record.toxiproxy_url = self.server.url
+        self._assign_addresses()
+        progress(f"creating proxies ({self.support.reason}; clock: "
+                 f"{'libfaketime' if self.lib else 'real'})")
+        self._create_proxies()
+        self.record.save()
+        for node in self.spec.nodes:
+            self._launch(node.name)
+        self.record.save()
+        progress(f"waiting for {len(self.spec.nodes)} node(s)")
+        self.wait_ready(self.spec.node_names, READY_TIMEOUT_S, progress, alive=self._dead)
+
+    def _assign_addresses(self) -> None:
+        for i, node in enumerate(self.spec.nodes):
+            host = node_host(self.record.slot, i)
+            ports = {p: BASE_PORT + j for j, p in enumerate(node.ports)}
+            busy = [f"{host}:{p}" for p in ports.values() if not port_free(host, p)]
+            if busy:
+                raise InfrastructureError(
+                    f"node {node.name}: address {', '.join(busy)} is already in use; another "
+                    "testbed or program holds it. Run `edgeproof clean` to reap old testbeds, "
+                    "or stop the program listening there"
+                )
+            limits = "emulated"
+            paths: list[str] = []
+            hw = node.hardware
+            if self.support.available:
+                paths = cgroups.create(self.support, self.run_id, node.name, hw.cpus,
+                                       hw.memory_mb)
+                limits = f"cgroup v{self.support.version}"
+            clock_file = None
+            if node.clock == "faketime" and self.lib:
+                clock_file = str(Path(self.record.workdir) / "clocks" / f"{node.name}.offset")
+            self.record.nodes[node.name] = NodeRecord(
+                name=node.name, tier=node.tier, host=host, ports=ports, cgroups=paths,
+                limits=limits, clock_file=clock_file,
+                log=str(Path(self.record.workdir) / "nodes" / f"{node.name}.log"))
+
+    def _create_proxies(self) -> None:
+        addrs = {n: (r.host, r.ports) for n, r in self.nodes.items()}
+        plans = plan_proxies(self.spec, self.run_id, addrs)
+        created = self.admin.populate(
+            [{"name": p.name, "listen": "127.0.0.1:0", "upstream": p.upstream} for p in plans])
+        listen = {c.name: c.listen for c in created}
+        for plan in plans:
+            for tox in link_toxics(plan):
+                self.admin.add_toxic(plan.name, tox["name"], tox["type"], stream=tox["stream"],
+                                     attributes=tox["attributes"])
+            self.record.proxies.append(ProxyRecord(plan.name, plan.src, plan.dst, plan.port_name,
+                                                   listen[plan.name], plan.upstream))
+            if plan.src == "clients":
+                self.nodes[plan.dst].client_url = f"http://{listen[plan.name]}"
+
+    # ------------------------------------------------------------ node processes
+    def _node_dirs(self, name: str) -> tuple[Path, Path]:
+        base = Path(self.record.workdir) / "nodes"
+        data = base / name / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        return base, data
+
+    def _command(self, name: str, data_dir: Path) -> list[str]:
+        node = self.spec.node(name)
+        rec = self.nodes[name]
+        if node.is_reference:
+            cfg = data_dir.parent / "node.json"
+            cfg.write_text(json.dumps(self._service_config(name, data_dir)))
+            return [sys.executable, "-m", "testbeds.service", "--config", str(cfg)]
+        links: dict[str, tuple[str, dict[str, int]]] = {}
+        for p in self.proxies(name, "*"):
+            host, port = p.listen.rsplit(":", 1)
+            links.setdefault(p.dst, (host, {}))[1][p.port_name] = int(port)
+        text = render_command(node, str(node.command), host=rec.host, ports=rec.ports,
+                              data_dir=str(data_dir),
+                              nodes={n: (r.host, r.ports) for n, r in self.nodes.items()},
+                              links=links)
+        return shlex.split(text)
+
+    def _service_config(self, name: str, data_dir: Path) -> dict[str, Any]:
+        node = self.spec.node(name)
+        svc = self.spec.service
+        peers = {p.dst: p.listen for p in self.proxies(name, "*")}
+        index = self.spec.node_names.index(name)
+        return {
+            "name": name, "host": self.nodes[name].host, "port": self.nodes[name].ports["main"],
+            "mode": svc.mode, "workers": node.hardware.workers,
+            "service_ms": node.hardware.service_ms, "seed": self.seed * 1000 + index,
+            "members": self.spec.node_names, "peers": peers,
+            "primary": svc.primary or self.spec.node_names[0],
+            "anti_entropy_ms": svc.anti_entropy_ms, "replica_timeout_ms": svc.replica_timeout_ms,
+            "data_dir": str(data_dir),
+        }
+
+    def _launch(self, name: str) -> None:
+        base, data = self._node_dirs(name)
+        rec = self.nodes[name]
+        env = {**os.environ, RUN_LABEL: self.run_id, "PYTHONUNBUFFERED": "1"}
+        if rec.clock_file and self.lib:
+            Path(rec.clock_file).parent.mkdir(parents=True, exist_ok=True)
+            env.update(clock.faketime_env(rec.clock_file, self.lib))
+        env.update(self.spec.node(name).env)
+        cmd = self._command(name, data)
+        with open(base / f"{name}.log", "ab") as log:
+            try:
+                proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, env=env, cwd=data,
+                                        start_new_session=True)
+            except OSError as exc:
+                raise TestbedError(
+                    f"node {name}: cannot start {cmd[0]!r}: {exc.strerror}; check the node's "
+                    "command in the scenario (is the program installed and on PATH?)"
+                ) from None
+        if rec.cgroups:
+            cgroups.attach(rec.cgroups, proc.pid)
+        self.procs[name] = proc
+        rec.pid = proc.pid
+
+    def _dead(self, name: str) -> str | None:
+        """Why a node process has died during start-up, with its log's tail; None if alive."""
+        proc = self.procs.get(name)
+        if proc is None or proc.poll() is None:
+            return None
+        log = Path(self.record.workdir) / "nodes" / f"{name}.log"
+        tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
+        return (f"node {name} exited with code {proc.returncode} during start-up; last log "
+                f"lines ({log}):\n  " + "\n  ".join(tail))
+
+    # ------------------------------------------------------------ lifecycle verbs
+    def node_running(self, node: str) -> bool:
+        proc = self.procs.get(node)
+        if proc is not None:
+            return proc.poll() is None
+        from testbeds.state import pid_alive
+        return pid_alive(self.nodes[node].pid)
+
+    def crash(self, node: str) -> None:
+        """SIGKILL the node's process group (no goodbye to anyone)."""
+        kill_group(self.nodes[node].pid, signal.SIGKILL, grace_s=0)
+        self._reap_child(node)
+
+    def stop(self, node: str) -> None:
+        """Graceful stop: SIGTERM, then SIGKILL after a grace period."""
+        kill_group(self.nodes[node].pid, signal.SIGTERM, grace_s=5.0)
+        self._reap_child(node)
+
+    def restart(self, node: str, keep_data: bool = True) -> None:
+        """Start a stopped or crashed node again and wait for its readiness probe."""
+        if self.node_running(node):
+            return
+        if not keep_data:
+            shutil.rmtree(self._node_dirs(node)[1], ignore_errors=True)
+        self._launch(node)
+        self.record.save()
+        self.wait_ready([node], READY_TIMEOUT_S, alive=self._dead)
+
+    def pause(self, node: str) -> None:
+        """Freeze the node (cgroup freezer where we have one, else SIGSTOP)."""
+        rec = self.nodes[node]
+        if not cgroups.freeze(rec.cgroups, True):
+            os.killpg(int(rec.pid or 0), signal.SIGSTOP)
+
+    def resume(self, node: str) -> None:
+        rec = self.nodes[node]
+        if not cgroups.freeze(rec.cgroups, False) and rec.pid:
+            try:
+                os.killpg(rec.pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+
+    def set_clock(self, node: str, offset_s: float) -> None:
+        rec = self.nodes[node]
+        if not rec.clock_file:
+            raise TestbedError(
+                f"node {node}: its clock cannot be moved (libfaketime not found or clock: none); "
+                "install Debian's libfaketime or set EDGEPROOF_LIBFAKETIME"
+            )
+        clock.write_offset(rec.clock_file, offset_s)
+
+    def _reap_child(self, node: str) -> None:
+        proc = self.procs.get(node)
+        if proc is not None:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def down(self) -> None:
+        """Stop everything this testbed started and forget it."""
+        for name in self.nodes:
+            self.resume(name)
+        reap(self.record)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.server is not None:
+            self.server.stop()
+
+    @classmethod
+    def attach(cls, spec: TestbedSpec, record: TestbedRecord) -> LocalTestbed:
+        """A handle on a testbed another process started (for status, down and faults)."""
+        tb = cls(spec, record)
+        if record.toxiproxy_url:
+            from faults.toxiproxy import ToxiproxyClient
+            tb.admin = ToxiproxyClient(record.toxiproxy_url)
+        return tb
+
+
+def wait_gone(pids: list[int], timeout_s: float) -> None:
+    from testbeds.state import pid_alive
+    deadline = time.monotonic() + timeout_s
+    while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.02)

@@ -1,0 +1,129 @@
+"""Reaping: remove everything a testbed started, from its record and by label.
+
+Used by `down`, by a failed start-up, by the next run's start-up sweep (stale runs whose owner
+was SIGKILLed) and by `edgeproof clean`. Idempotent: reaping twice is harmless.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+
+from testbeds import cgroups
+from testbeds.state import TestbedRecord, is_stale, labelled_pids, load_records, pid_alive
+
+
+@dataclass
+class ReapReport:
+    """What a reap removed, and what it could not."""
+
+    testbeds: list[str] = field(default_factory=list)
+    processes: list[int] = field(default_factory=list)
+    cgroups: list[str] = field(default_factory=list)
+    containers: list[str] = field(default_factory=list)
+    networks: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)
+
+    def merge(self, other: ReapReport) -> None:
+        for k in vars(self):
+            getattr(self, k).extend(getattr(other, k))
+
+    @property
+    def empty(self) -> bool:
+        return not any(vars(self).values())
+
+
+def kill_group(pid: int | None, sig: signal.Signals = signal.SIGTERM, grace_s: float = 2.0) -> bool:
+    """Signal a process group (or the process), escalate to SIGKILL after grace; True if sent."""
+    if not pid or not pid_alive(pid):
+        return False
+    for target in (lambda s: os.killpg(pid, s), lambda s: os.kill(pid, s)):
+        try:
+            target(signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+            target(sig)
+            break
+        except (ProcessLookupError, PermissionError):
+            continue
+    deadline = time.monotonic() + grace_s
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if pid_alive(pid):
+        for kill in (os.killpg, os.kill):
+            try:
+                kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                continue
+    return True
+
+
+def reap(record: TestbedRecord) -> ReapReport:
+    """Kill the testbed's processes, remove its cgroups and containers, delete its record."""
+    rep = ReapReport(testbeds=[record.run_id])
+    for node in record.nodes.values():
+        cgroups.freeze(node.cgroups, False)
+    pids = [n.pid for n in record.nodes.values() if n.pid]
+    pids += [record.toxiproxy_pid] if record.toxiproxy_pid else []
+    pids += record.extra_pids + labelled_pids(record.run_id)
+    for pid in dict.fromkeys(p for p in pids if p):
+        if kill_group(pid, signal.SIGTERM, grace_s=1.0):
+            rep.processes.append(pid)
+    groups = [p for n in record.nodes.values() for p in n.cgroups]
+    groups += cgroups.leftover_groups(record.run_id)
+    groups = list(dict.fromkeys(groups))
+    left = cgroups.remove(groups)
+    rep.cgroups += [g for g in groups if g not in left]
+    rep.left += left
+    if record.backend == "docker":
+        from testbeds.docker_reaper import reap_docker
+        rep.merge(reap_docker(record.run_id))
+    if not rep.left:
+        record.delete()
+    return rep
+
+
+def clean(force: bool = False) -> ReapReport:
+    """Reap every testbed no live run owns (or all with force) and any orphan we labelled."""
+    rep = ReapReport()
+    live_ids = set()
+    for record in load_records():
+        if force or record.detached or is_stale(record):
+            rep.merge(reap(record))
+        else:
+            live_ids.add(record.run_id)
+    for pid in labelled_pids():
+        run = _label_of(pid)
+        if run is not None and run not in live_ids and kill_group(pid, signal.SIGKILL, 0.5):
+            rep.processes.append(pid)
+    for group in cgroups.leftover_groups():
+        name = os.path.basename(group)
+        if not any(name.startswith(f"{r}-") for r in live_ids):
+            left = cgroups.remove([group])
+            (rep.left if left else rep.cgroups).append(group)
+    try:
+        from testbeds.docker_reaper import reap_docker_orphans
+        rep.merge(reap_docker_orphans(live_ids))
+    except ImportError:
+        pass
+    return rep
+
+
+def sweep_stale() -> ReapReport:
+    """The start-up sweep of a new run: reap testbeds whose owner died without cleaning up."""
+    rep = ReapReport()
+    for record in load_records():
+        if is_stale(record):
+            rep.merge(reap(record))
+    return rep
+
+
+def _label_of(pid: int) -> str | None:
+    try:
+        env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+    except OSError:
+        return None
+    for item in env:
+        if item.startswith(b"EDGEPROOF_RUN_ID="):
+            return item.split(b"=", 1)[1].decode(errors="replace")
+    return None

@@ -1,0 +1,152 @@
+"""On-disk record of running testbeds, so `status`, `down` and `clean` work across processes.
+
+Every testbed writes ``<state dir>/testbeds/<run_id>.json`` before it starts anything and
+updates it as it goes; `edgeproof clean` reaps whatever a record names, plus every process
+labelled with an ``EDGEPROOF_RUN_ID`` in its environment (the testcontainers-reaper idea).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+RUN_LABEL = "EDGEPROOF_RUN_ID"
+
+
+def state_dir() -> Path:
+    """Where records live: ``$EDGEPROOF_STATE_DIR`` or ``~/.local/state/edgeproof``."""
+    env = os.environ.get("EDGEPROOF_STATE_DIR")
+    base = Path(env) if env else Path.home() / ".local" / "state" / "edgeproof"
+    (base / "testbeds").mkdir(parents=True, exist_ok=True)
+    return base
+
+
+@dataclass
+class NodeRecord:
+    name: str
+    tier: str
+    host: str
+    ports: dict[str, int]
+    pid: int | None = None
+    client_url: str | None = None
+    cgroups: list[str] = field(default_factory=list)
+    limits: str = "emulated"
+    clock_file: str | None = None
+    container: str | None = None
+    log: str | None = None
+
+
+@dataclass
+class ProxyRecord:
+    name: str
+    src: str
+    dst: str
+    port_name: str
+    listen: str
+    upstream: str
+
+
+@dataclass
+class TestbedRecord:
+    """Everything needed to find, report on and reap one testbed."""
+
+    __test__ = False
+
+    run_id: str
+    backend: str
+    name: str
+    workdir: str
+    owner_pid: int
+    detached: bool = False
+    created_at: float = field(default_factory=time.time)
+    slot: int = 0
+    toxiproxy_pid: int | None = None
+    toxiproxy_url: str | None = None
+    nodes: dict[str, NodeRecord] = field(default_factory=dict)
+    proxies: list[ProxyRecord] = field(default_factory=list)
+    active_faults: list[dict[str, Any]] = field(default_factory=list)
+    extra_pids: list[int] = field(default_factory=list)
+    docker: dict[str, Any] = field(default_factory=dict)
+    scenario_path: str | None = None
+    spec: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return state_dir() / "testbeds" / f"{self.run_id}.json"
+
+    def save(self) -> None:
+        """Write atomically (write then rename) so a kill never leaves half a record."""
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=1))
+        tmp.replace(self.path)
+
+    def delete(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TestbedRecord:
+        nodes = {k: NodeRecord(**v) for k, v in data.pop("nodes", {}).items()}
+        proxies = [ProxyRecord(**p) for p in data.pop("proxies", [])]
+        return cls(**data, nodes=nodes, proxies=proxies)
+
+
+def load_records() -> list[TestbedRecord]:
+    """All records on disk, oldest first; unreadable ones are skipped (and reported by clean)."""
+    out = []
+    for p in sorted((state_dir() / "testbeds").glob("*.json")):
+        try:
+            out.append(TestbedRecord.from_dict(json.loads(p.read_text())))
+        except (OSError, ValueError, TypeError):
+            continue
+    return sorted(out, key=lambda r: r.created_at)
+
+
+def pid_alive(pid: int | None) -> bool:
+    """True when the process exists and is not a zombie."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def is_stale(record: TestbedRecord) -> bool:
+    """A record whose owning run died (SIGKILL) and that nobody `up`-ed on purpose."""
+    return not record.detached and not pid_alive(record.owner_pid)
+
+
+def free_slot() -> int:
+    """The lowest slot (loopback sub-range) no live record uses."""
+    used = {r.slot for r in load_records()}
+    return next(i for i in range(1, 10_000) if i not in used)
+
+
+def labelled_pids(run_id: str | None = None) -> list[int]:
+    """Processes carrying our run label in their environment (any run, or one run)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            env = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        for item in env:
+            if item.startswith(RUN_LABEL.encode() + b"="):
+                value = item.split(b"=", 1)[1].decode(errors="replace")
+                if run_id is None or value == run_id:
+                    found.append(int(entry.name))
+                break
+    return found
