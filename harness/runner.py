@@ -81,31 +81,68 @@ def stand_up(scn: Scenario, *, run_id: str, workdir: Path, detached: bool, say: 
                   seed=scn.seed, detached=detached, progress=say, scenario_path=scenario_path)
 
 
-def calibrate(tb: Testbed, samples: int = 40) -> Calibration:
-    """Measure the request overhead of the client path (proxy hop, HTTP, harness) per node,
-    net of the link's own configured delay, so predictions use measured figures."""
-    cal = Calibration()
-    link_rtt = 2 * tb.spec.clients.latency_ms
+def _server_timing(header: str) -> dict[str, float]:
+    """Parse ``Server-Timing: wait;dur=1.2, service;dur=2.0`` into {name: ms}."""
+    out = {}
+    for part in header.split(","):
+        name, _, rest = part.strip().partition(";")
+        if rest.startswith("dur="):
+            out[name] = float(rest[4:])
+    return out
+
+
+def _probe_node(http: httpx.Client, url: str, node: str, samples: int) -> dict[str, list[float]]:
+    """Sequential writes then reads of a calibration key; client-side RTT and server timings."""
+    got: dict[str, list[float]] = {"client": [], "read_repl": [], "write_repl": []}
+    key = f"_calibration-{node}"
+    for i in range(2 * samples):
+        write = i < samples
+        t = time.perf_counter()
+        try:
+            r = (http.put(f"{url}/kv/{key}", json={"value": -i - 1}) if write
+                 else http.get(f"{url}/kv/{key}"))
+        except httpx.HTTPError:
+            continue
+        rtt = (time.perf_counter() - t) * 1000
+        st = _server_timing(r.headers.get("Server-Timing", ""))
+        if r.status_code >= 300 or not st:
+            continue
+        got["client"].append(rtt - sum(st.values()))
+        got["write_repl" if write else "read_repl"].append(st.get("replication", 0.0))
+    return got
+
+
+def calibrate(tb: Testbed, samples: int = 25) -> Calibration:
+    """Measure, at no load, what the model would otherwise assume: the client path overhead
+    (proxy hop, HTTP, client), the cost of one replica round beyond the link delays, and the
+    service time the node really holds a worker for (timer granularity included)."""
+    from harness.models import replication_ms
+    cal = Calibration(peer_overhead_ms=0.0)
+    spec = tb.spec
+    if not all(spec.node(n).is_reference for n in spec.node_names):
+        return cal
+    repl_extra: list[float] = []
     with httpx.Client(timeout=2.0) as http:
         for node, url in tb.client_targets():
-            rtts = []
-            for _ in range(samples):
-                t = time.perf_counter()
-                with contextlib.suppress(httpx.HTTPError):
-                    http.get(f"{url}/health")
-                    rtts.append((time.perf_counter() - t) * 1000)
-            if rtts:
-                cal.client_overhead_ms[node] = max(0.0, statistics.median(rtts) - link_rtt)
-        direct = []
-        for node in tb.spec.node_names[:1]:
-            for _ in range(samples):
-                t = time.perf_counter()
-                with contextlib.suppress(httpx.HTTPError):
-                    http.get(f"{tb.direct_url(node)}/health")
-                    direct.append((time.perf_counter() - t) * 1000)
-    if cal.client_overhead_ms:
-        cal.peer_overhead_ms = statistics.median(cal.client_overhead_ms.values())
+            got = _probe_node(http, url, node, samples)
+            if got["client"]:
+                cal.client_overhead_ms[node] = max(
+                    0.0, statistics.median(got["client"]) - 2 * spec.clients.latency_ms)
+            static = replication_ms(_scenario_of(tb), node, [], 0.0)
+            if static and got["write_repl"] and static[1] > 0:
+                rounds = 2 if spec.service.mode == "quorum" else 1
+                repl_extra.append((statistics.median(got["write_repl"]) - static[1]) / rounds)
+            with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
+                m = http.get(f"{tb.direct_url(node)}/metrics").json()
+                cal.service_ms[node] = spec.node(node).hardware.service_ms + max(
+                    0.0, float(m["service_overshoot_ms"]))
+    if repl_extra:
+        cal.peer_overhead_ms = max(0.0, statistics.median(repl_extra))
     return cal
+
+
+def _scenario_of(tb: Testbed) -> Scenario:
+    return Scenario(testbed=tb.spec)
 
 
 @contextlib.contextmanager

@@ -227,6 +227,14 @@ def if_version_of(body: dict[str, Any]) -> int | None:
     return value
 
 
+def timed(resp: web.Response, wait_ms: float, held_ms: float, repl_t0: float) -> web.Response:
+    """Add a standard Server-Timing header: queue wait, service and replication (ms)."""
+    repl = (time.monotonic() - repl_t0) * 1000
+    resp.headers["Server-Timing"] = (
+        f"wait;dur={wait_ms:.3f}, service;dur={held_ms:.3f}, replication;dur={repl:.3f}")
+    return resp
+
+
 class Node:
     """One running node: its station, its replica, its peers and its HTTP handlers."""
 
@@ -241,6 +249,8 @@ class Node:
         self.repl = Replicator(cfg.name, cfg.mode, cfg.members, cfg.primary, self.store,
                                self.peers, self.bg)
         self.ingested: dict[str, int] = {}
+        self.service_overshoot_ms = 0.0  # running mean of (held - sampled): timer granularity
+        self.served = 0
 
     async def start(self) -> None:
         await self.peers.start()
@@ -252,26 +262,35 @@ class Node:
         await self.peers.close()
         self.store.close()
 
-    async def serve(self) -> None:
-        """Wait for a server and hold it for one sampled service time."""
+    async def serve(self) -> tuple[float, float]:
+        """Wait for a server and hold it for one sampled service time; (wait, held) in ms."""
+        t0 = time.monotonic()
         async with self.station.slot():
-            await asyncio.sleep(self.times.next_ms() / 1000.0)
+            t1 = time.monotonic()
+            sampled = self.times.next_ms()
+            await asyncio.sleep(sampled / 1000.0)
+            held = (time.monotonic() - t1) * 1000
+        self.served += 1
+        self.service_overshoot_ms += (held - sampled - self.service_overshoot_ms) / self.served
+        return (t1 - t0) * 1000, held
 
     # --- client endpoints --------------------------------------------------------------
     async def get_kv(self, request: web.Request) -> web.Response:
-        await self.serve()
+        wait, held = await self.serve()
+        t = time.monotonic()
         status, body = await self.repl.read(request.match_info["key"])
-        return web.json_response(body, status=status)
+        return timed(web.json_response(body, status=status), wait, held, t)
 
     async def put_kv(self, request: web.Request) -> web.Response:
         body = await read_json(request)
         if "value" not in body:
             raise _json_error(400, "body must carry 'value'")
         if_version = if_version_of(body)
-        await self.serve()
+        wait, held = await self.serve()
+        t = time.monotonic()
         status, reply = await self.repl.write(request.match_info["key"], body["value"],
                                               if_version)
-        return web.json_response(reply, status=status)
+        return timed(web.json_response(reply, status=status), wait, held, t)
 
     async def ingest(self, request: web.Request) -> web.Response:
         body = await read_json(request)
@@ -306,6 +325,7 @@ class Node:
             "workers": self.cfg.workers, "service_ms": self.cfg.service_ms,
             "replication_lag_ms": self.repl.lag_ms(), "keys": len(self.store.entries),
             "mode": self.cfg.mode, "ingested": sum(self.ingested.values()),
+            "service_overshoot_ms": self.service_overshoot_ms,
         })
 
     # --- internal replica RPCs (free of service time) ----------------------------------

@@ -1,0 +1,138 @@
+"""The history format: writer/reader, torn tails, operation pairing, validation."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from pathlib import Path
+
+import pytest
+
+from workloads.history import (
+    OP_COLUMNS,
+    HistoryWriter,
+    event,
+    operations,
+    read_history,
+    to_dataframe,
+    validate_pairs,
+)
+
+
+def _ev(process: int, type_: str, f: str = "write", key: str = "k1", value=None, t: int = 0):
+    return event(process, type_, f, key, value, "edge-1", time_ns=t)
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "h" / "history.jsonl"
+    with HistoryWriter(path) as w:
+        w.record(0, "invoke", "write", "k1", 7, "edge-1")
+        w.record(0, "ok", "write", "k1", 7, "edge-1")
+        assert w.count == 2
+    events = read_history(path)
+    assert [e["type"] for e in events] == ["invoke", "ok"]
+    assert events[0]["value"] == 7 and events[0]["node"] == "edge-1"
+    assert set(events[0]) == {"process", "type", "f", "key", "value", "node", "time_ns"}
+    assert events[0]["time_ns"] <= events[1]["time_ns"]
+
+
+def test_lines_are_on_disk_before_close(tmp_path: Path) -> None:
+    w = HistoryWriter(tmp_path / "h.jsonl")
+    w.record(1, "invoke", "read", "k0", None, "edge-2")
+    assert len(read_history(tmp_path / "h.jsonl")) == 1  # flushed, not buffered
+    w.close()
+    with pytest.raises(ValueError):
+        w.record(1, "ok", "read", "k0", None, "edge-2")
+
+
+def test_concurrent_writers_do_not_interleave(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    w = HistoryWriter(path)
+
+    def work(p: int) -> None:
+        for i in range(200):
+            w.record(p, "invoke", "write", "k1", i, "edge-1")
+            w.record(p, "ok", "write", "k1", i, "edge-1")
+
+    threads = [threading.Thread(target=work, args=(p,)) for p in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    w.close()
+    events = read_history(path)
+    assert len(events) == 1600
+    validate_pairs(events)
+
+
+def test_torn_tail_is_tolerated(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    good = [_ev(0, "invoke", t=1), _ev(0, "ok", t=2)]
+    text = "".join(json.dumps(e) + "\n" for e in good) + '{"process": 0, "type": "inv'
+    path.write_text(text)
+    assert read_history(path) == good
+
+
+def test_bad_middle_line_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    path.write_text(json.dumps(_ev(0, "invoke")) + "\nnot json\n" + json.dumps(_ev(0, "ok")) + "\n")
+    with pytest.raises(ValueError, match="line 2"):
+        read_history(path)
+
+
+def test_operations_pairs_by_process() -> None:
+    events = [
+        _ev(0, "invoke", "write", "k1", 10, t=1_000_000),
+        _ev(1, "invoke", "read", "k1", None, t=2_000_000),
+        _ev(0, "ok", "write", "k1", 10, t=4_000_000),
+        _ev(1, "ok", "read", "k1", 10, t=5_000_000),
+        _ev(2, "invoke", "write", "k2", 20, t=6_000_000),
+        _ev(2, "fail", "write", "k2", 20, t=7_000_000),
+        _ev(3, "invoke", "write", "k1", 30, t=8_000_000),  # dangling: outcome unknown
+    ]
+    ops = operations(events)
+    assert list(ops.columns) == OP_COLUMNS
+    assert len(ops) == 4
+    w, r, f, dangling = (ops.iloc[i] for i in range(4))
+    assert (w["type"], w["value"], w["latency_ms"]) == ("ok", 10, 3.0)
+    assert (r["f"], r["type"], r["value"]) == ("read", "ok", 10)  # completion's value
+    assert (f["type"], f["value"]) == ("fail", 20)
+    assert dangling["type"] == "info" and dangling["value"] == 30
+    assert math.isnan(dangling["end_ns"]) and math.isnan(dangling["latency_ms"])
+
+
+def test_operations_keeps_int_values_exact() -> None:
+    big = 7 * 1_000_000_000 + 123_456_789
+    events = [_ev(0, "invoke", "read", t=1), _ev(0, "ok", "read", value=None, t=2),
+              _ev(0, "invoke", "read", t=3), _ev(0, "ok", "read", value=big, t=4)]
+    ops = operations(events)
+    assert ops["value"].iloc[0] is None and ops["value"].iloc[1] == big
+    assert isinstance(ops["value"].iloc[1], int)
+
+
+def test_operations_of_empty_history() -> None:
+    ops = operations([])
+    assert list(ops.columns) == OP_COLUMNS and len(ops) == 0
+
+
+def test_to_dataframe_columns() -> None:
+    df = to_dataframe([_ev(0, "invoke", t=5)])
+    assert list(df.columns) == ["process", "type", "f", "key", "value", "node", "time_ns"]
+    assert df["time_ns"].iloc[0] == 5
+
+
+def test_validate_pairs_catches_double_invoke() -> None:
+    events = [_ev(0, "invoke"), _ev(1, "invoke"), _ev(0, "invoke")]
+    with pytest.raises(ValueError, match=r"line 3: process 0 .*line 1"):
+        validate_pairs(events)
+
+
+def test_validate_pairs_catches_completion_without_invoke() -> None:
+    events = [_ev(0, "invoke"), _ev(0, "ok"), _ev(0, "info")]
+    with pytest.raises(ValueError, match="line 3"):
+        validate_pairs(events)
+
+
+def test_validate_pairs_accepts_trailing_open_invoke() -> None:
+    validate_pairs([_ev(0, "invoke"), _ev(0, "ok"), _ev(0, "invoke")])
