@@ -50,7 +50,7 @@ def latency_check(scn: Scenario, pred: Prediction, meas: list[PhaseMeasurement])
     assert cfg is not None
     out = []
     for m in meas:
-        pp = pred.phase(m.phase.name)
+        pp = next((p for p in pred.phases if p.phase == m.phase), None)
         name = f"latency[{m.phase.name} {m.phase.start_s:g}-{m.phase.end_s:g}s]"
         if pp is None or math.isnan(pp.latency_ms.get("mean", math.nan)):
             out.append(Verdict(name, "latency", UNKNOWN, detail="no prediction for this phase "

@@ -2,7 +2,7 @@
 
 EdgeproofError
  +-- ConfigError          bad input: scenario files, CLI flags (exit 2)
- +-- InfrastructureError  a tool or engine is missing or misbehaves: Toxiproxy, Docker, ports (exit 2)
+ +-- InfrastructureError  a tool or engine is missing or failing: Toxiproxy, Docker, ports
  +-- FaultError           a fault could not be applied or healed
  +-- TestbedError         a testbed could not be stood up, or a node misbehaves
 

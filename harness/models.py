@@ -212,8 +212,12 @@ def predict(scn: sc.Scenario, cal: Calibration | None = None,
     demands = {n.name: cal.service_ms.get(n.name, n.hardware.service_ms) / n.hardware.workers
                for n in scn.testbed.nodes}
     bottleneck = max(demands, key=lambda k: demands[k])
-    base = phs[0].nodes[0] if phs and phs[0].nodes else None
-    cycle = scn.workload.think_time_ms + (base.delay_write_ms if base else 0.0)
+    node = next((n for n in phs[0].nodes if n.node == bottleneck), None) if phs else None
+    rf = scn.workload.read_fraction
+    delay = rf * node.delay_read_ms + (1 - rf) * node.delay_write_ms if node else 0.0
+    s_ms = cal.service_ms.get(bottleneck, scn.testbed.node(bottleneck).hardware.service_ms)
+    cycle = scn.workload.think_time_ms + delay + s_ms
     per_node = len(scn.testbed.client_nodes)
-    sat = per_node * (cycle + demands[bottleneck]) / max(demands[bottleneck], 1e-9)
+    # MVA asymptotic bounds meet at N* = (Z + D + S) / (S / c) users per node
+    sat = per_node * cycle / max(demands[bottleneck], 1e-9)
     return Prediction("mva", phs, bottleneck, sat, cal)

@@ -6,6 +6,7 @@ combination; times are seconds after the load started.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +52,7 @@ def phases(scenario: Scenario, times: list[tuple[float, float]] | None = None) -
     cuts = sorted({0.0, duration, *[t for s in spans for t in s if 0 < t < duration]})
     out: list[Phase] = []
     seen_fault = False
-    for start, end in zip(cuts, cuts[1:], strict=False):
+    for start, end in itertools.pairwise(cuts):
         active = tuple(i for i, (a, h) in enumerate(spans) if a <= start < h)
         if active:
             seen_fault = True

@@ -34,7 +34,49 @@ from testbeds.base import Testbed
 from testbeds.state import RUN_LABEL, TestbedRecord
 
 Say = Callable[[str], None]
-SATURATED_CPU = 90.0
+SATURATED_CPU = 90.0  # percent of one core for a harness process, of all cores for the host
+
+
+class Headroom:
+    """Watches the harness's own instruments while the load runs: host CPU, the load
+    generator's CPU (from its progress lines) and Toxiproxy's CPU, one sample a second."""
+
+    def __init__(self, toxiproxy_pid: int | None) -> None:
+        import psutil
+        self.host: list[float] = []
+        self.load: list[float] = []
+        self.proxy: list[float] = []
+        psutil.cpu_percent(interval=None)
+        self._proxy = None
+        if toxiproxy_pid:
+            with contextlib.suppress(psutil.Error):
+                self._proxy = psutil.Process(toxiproxy_pid)
+                self._proxy.cpu_percent(interval=None)
+
+    def sample(self, line: dict[str, Any]) -> None:
+        import psutil
+        self.host.append(psutil.cpu_percent(interval=None))
+        if line.get("cpu_percent") is not None:
+            self.load.append(float(line["cpu_percent"]))
+        if self._proxy is not None:
+            with contextlib.suppress(psutil.Error):
+                self.proxy.append(self._proxy.cpu_percent(interval=None))
+
+    def problem(self) -> str | None:
+        """Why the harness, not the system under test, may have been the bottleneck."""
+        med = {k: statistics.median(v) for k, v in
+               (("host", self.host[1:]), ("load generator", self.load[1:]),
+                ("Toxiproxy", self.proxy[1:])) if v}
+        hot = [f"{k} CPU median {v:.0f}%" for k, v in med.items() if v > SATURATED_CPU]
+        return f"harness saturated ({'; '.join(hot)} > {SATURATED_CPU:.0f}%)" if hot else None
+
+    def as_dict(self) -> dict[str, Any]:
+        def med(v: list[float]) -> float | None:
+            return statistics.median(v[1:]) if len(v) > 1 else None
+        return {"host_cpu_percent_median": med(self.host),
+                "load_cpu_percent_median": med(self.load),
+                "toxiproxy_cpu_percent_median": med(self.proxy),
+                "saturated": self.problem() is not None}
 
 
 @dataclass
@@ -163,13 +205,12 @@ def drive_load(scn: Scenario, tb: Testbed, nemesis: Nemesis, out: Path, say: Say
 
     targets = [{"node": n, "url": u} for n, u in tb.client_targets()]
     spec = LoadSpec.from_workload(scn.workload, targets=targets, out_dir=out, seed=scn.seed)
-    cpu: list[float] = []
+    headroom = Headroom(tb.record.toxiproxy_pid)
 
     def on_progress(line: dict[str, Any]) -> None:
         if nemesis.t0 == 0.0 and "elapsed_s" in line:
             nemesis.start(time.monotonic() - float(line["elapsed_s"]))
-        if line.get("cpu_percent") is not None:
-            cpu.append(float(line["cpu_percent"]))
+        headroom.sample(line)
         active = ", ".join(f"{f['kind']} {f['target']}" for f in tb.record.active_faults)
         say(f"load {line.get('elapsed_s', 0):.0f}/{scn.workload.duration_s:.0f} s · "
             f"{line.get('ops', 0)} ops · faults: {active or 'none'}")
@@ -182,7 +223,7 @@ def drive_load(scn: Scenario, tb: Testbed, nemesis: Nemesis, out: Path, say: Say
         raise InfrastructureError(
             f"the load process failed (exit {result.returncode}); its log says:\n"
             f"{result.stderr_tail}")
-    return result, cpu
+    return result, headroom
 
 
 def reproduce_cmd(path: str | None, scn: Scenario, backend: str) -> str:
@@ -191,7 +232,7 @@ def reproduce_cmd(path: str | None, scn: Scenario, backend: str) -> str:
 
 
 def analyse(scn: Scenario, out: Path, result: Any, t0_ns: int, cal: Calibration,
-            fault_results: list[dict[str, Any]], cpu: list[float]) -> dict[str, Any]:
+            fault_results: list[dict[str, Any]], headroom: Headroom) -> dict[str, Any]:
     """History and metrics -> measurements per phase -> checks -> the results dict."""
     from workloads.history import operations, read_history
 
@@ -202,10 +243,7 @@ def analyse(scn: Scenario, out: Path, result: Any, t0_ns: int, cal: Calibration,
     phs = phases(scn, times)
     pred = predict(scn, cal, times)
     meas = measure.measure(ops, phs)
-    problem = None
-    if cpu and statistics.median(cpu) > SATURATED_CPU:
-        problem = (f"harness saturated (load generator CPU median {statistics.median(cpu):.0f}% "
-                   f"> {SATURATED_CPU:.0f}%)")
+    problem = headroom.problem()
     verdicts = checks.run_checks(scn, pred, meas, problem)
     res = measure.overall(ops, scn.workload.duration_s)
     res["phases"] = [{**m.as_dict(), "predicted": p.as_dict()}
@@ -214,8 +252,7 @@ def analyse(scn: Scenario, out: Path, result: Any, t0_ns: int, cal: Calibration,
     res["verdict"] = checks.overall_verdict(verdicts)
     res["prediction"] = {"bottleneck": pred.bottleneck, "saturation_users": pred.saturation_users,
                          "calibration": cal.as_dict()}
-    res["harness"] = {"load_cpu_percent_median": statistics.median(cpu) if cpu else None,
-                      "saturated": problem is not None}
+    res["harness"] = headroom.as_dict()
     return {"res": res, "ops": ops}
 
 
@@ -242,10 +279,10 @@ def run(path: str, *, out: Path | None = None, backend: str | None = None,
             say("calibrating: measuring the client path overhead")
             cal = calibrate(tb)
             nemesis = Nemesis(tb, schedule_from(scn))
-            result, cpu = drive_load(scn, tb, nemesis, out, say)
+            result, headroom = drive_load(scn, tb, nemesis, out, say)
             nemesis.heal_all()
             t0_ns = int(nemesis.t0 * 1e9) if nemesis.t0 else int(result.stats["started_ns"])
-            analysed = analyse(scn, out, result, t0_ns, cal, nemesis.results(), cpu)
+            analysed = analyse(scn, out, result, t0_ns, cal, nemesis.results(), headroom)
         finally:
             if nemesis is not None:
                 nemesis.heal_all()

@@ -6,7 +6,10 @@ path (``faults[2].node``), the YAML line and the fix; see :func:`load_scenario`.
 
 from __future__ import annotations
 
+import difflib
 import re
+import types
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -75,7 +78,10 @@ class NodeSpec(_Model):
         if not self.ports:
             raise ValueError("ports: give at least one named port (e.g. [main])")
         if self.client_port and self.client_port not in self.ports:
-            raise ValueError(f"client_port: {self.client_port!r} is not one of ports {self.ports}")
+            raise ValueError(
+                f"client_port: {self.client_port!r} is not one of ports {self.ports}; "
+                "name one of those, or add it to ports"
+            )
         return self
 
     @property
@@ -150,9 +156,12 @@ class TestbedSpec(_Model):
     @model_validator(mode="after")
     def _refs(self) -> TestbedSpec:
         names = [n.name for n in self.nodes]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"nodes: duplicate node name(s) {', '.join(dupes)}")
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise ValueError(
+                    f"nodes[{i}].name: duplicate node name {name!r} (nodes[{names.index(name)}] "
+                    "has it too); give every node a unique name"
+                )
         known = set(names)
         for i, link in enumerate(self.links):
             for src, dst in link.directions():
@@ -427,14 +436,23 @@ def load_yaml(path: str | Path) -> tuple[Any, yaml.Node | None]:
     return data, tree
 
 
+def _is_tag(loc: tuple[Any, ...], i: int) -> bool:
+    """True when loc[i] is a discriminator tag pydantic inserts (``faults, 0, 'latency', 'ms'``)."""
+    part = loc[i]
+    return (i > 0 and isinstance(loc[i - 1], int) and part in FAULT_KINDS) or str(
+        part
+    ).startswith("function-")
+
+
 def _line_of(tree: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     node = tree
     line = None
-    for part in loc:
+    for i, part in enumerate(loc):
+        if _is_tag(loc, i):
+            continue
         if isinstance(node, yaml.MappingNode):
-            match = next((v for k, v in node.value if k.value == part), None)
-            if match is None and part == "from_":
-                match = next((v for k, v in node.value if k.value == "from"), None)
+            key = "from" if part == "from_" else part
+            match = next((v for k, v in node.value if k.value == key), None)
             if match is None:
                 break
             node = match
@@ -443,48 +461,115 @@ def _line_of(tree: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
                 break
             node = node.value[part]
         else:
-            continue
+            break
         line = node.start_mark.line + 1
     return line
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
     out = ""
-    for part in loc:
+    for i, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in FAULT_KINDS or str(part).startswith("function-"):
+        elif _is_tag(loc, i):
             continue  # discriminator tags pydantic inserts
         else:
             out += ("." if out else "") + ("from" if part == "from_" else str(part))
     return out
 
 
-def explain_validation(path: str | Path, exc: ValidationError, tree: yaml.Node | None) -> str:
-    """One paragraph per problem: file, field, line, what is wrong and the fix."""
+# a message of our own validators that starts with a sub-field path: "links[0]: ..."
+_SUBPATH = re.compile(r"^([A-Za-z_]\w*(?:\[\d+\])*(?:\.[A-Za-z_]\w*(?:\[\d+\])*)*): ")
+_PATH_PART = re.compile(r"([A-Za-z_]\w*)|\[(\d+)\]")
+
+
+def _parse_path(path: str) -> tuple[Any, ...]:
+    return tuple(int(i) if i else name for name, i in _PATH_PART.findall(path))
+
+
+def _models_in(tp: Any) -> list[type[BaseModel]]:
+    """The pydantic models a field annotation may hold (through Optional, unions, lists)."""
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [tp]
+    origin = typing.get_origin(tp)
+    if origin is Annotated:
+        return _models_in(typing.get_args(tp)[0])
+    if origin in (typing.Union, types.UnionType, list, tuple):
+        return [m for arg in typing.get_args(tp) for m in _models_in(arg)]
+    return []
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """The field names allowed in the mapping at ``loc`` (for "did you mean")."""
+    models: list[type[BaseModel]] = [Scenario]
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            continue
+        if _is_tag(loc, i):
+            models = [m for m in models if "kind" in m.model_fields
+                      and part in typing.get_args(m.model_fields["kind"].annotation)]
+            continue
+        models = [sub for m in models if part in m.model_fields
+                  for sub in _models_in(m.model_fields[part].annotation)]
+    names: list[str] = []
+    for m in models:
+        for name, info in m.model_fields.items():
+            shown = info.alias or name
+            if shown not in names:
+                names.append(shown)
+    return names
+
+
+def _unknown_field(loc: tuple[Any, ...], where: str) -> str:
+    name = str(loc[-1])
+    allowed = _fields_at(loc[:-1])
+    if not allowed:
+        return f"unknown field {name!r}; remove it or check its spelling"
+    close = difflib.get_close_matches(name, allowed, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return (f"unknown field {name!r}; {hint}the fields of {where or 'a scenario'} are: "
+            f"{', '.join(allowed)}")
+
+
+def explain_validation(path: str | Path, exc: ValidationError, tree: yaml.Node | None,
+                       overridden: typing.Collection[str] = ()) -> str:
+    """One paragraph per problem: file, field, line, what is wrong and the fix.
+
+    ``overridden`` names the dotted fields set on the command line rather than in the file;
+    their errors say so instead of pointing at a line of the file.
+    """
     lines = []
     for err in exc.errors():
         loc = tuple(err["loc"])
         field = _format_loc(loc)
         msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "value_error" and (m := _SUBPATH.match(msg)):
+            # our validators name the sub-field they complain about: join it to the path
+            sub = m.group(1)
+            msg = msg[m.end():]
+            field = f"{field}.{sub}" if field else sub
+            loc = loc + _parse_path(sub)
         if err["type"] == "union_tag_invalid":
             tag = err.get("input", {}).get("kind") if isinstance(err.get("input"), dict) else None
             msg = f"unknown fault kind {tag!r}; use one of: {', '.join(FAULT_KINDS)}"
             field = f"{field}.kind"
+        elif err["type"] == "union_tag_not_found":
+            msg = f"a fault needs a kind; add kind: with one of: {', '.join(FAULT_KINDS)}"
+            field = f"{field}.kind"
         elif err["type"] == "extra_forbidden":
-            msg = "unknown field; check its spelling against the scenario reference in README.md"
+            msg = _unknown_field(loc, _format_loc(loc[:-1]))
         elif err["type"] == "missing":
-            msg = "this field is required"
+            msg = "this field is required; add it"
         elif "input" in err and err["type"] not in ("value_error",) and not isinstance(
             err["input"], dict | list
         ):
             msg = f"{err['input']!r}: {msg}"
-        line = _line_of(tree, loc)
-        where = f" (line {line})" if line else ""
-        if field and msg.startswith(field.split(".")[0] + "["):
-            lines.append(f"{path}{where}: {msg}")
+        if field in overridden:
+            where = " (set on the command line)"
         else:
-            lines.append(f"{path}: {field}{where}: {msg}" if field else f"{path}: {msg}")
+            line = _line_of(tree, loc)
+            where = f" (line {line})" if line else ""
+        lines.append(f"{path}: {field}{where}: {msg}" if field else f"{path}: {msg}")
     return "\n".join(lines)
 
 
@@ -496,15 +581,21 @@ def load_scenario(path: str | Path, *, overrides: dict[str, Any] | None = None) 
             f"{path}: the file must be a YAML mapping with at least a 'testbed' key "
             "(see examples/three-edge.yaml)"
         )
-    if "testbed" not in data and "nodes" in data:
+    bare = "testbed" not in data and "nodes" in data
+    if bare:
         data = {"name": Path(path).stem, "testbed": data}  # a bare testbed file
-        tree = None
+        if tree is not None:  # keep the line numbers: the file is the testbed mapping
+            key = yaml.ScalarNode("tag:yaml.org,2002:str", "testbed")
+            tree = yaml.MappingNode("tag:yaml.org,2002:map", [(key, tree)])
     for key, value in (overrides or {}).items():
         _set_path(data, key, value)
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(explain_validation(path, exc, tree)) from None
+        msg = explain_validation(path, exc, tree, set(overrides or {}))
+        if bare:  # name the fields as the file spells them: links[0], not testbed.links[0]
+            msg = msg.replace(f"{path}: testbed.", f"{path}: ")
+        raise ConfigError(msg) from None
 
 
 def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:

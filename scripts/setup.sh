@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# One-time, idempotent set-up on Debian/Ubuntu: system packages, the virtualenv with edgeproof
+# and its test tools, and the pinned Toxiproxy server (built with Go into .tools/bin).
+# Re-running it does only what is missing. Needs root or sudo for apt-get the first time.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# Debian packages: libfaketime for clock skew; Go to build Toxiproxy; venv support.
+need=()
+for pkg in libfaketime python3-venv ca-certificates; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+command -v go >/dev/null 2>&1 || need+=(golang-go)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+if [ "${#need[@]}" -gt 0 ]; then
+    echo "setup: installing Debian packages: ${need[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+PY="${EDGEPROOF_PYTHON:-python3}"
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    echo "setup: error: edgeproof needs Python >= 3.11 ($PY is $("$PY" -V 2>&1));" \
+         "install a newer python3 or set EDGEPROOF_PYTHON=/path/to/python3.11" >&2
+    exit 2
+fi
+
+# The virtualenv and the package (editable), reinstalled only when pyproject.toml changes.
+if [ ! -x .venv/bin/python ]; then
+    echo "setup: creating .venv"
+    "$PY" -m venv .venv
+fi
+STAMP=.venv/.edgeproof-installed
+WANT="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ] || ! .venv/bin/python -c 'import harness' 2>/dev/null; then
+    echo "setup: installing edgeproof and its dependencies into .venv"
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e '.[test]'
+    echo "$WANT" > "$STAMP"
+fi
+
+# Toxiproxy: the real server, pinned, unless one is named or on PATH already.
+if [ -n "${EDGEPROOF_TOXIPROXY:-}" ]; then
+    echo "setup: using EDGEPROOF_TOXIPROXY=$EDGEPROOF_TOXIPROXY"
+elif command -v toxiproxy-server >/dev/null 2>&1; then
+    echo "setup: using toxiproxy-server on PATH: $(command -v toxiproxy-server)"
+else
+    bash scripts/install-toxiproxy.sh
+fi
+echo "setup: ready (.venv/bin/edgeproof)"

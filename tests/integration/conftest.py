@@ -1,0 +1,24 @@
+"""Fixtures for integration tests: an isolated state dir and the real console script."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from _cli import EDGEPROOF
+
+
+@pytest.fixture
+def ep_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """Environment for `edgeproof` subprocesses, with a state dir of this test's own."""
+    state = tmp_path / "state"
+    monkeypatch.setenv("EDGEPROOF_STATE_DIR", str(state))
+    yield {**os.environ, "EDGEPROOF_STATE_DIR": str(state), "COLUMNS": "200"}
+    # whatever the test did, leave nothing behind for the next one
+    subprocess.run([EDGEPROOF, "clean", "--force"], env={**os.environ,
+                   "EDGEPROOF_STATE_DIR": str(state)}, capture_output=True, timeout=60)
+
+

@@ -1,0 +1,88 @@
+"""Faults on the local testbed, measured on the wire: node-link latency, clock skew, crash."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from faults.clock import ClockSkew
+from faults.node import Crash
+from faults.toxics import ToxicFault
+from harness.runner import _server_timing
+from harness.scenario import TestbedSpec
+from testbeds.local import LocalTestbed
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def pair(tmp_path: Path, ep_env: dict[str, str]) -> Iterator[LocalTestbed]:
+    spec = TestbedSpec.model_validate({
+        "service": {"mode": "quorum"},
+        "nodes": [{"name": "edge-1", "hardware": {"service_ms": 0}},
+                  {"name": "edge-2", "hardware": {"service_ms": 0}}],
+        "links": [{"between": ["edge-1", "edge-2"]}],
+    })
+    tb = LocalTestbed.up(spec, run_id="eptest" + tmp_path.name[-6:].replace("_", ""),
+                         name="pair", workdir=tmp_path / "tb", seed=3)
+    try:
+        yield tb
+    finally:
+        tb.down()
+
+
+def _replication_ms(url: str, n: int = 15) -> float:
+    """Median replication time the node reports for quorum reads (one round to its peer)."""
+    got = []
+    with httpx.Client(timeout=5) as http:
+        for _ in range(n):
+            r = http.get(f"{url}/kv/probe")
+            got.append(_server_timing(r.headers["Server-Timing"])["replication"])
+    return statistics.median(got)
+
+
+def test_latency_on_a_node_link_delays_replication_and_heals(pair: LocalTestbed) -> None:
+    url = dict(pair.client_targets())["edge-1"]
+    before = _replication_ms(url)
+    fault = ToxicFault("latency", ("edge-1", "edge-2"), {"latency": 50, "jitter": 0})
+    fault.apply(pair)
+    during = _replication_ms(url)
+    fault.heal(pair)
+    fault.heal(pair)  # idempotent
+    after = _replication_ms(url)
+    assert during - before == pytest.approx(50, abs=5)
+    assert after - before == pytest.approx(0, abs=3)
+    assert all(not t.name.startswith("fault") for p in pair.record.proxies
+               for t in pair.admin.toxics(p.name))
+
+
+def test_clock_skew_moves_the_node_clock_at_run_time(pair: LocalTestbed) -> None:
+    if not pair.nodes["edge-1"].clock_file:
+        pytest.fail("libfaketime not found: install Debian's libfaketime (scripts/setup.sh)")
+    url = pair.direct_url("edge-1")
+    skew = ClockSkew("edge-1", offset_s=30)
+    skew.apply(pair)
+    off = httpx.get(f"{url}/clock").json()["time"] - time.time()
+    skew.heal(pair)
+    back = httpx.get(f"{url}/clock").json()["time"] - time.time()
+    assert off == pytest.approx(30, abs=0.05)
+    assert back == pytest.approx(0, abs=0.05)
+
+
+def test_crash_kills_and_heal_restarts_with_data(pair: LocalTestbed) -> None:
+    url = dict(pair.client_targets())["edge-1"]
+    assert httpx.put(f"{url}/kv/durable", json={"value": 7}, timeout=5).status_code == 200
+    crash = Crash("edge-2")
+    crash.apply(pair)
+    assert not pair.node_running("edge-2")
+    r = httpx.put(f"{url}/kv/other", json={"value": 8}, timeout=5)
+    assert r.status_code == 503  # no quorum of 2 without edge-2
+    crash.heal(pair)
+    assert pair.healthy("edge-2")
+    got = httpx.get(f"{pair.direct_url('edge-2')}/kv/durable", timeout=5).json()
+    assert got["value"] == 7
