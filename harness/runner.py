@@ -31,7 +31,7 @@ from harness.phases import phases
 from harness.scenario import Scenario, load_scenario
 from testbeds import reaper
 from testbeds.base import Testbed
-from testbeds.state import RUN_LABEL, TestbedRecord
+from testbeds.state import TestbedRecord, labels
 
 Say = Callable[[str], None]
 SATURATED_CPU = 90.0  # percent of one core for a harness process, of all cores for the host
@@ -164,7 +164,7 @@ def calibrate(tb: Testbed, samples: int = 25) -> Calibration:
     if not all(spec.node(n).is_reference for n in spec.node_names):
         return cal
     repl_extra: list[float] = []
-    with httpx.Client(timeout=2.0) as http:
+    with httpx.Client(timeout=2.0, trust_env=False) as http:
         for node, url in tb.client_targets():
             got = _probe_node(http, url, node, samples)
             if got["client"]:
@@ -215,7 +215,7 @@ def drive_load(scn: Scenario, tb: Testbed, nemesis: Nemesis, out: Path, say: Say
         say(f"load {line.get('elapsed_s', 0):.0f}/{scn.workload.duration_s:.0f} s · "
             f"{line.get('ops', 0)} ops · faults: {active or 'none'}")
 
-    with LoadProcess(spec, on_progress=on_progress, env={RUN_LABEL: tb.run_id}) as lp:
+    with LoadProcess(spec, on_progress=on_progress, env=labels(tb.run_id)) as lp:
         tb.record.extra_pids.append(lp.proc.pid)
         tb.record.save()
         result = lp.wait(timeout=scn.workload.duration_s + scn.workload.timeout_ms / 1000 + 30)

@@ -25,7 +25,7 @@ from harness.scenario import TestbedSpec
 from testbeds import cgroups, clock
 from testbeds.base import Progress, Testbed, _quiet, port_free
 from testbeds.reaper import kill_group, reap
-from testbeds.state import RUN_LABEL, NodeRecord, ProxyRecord, TestbedRecord, free_slot
+from testbeds.state import NodeRecord, ProxyRecord, TestbedRecord, free_slot, labels
 from testbeds.topology import link_toxics, node_host, plan_proxies, render_command
 
 BASE_PORT = 7000
@@ -70,7 +70,7 @@ class LocalTestbed(Testbed):
     def _start(self, binary: Path, progress: Progress) -> None:
         progress("starting Toxiproxy")
         self.server = ToxiproxyServer(binary, log_path=Path(self.record.workdir) / "toxiproxy.log",
-                                      env={RUN_LABEL: self.run_id})
+                                      env=labels(self.run_id))
         self.server.start()
         self.admin = self.server.client()
         self.record.toxiproxy_pid = self.server.pid
@@ -169,7 +169,7 @@ class LocalTestbed(Testbed):
     def _launch(self, name: str) -> None:
         base, data = self._node_dirs(name)
         rec = self.nodes[name]
-        env = {**os.environ, RUN_LABEL: self.run_id, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **labels(self.run_id), "PYTHONUNBUFFERED": "1"}
         if rec.clock_file and self.lib:
             Path(rec.clock_file).parent.mkdir(parents=True, exist_ok=True)
             env.update(clock.faketime_env(rec.clock_file, self.lib))

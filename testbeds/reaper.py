@@ -12,7 +12,17 @@ import time
 from dataclasses import dataclass, field
 
 from testbeds import cgroups
-from testbeds.state import TestbedRecord, is_stale, labelled_pids, load_records, pid_alive
+from testbeds.state import (
+    RUN_LABEL,
+    STATE_LABEL,
+    TestbedRecord,
+    is_stale,
+    labelled_pids,
+    load_records,
+    pid_alive,
+    process_labels,
+    state_tag,
+)
 
 
 @dataclass
@@ -58,6 +68,31 @@ def kill_group(pid: int | None, sig: signal.Signals = signal.SIGTERM, grace_s: f
     return True
 
 
+def kill_all(pids: list[int], grace_s: float) -> list[int]:
+    """SIGTERM every process group at once, wait once, SIGKILL what is left; return the
+    pids that were alive."""
+    alive = [p for p in pids if pid_alive(p)]
+    for pid in alive:
+        _signal(pid, signal.SIGCONT)
+        _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while any(pid_alive(p) for p in alive) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for pid in alive:
+        if pid_alive(pid):
+            _signal(pid, signal.SIGKILL)
+    return alive
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, sig)
+            return
+        except (ProcessLookupError, PermissionError):
+            continue
+
+
 def reap(record: TestbedRecord) -> ReapReport:
     """Kill the testbed's processes, remove its cgroups and containers, delete its record."""
     rep = ReapReport(testbeds=[record.run_id])
@@ -66,9 +101,7 @@ def reap(record: TestbedRecord) -> ReapReport:
     pids = [n.pid for n in record.nodes.values() if n.pid]
     pids += [record.toxiproxy_pid] if record.toxiproxy_pid else []
     pids += record.extra_pids + labelled_pids(record.run_id)
-    for pid in dict.fromkeys(p for p in pids if p):
-        if kill_group(pid, signal.SIGTERM, grace_s=1.0):
-            rep.processes.append(pid)
+    rep.processes += kill_all([p for p in dict.fromkeys(pids) if p], grace_s=1.0)
     groups = [p for n in record.nodes.values() for p in n.cgroups]
     groups += cgroups.leftover_groups(record.run_id)
     groups = list(dict.fromkeys(groups))
@@ -92,15 +125,19 @@ def clean(force: bool = False) -> ReapReport:
             rep.merge(reap(record))
         else:
             live_ids.add(record.run_id)
+    mine = state_tag()
+    orphans = []
     for pid in labelled_pids():
-        run = _label_of(pid)
-        if run is not None and run not in live_ids and kill_group(pid, signal.SIGKILL, 0.5):
-            rep.processes.append(pid)
+        lab = process_labels(pid)
+        if lab.get(STATE_LABEL) == mine and lab.get(RUN_LABEL) not in live_ids:
+            orphans.append(pid)
+    rep.processes += kill_all(orphans, grace_s=0.5)
     for group in cgroups.leftover_groups():
         name = os.path.basename(group)
-        if not any(name.startswith(f"{r}-") for r in live_ids):
-            left = cgroups.remove([group])
-            (rep.left if left else rep.cgroups).append(group)
+        if any(name.startswith(f"{r}-") for r in live_ids) or _foreign(group, mine):
+            continue
+        left = cgroups.remove([group])
+        (rep.left if left else rep.cgroups).append(group)
     try:
         from testbeds.docker_reaper import reap_docker_orphans
         rep.merge(reap_docker_orphans(live_ids))
@@ -118,12 +155,10 @@ def sweep_stale() -> ReapReport:
     return rep
 
 
-def _label_of(pid: int) -> str | None:
+def _foreign(group: str, mine: str) -> bool:
+    """True when live processes of another state dir's testbed are in the group."""
     try:
-        env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
-    except OSError:
-        return None
-    for item in env:
-        if item.startswith(b"EDGEPROOF_RUN_ID="):
-            return item.split(b"=", 1)[1].decode(errors="replace")
-    return None
+        pids = [int(p) for p in open(os.path.join(group, "cgroup.procs")).read().split()]
+    except (OSError, ValueError):
+        return False
+    return any(process_labels(p).get(STATE_LABEL, mine) != mine for p in pids)

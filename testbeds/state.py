@@ -15,6 +15,32 @@ from pathlib import Path
 from typing import Any
 
 RUN_LABEL = "EDGEPROOF_RUN_ID"
+STATE_LABEL = "EDGEPROOF_STATE"  # which state dir owns a process: clean never reaps another's
+
+
+def state_tag() -> str:
+    """A short stable tag of the current state dir, put on every process we start."""
+    import hashlib
+    return hashlib.sha256(str(state_dir().resolve()).encode()).hexdigest()[:12]
+
+
+def labels(run_id: str) -> dict[str, str]:
+    """The environment labels of a process that belongs to run_id."""
+    return {RUN_LABEL: run_id, STATE_LABEL: state_tag()}
+
+
+def process_labels(pid: int) -> dict[str, str]:
+    """Our labels in a process's environment ({} if none or unreadable)."""
+    try:
+        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return {}
+    out = {}
+    for item in env:
+        key, _, value = item.partition(b"=")
+        if key.decode(errors="replace") in (RUN_LABEL, STATE_LABEL):
+            out[key.decode()] = value.decode(errors="replace")
+    return out
 
 
 def state_dir() -> Path:
@@ -127,10 +153,15 @@ def is_stale(record: TestbedRecord) -> bool:
     return not record.detached and not pid_alive(record.owner_pid)
 
 
-def free_slot() -> int:
-    """The lowest slot (loopback sub-range) no live record uses."""
+def free_slot(probe_port: int = 7000) -> int:
+    """The lowest slot (loopback sub-range) that no record uses and nobody listens in."""
+    from testbeds.base import port_free
+    from testbeds.topology import node_host
     used = {r.slot for r in load_records()}
-    return next(i for i in range(1, 10_000) if i not in used)
+    for i in range(1, 150):
+        if i not in used and port_free(node_host(i, 0), probe_port):
+            return i
+    return max(used, default=0) + 1
 
 
 def labelled_pids(run_id: str | None = None) -> list[int]:
