@@ -1,12 +1,20 @@
-"""Clock skew: move one node's wall clock by an offset (libfaketime on local, per container on
-docker); heal puts it back to real time."""
+"""Clock skew: move one node's wall clock by an offset, optionally drifting, at run time
+(libfaketime on local, per container on docker); heal puts it back to real time.
+
+Drift is applied by a ticker that rewrites the node's offset every ``TICK_S``: the clock gains
+``drift`` seconds per second in steps of at most ``drift * TICK_S``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from testbeds.base import Testbed
+
+TICK_S = 0.05
 
 
 @dataclass
@@ -17,19 +25,36 @@ class ClockSkew:
     offset_s: float
     drift: float = 0.0
     kind: str = "clock_skew"
+    _stop: threading.Event | None = field(default=None, repr=False)
+    _thread: threading.Thread | None = field(default=None, repr=False)
 
     @property
     def target(self) -> str:
         return self.node
 
-    def apply(self, testbed: Testbed) -> None:
-        testbed.set_clock(self.node, self.offset_s)
-
     def offset_at(self, elapsed_s: float) -> float:
         """The offset after the fault has been active for elapsed_s (drift accumulates)."""
         return self.offset_s + self.drift * elapsed_s
 
+    def apply(self, testbed: Testbed) -> None:
+        testbed.set_clock(self.node, self.offset_s)
+        if self.drift:
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._tick, args=(testbed, time.monotonic()),
+                                            name=f"drift-{self.node}", daemon=True)
+            self._thread.start()
+
+    def _tick(self, testbed: Testbed, t0: float) -> None:
+        assert self._stop is not None
+        while not self._stop.wait(TICK_S):
+            testbed.set_clock(self.node, self.offset_at(time.monotonic() - t0))
+
     def heal(self, testbed: Testbed) -> None:
+        if self._stop is not None:
+            self._stop.set()
+            if self._thread is not None:
+                self._thread.join(timeout=2)
+            self._stop = self._thread = None
         testbed.set_clock(self.node, 0.0)
 
     def describe(self) -> dict[str, Any]:

@@ -7,6 +7,7 @@ real cut. ``reject`` mode disables the proxy instead, so connections are refused
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,67 @@ def cuts_for_groups(groups: list[list[str]], nodes: list[str]) -> set[tuple[str,
     all_groups = [list(g) for g in groups] + ([rest] if rest else [])
     side = {n: i for i, g in enumerate(all_groups) for n in g}
     return {(a, b) for a in nodes for b in nodes if a != b and side[a] != side[b]}
+
+
+def halves(nodes: list[str]) -> list[list[str]]:
+    """Jepsen's partition-halves: the first half (rounded down) against the rest."""
+    k = len(nodes) // 2
+    return [nodes[:k], nodes[k:]]
+
+
+def bridge_cuts(nodes: list[str]) -> set[tuple[str, str]]:
+    """Jepsen's bridge: two halves that cannot see each other, and one node in the middle
+    that sees both."""
+    k = len(nodes) // 2
+    left, middle, right = nodes[:k], nodes[k:k + 1], nodes[k + 1:]
+    del middle
+    return {(a, b) for a in left for b in right} | {(b, a) for a in left for b in right}
+
+
+def majority_ring_cuts(nodes: list[str]) -> set[tuple[str, str]]:
+    """Jepsen's majorities-ring: every node sees a majority (its ring neighbours within
+    distance m), and no two nodes see the same majority (for n >= 5)."""
+    n = len(nodes)
+    m = -(-(n // 2) // 2)  # ceil(((n//2 + 1) - 1) / 2): neighbours each side for a majority
+    out = set()
+    for i, a in enumerate(nodes):
+        for j, b in enumerate(nodes):
+            dist = min((i - j) % n, (j - i) % n)
+            if i != j and dist > m:
+                out.add((a, b))
+    return out
+
+
+def shape_cuts(shape: str, nodes: list[str], seed: int) -> tuple[set[tuple[str, str]], str]:
+    """The cut directions (and a label) of a named partition shape; random ones use seed."""
+    rng = random.Random(seed)
+    if shape == "halves":
+        g = halves(nodes)
+        return cuts_for_groups(g, nodes), f"halves {g}"
+    if shape == "random_halves":
+        shuffled = rng.sample(nodes, len(nodes))
+        g = halves(shuffled)
+        return cuts_for_groups(g, nodes), f"random halves {g}"
+    if shape == "random_node":
+        node = rng.choice(nodes)
+        return cuts_for_groups([[node]], nodes), f"isolate {node}"
+    if shape == "bridge":
+        return bridge_cuts(nodes), f"bridge via {nodes[len(nodes) // 2]}"
+    if shape == "majority_ring":
+        return majority_ring_cuts(nodes), "majority ring"
+    raise ValueError(f"unknown partition shape {shape!r}")
+
+
+def cuts_for(spec: Any, nodes: list[str], seed: int = 0) -> tuple[set[tuple[str, str]], str]:
+    """The cut directions and a label for a scenario's partition entry."""
+    if spec.groups is not None:
+        return cuts_for_groups(spec.groups, nodes), f"groups {spec.groups}"
+    if spec.isolate is not None:
+        return cuts_for_groups([[spec.isolate]], nodes), f"isolate {spec.isolate}"
+    if spec.shape is not None:
+        return shape_cuts(spec.shape, nodes, seed)
+    src, dst = spec.from_ or [], spec.to or []
+    return {(a, b) for a in src for b in dst if a != b}, f"{src} -/-> {dst}"
 
 
 @dataclass

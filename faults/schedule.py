@@ -15,7 +15,7 @@ from typing import Any
 from faults.base import Fault
 from faults.clock import ClockSkew
 from faults.node import Crash, Pause, Stop
-from faults.partition import Partition
+from faults.partition import Partition, cuts_for
 from faults.toxics import ToxicFault
 from harness import scenario as sc
 from testbeds.base import Testbed
@@ -31,18 +31,15 @@ _TOXIC_ATTRS = {
 }
 
 
-def build_fault(spec: Any, index: int, nodes: list[str]) -> Fault:
+def build_fault(spec: Any, index: int, nodes: list[str], seed: int = 0) -> Fault:
     """The fault value for one scenario entry."""
     fid = f"fault{index}"
     if spec.kind in _TOXIC_ATTRS:
         return ToxicFault(spec.kind, tuple(spec.link), _TOXIC_ATTRS[spec.kind](spec),
                           direction=spec.direction, id=fid)
     if isinstance(spec, sc.PartitionFault):
-        if spec.groups is not None:
-            return Partition.groups(spec.groups, nodes, mode=spec.mode, id=fid)
-        if spec.isolate is not None:
-            return Partition.isolate(spec.isolate, nodes, mode=spec.mode, id=fid)
-        return Partition.one_way(spec.from_ or [], spec.to or [], mode=spec.mode, id=fid)
+        cuts, label = cuts_for(spec, nodes, seed * 1000 + index)
+        return Partition(cuts, mode=spec.mode, label=label, id=fid)
     if isinstance(spec, sc.ClockSkewFault):
         return ClockSkew(spec.node, spec.offset_s, spec.drift)
     if isinstance(spec, sc.CrashFault):
@@ -76,7 +73,7 @@ class Scheduled:
 
 def schedule_from(scenario: sc.Scenario) -> list[Scheduled]:
     nodes = scenario.testbed.node_names
-    return [Scheduled(f.at_s, f.for_s, build_fault(f, i, nodes), index=i)
+    return [Scheduled(f.at_s, f.for_s, build_fault(f, i, nodes, scenario.seed), index=i)
             for i, f in enumerate(scenario.faults)]
 
 

@@ -104,18 +104,12 @@ def client_delay_ms(scn: sc.Scenario, node: str, active: list[Any]) -> float:
 
 
 def _cuts(scn: sc.Scenario, active: list[Any]) -> set[tuple[str, str]]:
-    from faults.partition import cuts_for_groups
+    from faults.partition import cuts_for
     nodes = scn.testbed.node_names
     out: set[tuple[str, str]] = set()
     for f in active:
-        if f.kind != "partition":
-            continue
-        if f.groups is not None:
-            out |= cuts_for_groups(f.groups, nodes)
-        elif f.isolate is not None:
-            out |= cuts_for_groups([[f.isolate]], nodes)
-        else:
-            out |= {(a, b) for a in f.from_ or [] for b in f.to or [] if a != b}
+        if f.kind == "partition":
+            out |= cuts_for(f, nodes, scn.seed * 1000 + scn.faults.index(f))[0]
     return out
 
 

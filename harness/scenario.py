@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from harness.errors import ConfigError
 
@@ -274,19 +283,26 @@ class LimitDataFault(_LinkFault):
     bytes: int = Field(ge=0)
 
 
+PARTITION_SHAPES = ("halves", "random_halves", "majority_ring", "bridge", "random_node")
+PartitionShape = Literal["halves", "random_halves", "majority_ring", "bridge", "random_node"]
+
+
 class PartitionFault(_Fault):
     kind: Literal["partition"]
     groups: list[list[str]] | None = None
     isolate: str | None = None
     from_: list[str] | None = Field(default=None, alias="from")
     to: list[str] | None = None
+    shape: PartitionShape | None = None
     mode: Literal["drop", "reject"] = "drop"
 
     @model_validator(mode="after")
     def _shape(self) -> PartitionFault:
-        given = sum(x is not None for x in (self.groups, self.isolate, self.from_ or self.to))
+        given = sum(x is not None for x in (self.groups, self.isolate, self.from_ or self.to,
+                                            self.shape))
         if given != 1:
-            raise ValueError("give exactly one of groups, isolate, or from/to")
+            raise ValueError("give exactly one of groups, isolate, from/to, or shape "
+                             f"({', '.join(PARTITION_SHAPES)})")
         if (self.from_ is None) != (self.to is None):
             raise ValueError("an asymmetric partition needs both from and to")
         return self
@@ -330,10 +346,36 @@ FaultSpec = Annotated[
     | StopFault,
     Field(discriminator="kind"),
 ]
+_FAULTS: TypeAdapter[Any] = TypeAdapter(FaultSpec)
 FAULT_KINDS = (
     "latency", "bandwidth", "timeout", "reset_peer", "slicer", "limit_data",
     "partition", "clock_skew", "crash", "pause", "stop",
 )
+
+
+class ChaosSpec(_Model):
+    """Random faults drawn from the scenario's seed, for scheduled chaos runs (Jepsen-style
+    nemesis generator): ``count`` faults (or ``rate_per_min``) of the given kinds, each lasting
+    ``for_s`` [min, max] seconds, starting no earlier than ``start_s``."""
+
+    kinds: list[Literal["latency", "partition", "crash", "pause", "stop", "clock_skew",
+                        "bandwidth", "reset_peer"]] = Field(
+        default_factory=lambda: ["latency", "partition", "crash", "pause", "clock_skew"])
+    count: int | None = Field(default=None, ge=0, le=10_000)
+    rate_per_min: float | None = Field(default=None, gt=0)
+    for_s: tuple[float, float] = (2.0, 5.0)
+    start_s: float = Field(default=2.0, ge=0)
+    latency_ms: tuple[float, float] = (20.0, 200.0)
+    skew_s: tuple[float, float] = (-30.0, 30.0)
+    overlap: bool = False
+
+    @model_validator(mode="after")
+    def _ranges(self) -> ChaosSpec:
+        for name in ("for_s", "latency_ms"):
+            lo, hi = getattr(self, name)
+            if not 0 <= lo <= hi or (name == "for_s" and lo <= 0):
+                raise ValueError(f"{name}: give [min, max] with 0 < min <= max, not [{lo}, {hi}]")
+        return self
 
 
 # ---------------------------------------------------------------- checks
@@ -368,7 +410,18 @@ class Scenario(_Model):
     testbed: TestbedSpec
     workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
     faults: list[FaultSpec] = Field(default_factory=list)
+    chaos: ChaosSpec | None = None
     checks: ChecksSpec = Field(default_factory=ChecksSpec)
+    _expanded: bool = PrivateAttr(default=False)
+
+    @model_validator(mode="after")
+    def _expand_chaos(self) -> Scenario:
+        if self.chaos is not None and not self._expanded:
+            from faults.generate import random_faults
+            extra = random_faults(self.chaos, self.testbed, self.workload.duration_s, self.seed)
+            self.faults = [*self.faults, *(_FAULTS.validate_python(f) for f in extra)]
+            self._expanded = True
+        return self
 
     @model_validator(mode="after")
     def _fault_refs(self) -> Scenario:

@@ -1,0 +1,178 @@
+"""Each fault's effect, measured on the wire or on the node (not the API call), local backend."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from faults.clock import ClockSkew
+from faults.node import Crash, Pause
+from faults.partition import Partition
+from faults.toxics import ToxicFault
+from harness.scenario import TestbedSpec
+from testbeds.local import LocalTestbed
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTestbed]:
+    base = tmp_path_factory.mktemp("trio")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("EDGEPROOF_STATE_DIR", str(base / "state"))
+    spec = TestbedSpec.model_validate({
+        "service": {"mode": "quorum", "replica_timeout_ms": 300},
+        "nodes": [{"name": f"edge-{i}", "hardware": {"service_ms": 0, "workers": 8}}
+                  for i in (1, 2, 3)],
+        "links": [{"between": ["edge-1", "edge-2"]}, {"between": ["edge-2", "edge-3"]},
+                  {"between": ["edge-1", "edge-3"]}],
+    })
+    tb = LocalTestbed.up(spec, run_id="epfx" + base.name[-6:].replace("_", ""), name="trio",
+                         workdir=base / "tb", seed=5)
+    try:
+        yield tb
+    finally:
+        tb.down()
+        mp.undo()
+
+
+def _rtts(url: str, n: int = 25, path: str = "/health") -> list[float]:
+    out = []
+    with httpx.Client(timeout=5, trust_env=False) as http:
+        http.get(f"{url}{path}")  # connection set up outside the sample
+        for _ in range(n):
+            t = time.perf_counter()
+            http.get(f"{url}{path}")
+            out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def _client(tb: LocalTestbed, node: str) -> str:
+    return dict(tb.client_targets())[node]
+
+
+def test_latency_adds_its_round_trip_and_jitter_stays_in_bound(trio: LocalTestbed) -> None:
+    url = _client(trio, "edge-1")
+    base = statistics.median(_rtts(url))
+    lat = ToxicFault("latency", ("clients", "edge-1"), {"latency": 50, "jitter": 0})
+    lat.apply(trio)
+    try:
+        added = statistics.median(_rtts(url)) - base
+    finally:
+        lat.heal(trio)
+    assert added == pytest.approx(50, abs=2), f"added {added:.2f} ms"
+    jit = ToxicFault("latency", ("clients", "edge-1"), {"latency": 50, "jitter": 10})
+    jit.apply(trio)
+    try:
+        samples = [s - base for s in _rtts(url, 40)]
+    finally:
+        jit.heal(trio)
+    assert min(samples) >= 40 - 2 and max(samples) <= 60 + 8, samples
+    assert statistics.pstdev(samples) > 2, "jitter should spread the samples"
+    assert statistics.median(_rtts(url)) - base < 2, "healed"
+
+
+def test_bandwidth_limits_a_bulk_transfer_to_its_rate(trio: LocalTestbed) -> None:
+    blob = "x" * 300_000
+    direct = trio.direct_url("edge-2")
+    assert httpx.put(f"{direct}/kv/blob", json={"value": blob}, timeout=10).status_code == 200
+    bw = ToxicFault("bandwidth", ("clients", "edge-2"), {"rate": 100})  # KB/s = 800 kbit/s
+    bw.apply(trio)
+    try:
+        t = time.perf_counter()
+        r = httpx.get(f"{_client(trio, 'edge-2')}/kv/blob", timeout=30, trust_env=False)
+        secs = time.perf_counter() - t
+    finally:
+        bw.heal(trio)
+    rate_kb = len(r.content) / 1024 / secs
+    assert rate_kb == pytest.approx(100, rel=0.10), f"{rate_kb:.1f} KB/s"
+
+
+def test_partition_cuts_silently_majority_serves_minority_does_not(trio: LocalTestbed) -> None:
+    part = Partition.isolate("edge-3", trio.spec.node_names, id="t")
+    part.apply(trio)
+    try:
+        across = trio.proxies("edge-3", "edge-1")[0].listen
+        with pytest.raises(httpx.TimeoutException):  # a cut cable: no answer, no refusal
+            httpx.get(f"http://{across}/health", timeout=0.5, trust_env=False)
+        ok = httpx.put(f"{_client(trio, 'edge-1')}/kv/p", json={"value": 1}, timeout=5)
+        assert ok.status_code == 200
+        minority = httpx.put(f"{_client(trio, 'edge-3')}/kv/p", json={"value": 2}, timeout=5)
+        assert minority.status_code == 503
+        assert httpx.get(f"{_client(trio, 'edge-3')}/kv/p", timeout=5).status_code == 503
+    finally:
+        part.heal(trio)
+    assert httpx.get(f"http://{across}/health", timeout=2, trust_env=False).status_code == 200
+    assert httpx.put(f"{_client(trio, 'edge-3')}/kv/p", json={"value": 3},
+                     timeout=5).status_code == 200
+
+
+def test_reject_mode_refuses_connections(trio: LocalTestbed) -> None:
+    part = Partition({("edge-1", "edge-2")}, mode="reject", id="r")
+    part.apply(trio)
+    try:
+        addr = trio.proxies("edge-1", "edge-2")[0].listen
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://{addr}/health", timeout=2, trust_env=False)
+    finally:
+        part.heal(trio)
+    assert httpx.get(f"http://{addr}/health", timeout=2, trust_env=False).status_code == 200
+
+
+def _clock_offset(tb: LocalTestbed, node: str) -> float:
+    t0 = time.time()
+    got = httpx.get(f"{tb.direct_url(node)}/clock", timeout=2, trust_env=False).json()["time"]
+    return got - (t0 + time.time()) / 2
+
+
+def test_clock_skew_offset_and_drift(trio: LocalTestbed) -> None:
+    skew = ClockSkew("edge-2", offset_s=-20)
+    skew.apply(trio)
+    try:
+        assert _clock_offset(trio, "edge-2") == pytest.approx(-20, abs=0.05)
+    finally:
+        skew.heal(trio)
+    drift = ClockSkew("edge-2", offset_s=0, drift=0.5)
+    drift.apply(trio)
+    try:
+        first = _clock_offset(trio, "edge-2")
+        t = time.monotonic()
+        deadline = t + 1.0
+        while time.monotonic() < deadline:
+            time.sleep(0.05)  # letting the drift accumulate for a second
+        gained = _clock_offset(trio, "edge-2") - first
+        elapsed = time.monotonic() - t
+    finally:
+        drift.heal(trio)
+    assert gained == pytest.approx(0.5 * elapsed, abs=0.1)
+    assert _clock_offset(trio, "edge-2") == pytest.approx(0, abs=0.05)
+
+
+def _stops_answering_within(tb: LocalTestbed, node: str, fault: Pause | Crash) -> float:
+    url = tb.direct_url(node)
+    t = time.monotonic()
+    fault.apply(tb)
+    with httpx.Client(trust_env=False) as http:
+        while time.monotonic() - t < 2:
+            try:
+                http.get(f"{url}/health", timeout=0.05)
+            except httpx.HTTPError:
+                return (time.monotonic() - t) * 1000
+    return float("inf")
+
+
+@pytest.mark.parametrize("kind", ["pause", "crash"])
+def test_pause_and_crash_stop_the_node_at_once_and_heal(trio: LocalTestbed, kind: str) -> None:
+    fault = Pause("edge-1") if kind == "pause" else Crash("edge-1")
+    try:
+        took = _stops_answering_within(trio, "edge-1", fault)
+    finally:
+        fault.heal(trio)
+    assert took <= 100, f"{kind}: still answering after {took:.0f} ms"
+    assert trio.healthy("edge-1")
+    assert httpx.put(f"{_client(trio, 'edge-1')}/kv/after", json={"value": 1},
+                     timeout=5).status_code == 200
