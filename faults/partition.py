@@ -13,6 +13,8 @@ from typing import Any
 
 from testbeds.base import Testbed
 
+STREAMS = ("upstream", "downstream")
+
 
 def cuts_for_groups(groups: list[list[str]], nodes: list[str]) -> set[tuple[str, str]]:
     """Every direction between two different groups; unlisted nodes form one more group."""
@@ -111,26 +113,32 @@ class Partition:
     def target(self) -> str:
         return self.label
 
-    def apply(self, testbed: Testbed) -> None:
+    def _actions(self, testbed: Testbed) -> list[tuple[str, str]]:
+        """(proxy, toxic name) pairs to cut; toxic name '' means: disable the proxy."""
+        out = []
         for src, dst in sorted(self.cuts):
             for proxy in testbed.proxies(src, dst):
                 if self.mode == "reject":
-                    testbed.admin.set_enabled(proxy.name, False)
-                    self._done.append((proxy.name, ""))
-                    continue
-                for stream in ("upstream", "downstream"):
-                    name = f"{self.id}-partition-{stream}"
-                    testbed.admin.add_toxic(proxy.name, name, "timeout", stream=stream,
-                                            attributes={"timeout": 0})
-                    self._done.append((proxy.name, name))
+                    out.append((proxy.name, ""))
+                else:
+                    out += [(proxy.name, f"{self.id}-partition-{s}") for s in STREAMS]
+        return out
+
+    def apply(self, testbed: Testbed) -> None:
+        """Cut every direction at once (pipelined admin calls: a 20-node testbed's partition
+        lands in milliseconds, not one call after another)."""
+        actions = self._actions(testbed)
+        toxics = [(p, n, "timeout", n.rsplit("-", 1)[1], {"timeout": 0}) for p, n in actions if n]
+        disable = [p for p, n in actions if not n]
+        self._done += actions
+        testbed.admin.add_toxics(toxics)
+        testbed.admin.set_enabled_many(disable, False)
 
     def heal(self, testbed: Testbed) -> None:
-        for proxy, name in list(self._done):
-            if name:
-                testbed.admin.remove_toxic(proxy, name)
-            else:
-                testbed.admin.set_enabled(proxy, True)
-            self._done.remove((proxy, name))
+        """Mend every cut this partition made (idempotent)."""
+        done, self._done = list(self._done), []
+        testbed.admin.remove_toxics([(p, n) for p, n in done if n])
+        testbed.admin.set_enabled_many([p for p, n in done if not n], True)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "target": self.label, "mode": self.mode,

@@ -42,18 +42,20 @@ class ToxicFault:
                 f"{self.kind} fault on link {list(self.link)}: the testbed has no such link; "
                 "declare it under testbed.links (or use [clients, NODE] for a client link)"
             )
-        for proxy in proxies:
-            for stream in self.streams:
-                name = f"{self.id}-{self.kind}-{stream}"
-                testbed.admin.add_toxic(proxy.name, name, self.toxic_type or self.kind,
-                                        stream=stream, toxicity=self.toxicity,
-                                        attributes=self.attributes)
-                self._added.append((proxy.name, name))
+        items = [(p.name, f"{self.id}-{self.kind}-{s}", self.toxic_type or self.kind, s,
+                  self.attributes) for p in proxies for s in self.streams]
+        self._added += [(p, n) for p, n, *_ in items]
+        if len(items) == 1 or self.toxicity != 1.0:
+            for p, n, t, s, a in items:
+                testbed.admin.add_toxic(p, n, t, stream=s, toxicity=self.toxicity,
+                                        attributes=a)
+        else:
+            testbed.admin.add_toxics(items)
 
     def heal(self, testbed: Testbed) -> None:
-        for proxy, name in list(self._added):
-            testbed.admin.remove_toxic(proxy, name)
-            self._added.remove((proxy, name))
+        """Remove exactly the toxics this fault added (idempotent)."""
+        added, self._added = list(self._added), []
+        testbed.admin.remove_toxics(added)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "target": self.target, "direction": self.direction,

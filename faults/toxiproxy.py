@@ -13,6 +13,7 @@ as deprecated); errors come back as ``{"error": "...", "status": N}``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -132,6 +133,10 @@ class ProxyAdmin(Protocol):
     ) -> Toxic: ...
     def remove_toxic(self, proxy: str, name: str) -> bool: ...
     def toxics(self, proxy: str) -> list[Toxic]: ...
+    def add_toxics(self, items: Sequence[tuple[str, str, str, str, Mapping[str, Any]]]
+                   ) -> None: ...
+    def remove_toxics(self, items: Sequence[tuple[str, str]]) -> None: ...
+    def set_enabled_many(self, names: Sequence[str], enabled: bool) -> None: ...
     def reset(self) -> None: ...
     def close(self) -> None: ...
 
@@ -343,6 +348,50 @@ class ToxiproxyClient:
         path = f"/proxies/{_seg(proxy)}/toxics/{_seg(name)}"
         what = f"removing toxic {name!r} from proxy {proxy!r}"
         return self._call("DELETE", path, what, missing_ok=True) is not None
+
+    # -- bulk (pipelined) -----------------------------------------------------------------
+
+    def bulk(self, calls: list[tuple[str, str, Any]], what: str,
+             missing_ok: bool = False) -> list[Any]:
+        """Many admin calls at once over pipelined connections (see faults.pipeline); the
+        first rejection raises FaultError after all were sent."""
+        from faults.pipeline import pipelined
+        if not calls:
+            return []
+        try:
+            answers = pipelined(self.url, calls, self.timeout_s)
+        except (OSError, ConnectionError) as exc:
+            raise InfrastructureError(
+                f"Toxiproxy admin API at {self.url}: {what} failed in transit ({exc}); is the "
+                "server running and not overloaded? (`edgeproof status` shows it)") from exc
+        out = []
+        for (method, path, _), (status, body) in zip(calls, answers, strict=True):
+            if status == 404 and missing_ok:
+                out.append(None)
+                continue
+            if status >= 400:
+                raise FaultError(
+                    f"Toxiproxy at {self.url} rejected {what} ({method} {path}): HTTP {status} "
+                    f"{body[:200].decode(errors='replace')!r}; fix: "
+                    f"{_fix_for(status, what)}.")
+            out.append(json.loads(body) if body else None)
+        return out
+
+    def add_toxics(self, items: Sequence[tuple[str, str, str, str, Mapping[str, Any]]]) -> None:
+        """Add many toxics: (proxy, name, type, stream, attributes) each."""
+        self.bulk([("POST", f"/proxies/{_seg(p)}/toxics",
+                    {"name": n, "type": t, "stream": s, "toxicity": 1.0,
+                     "attributes": dict(a)}) for p, n, t, s, a in items], "adding toxics")
+
+    def remove_toxics(self, items: Sequence[tuple[str, str]]) -> None:
+        """Remove many toxics: (proxy, name) each; missing ones are fine (idempotent)."""
+        self.bulk([("DELETE", f"/proxies/{_seg(p)}/toxics/{_seg(n)}", None)
+                   for p, n in items], "removing toxics", missing_ok=True)
+
+    def set_enabled_many(self, names: Sequence[str], enabled: bool) -> None:
+        """Enable or disable many proxies at once."""
+        self.bulk([("PATCH", f"/proxies/{_seg(n)}", {"enabled": enabled}) for n in names],
+                  "enabling proxies" if enabled else "disabling proxies")
 
     def toxics(self, proxy: str) -> list[Toxic]:
         """The toxics of one proxy."""

@@ -9,9 +9,10 @@ cd "$REPO"
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-# Debian packages: libfaketime for clock skew; Go to build Toxiproxy; venv support.
+# Debian packages: libfaketime for clock skew; Go to build Toxiproxy; venv support;
+# redis-server, a real third-party system the tests put under faults.
 need=()
-for pkg in libfaketime python3-venv ca-certificates; do
+for pkg in libfaketime python3-venv ca-certificates redis-server; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v go >/dev/null 2>&1 || need+=(golang-go)

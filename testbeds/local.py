@@ -118,10 +118,9 @@ class LocalTestbed(Testbed):
         created = self.admin.populate(
             [{"name": p.name, "listen": "127.0.0.1:0", "upstream": p.upstream} for p in plans])
         listen = {c.name: c.listen for c in created}
+        self.admin.add_toxics([(plan.name, t["name"], t["type"], t["stream"], t["attributes"])
+                               for plan in plans for t in link_toxics(plan)])
         for plan in plans:
-            for tox in link_toxics(plan):
-                self.admin.add_toxic(plan.name, tox["name"], tox["type"], stream=tox["stream"],
-                                     attributes=tox["attributes"])
             self.record.proxies.append(ProxyRecord(plan.name, plan.src, plan.dst, plan.port_name,
                                                    listen[plan.name], plan.upstream))
             if plan.src == "clients":

@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 
 from testbeds import cgroups
-from testbeds.state import labelled_pids, load_records
+from testbeds.state import (
+    STATE_LABEL,
+    labelled_pids,
+    load_records,
+    process_labels,
+    state_tag,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 EDGEPROOF = str(Path(sys.executable).with_name("edgeproof"))
@@ -25,9 +31,12 @@ def edgeproof(*args: str, env: dict[str, str], timeout: float = 120,
 
 
 def leftovers(run_id: str | None = None) -> dict[str, list[str]]:
-    """What a run may have left: labelled processes, cgroups, testbed records."""
+    """What a run may have left: processes labelled for this state dir (and run), the run's
+    cgroups, testbed records. Other sessions' testbeds (other state dirs) are not counted."""
+    mine = state_tag()
+    procs = [p for p in labelled_pids(run_id) if process_labels(p).get(STATE_LABEL) == mine]
     return {
-        "processes": [str(p) for p in labelled_pids(run_id)],
-        "cgroups": cgroups.leftover_groups(run_id),
+        "processes": [str(p) for p in procs],
+        "cgroups": cgroups.leftover_groups(run_id) if run_id else [],
         "records": [r.run_id for r in load_records() if run_id in (None, r.run_id)],
     }
