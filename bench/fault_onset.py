@@ -10,6 +10,7 @@ heal error likewise. Targets (issue 4): onset p99 <= 20 ms; 20-node partition <=
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -34,7 +35,7 @@ def pct(xs: list[float], q: float) -> float:
 def spec(n: int, mesh: bool) -> TestbedSpec:
     names = [f"n{i}" for i in range(n)]
     pairs = ([(a, b) for i, a in enumerate(names) for b in names[i + 1:]] if mesh
-             else list(zip(names, names[1:], strict=False)))
+             else list(itertools.pairwise(names)))
     return TestbedSpec.model_validate({
         "nodes": [{"name": x, "hardware": {"service_ms": 0}} for x in names],
         "links": [{"between": list(p)} for p in pairs]})
