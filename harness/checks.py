@@ -80,10 +80,47 @@ CHECKS: dict[str, Callable[[Scenario, Prediction, list[PhaseMeasurement]], list[
 }
 
 
-def run_checks(scn: Scenario, pred: Prediction, meas: list[PhaseMeasurement],
-               harness_problem: str | None = None) -> list[Verdict]:
-    """Run every configured check; a crash or a saturated harness gives ``unknown``."""
+def consistency_check(scn: Scenario, ops: Any) -> list[Verdict]:
+    """Linearizability per key of the run's operations (harness/linearizability.py)."""
+    from harness.linearizability import consistency_verdicts
+    return consistency_verdicts(scn, ops)
+
+
+# Checks that need the history itself: (scenario, operations frame) -> verdicts. A failure
+# here is never turned into ``unknown`` by a saturated harness: a slow harness only widens
+# the recorded intervals, which can hide a violation but not invent one.
+HISTORY_CHECKS: dict[str, Callable[[Scenario, Any], list[Verdict]]] = {
+    "consistency": consistency_check,
+}
+
+
+def _run_history_checks(scn: Scenario, ops: Any, harness_problem: str | None) -> list[Verdict]:
     out: list[Verdict] = []
+    for name, fn in HISTORY_CHECKS.items():
+        if getattr(scn.checks, name, None) is None:
+            continue
+        try:
+            verdicts = fn(scn, ops)
+        except Exception as exc:  # a crashed checker is unknown, not pass
+            tb = traceback.format_exc(limit=3)
+            verdicts = [Verdict(name, name, UNKNOWN, detail=f"checker crashed: {exc!r}\n{tb}")]
+        for v in verdicts:
+            if harness_problem and v.verdict == PASS:
+                v.detail = f"{v.detail} (note: {harness_problem})"
+        out += verdicts
+    return out
+
+
+def run_checks(scn: Scenario, pred: Prediction, meas: list[PhaseMeasurement],
+               harness_problem: str | None = None, ops: Any = None) -> list[Verdict]:
+    """Run every configured check; a crash or a saturated harness gives ``unknown``.
+
+    ``ops`` (the run's :func:`workloads.history.operations` frame) enables HISTORY_CHECKS;
+    without it they are skipped, as before.
+    """
+    out: list[Verdict] = []
+    if ops is not None:
+        out += _run_history_checks(scn, ops, harness_problem)
     for name, fn in CHECKS.items():
         if getattr(scn.checks, name, None) is None:
             continue

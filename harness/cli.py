@@ -211,6 +211,31 @@ def _print_verdicts(outcome: Any) -> None:
         out.print(f"to reproduce: {res['reproduce']}")
 
 
+@app.command()
+def check(history: Annotated[str, typer.Argument(help="history JSONL file")],
+          model: Annotated[str, typer.Option("--model", help="consistency model")] = "linearizable",
+          as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+          budget_s: Annotated[float, typer.Option(
+              "--budget-s", help="search time per key before `unknown`")] = 30.0) -> None:
+    """Check a recorded history (ours or anyone's in this format) against a consistency model.
+
+    Exit 0 holds, 1 violated (with a minimal witness) or unknown (search budget ran out),
+    2 bad input.
+    """
+    from harness import lin_cli
+    try:
+        res = lin_cli.run_check(history, model, budget_s)
+    except EdgeproofError as exc:
+        _fail(exc)
+    if as_json:
+        print(lin_cli.as_json(res))
+    else:
+        for t in lin_cli.witness_tables(res):
+            out.print(t)
+        out.print(res.summary(), highlight=False, soft_wrap=True)
+    raise typer.Exit(0 if res.verdict == "pass" else 1)
+
+
 @app.command("install-toxiproxy")
 def install_toxiproxy() -> None:
     """Build the pinned Toxiproxy server with Go into the tools folder (idempotent)."""

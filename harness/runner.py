@@ -244,7 +244,7 @@ def analyse(scn: Scenario, out: Path, result: Any, t0_ns: int, cal: Calibration,
     pred = predict(scn, cal, times)
     meas = measure.measure(ops, phs)
     problem = headroom.problem()
-    verdicts = checks.run_checks(scn, pred, meas, problem)
+    verdicts = checks.run_checks(scn, pred, meas, problem, ops=ops)
     res = measure.overall(ops, scn.workload.duration_s)
     res["phases"] = [{**m.as_dict(), "predicted": p.as_dict()}
                      for m, p in zip(meas, pred.phases, strict=False)]

@@ -1,0 +1,291 @@
+"""Linearizability of read/write/cas register histories, per key, with a minimal witness.
+
+Semantics (Herlihy & Wing 1990; Jepsen/Knossos for unknown outcomes) are in
+:mod:`harness.lin_ops`. Each key is checked on its own (locality, the P-compositionality of
+Horn & Kroening 2015 that Porcupine uses):
+
+* with no cas and every written value unique (the built-in workloads), the O(n log n)
+  read-mapping test of Gibbons & Korach (1997) (:mod:`harness.lin_mapping`);
+* otherwise (cas, duplicate values, foreign histories) the Wing & Gong (1993) search with
+  Lowe's (2017) memoisation, as Porcupine's ``checkSingle`` (:mod:`harness.lin_wgl`), under a
+  step/time budget whose exhaustion is ``unknown``, never ``pass``.
+
+A violation comes with a witness: a non-linearizable sub-history, shrunk by delta debugging
+(Zeller & Hildebrandt 2002) to one from which no operation can be dropped while it still
+fails, and a one-line explanation.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.lin_mapping import Conflict, eligible, read_mapping_check
+from harness.lin_ops import INF, Op, by_key, describe, fmt, op_dict, ops_from_events
+from harness.lin_wgl import FAIL, PASS, UNKNOWN, wgl_check
+
+MODELS = ("linearizable",)
+DEFAULT_BUDGET_S = 30.0  # per key, for the search
+SHRINK_BUDGET_S = 30.0  # per violating key, for the witness
+
+
+@dataclass
+class KeyResult:
+    """The verdict on one key, the algorithm used and, on failure, the witness."""
+
+    key: Any
+    verdict: str
+    algorithm: str
+    ops: int
+    steps: int = 0
+    elapsed_s: float = 0.0
+    witness: list[Op] = field(default_factory=list)
+    explanation: str = ""
+    minimal: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "verdict": self.verdict, "algorithm": self.algorithm,
+                "ops": self.ops, "steps": self.steps, "elapsed_s": round(self.elapsed_s, 4),
+                "explanation": self.explanation, "minimal": self.minimal,
+                "witness": [op_dict(o) for o in self.witness]}
+
+
+@dataclass
+class LinResult:
+    """The verdict on a whole history: fail if a key fails, unknown if a key is unknown."""
+
+    verdict: str
+    keys: list[KeyResult]
+    ops: int
+    elapsed_s: float
+
+    @property
+    def violations(self) -> list[KeyResult]:
+        return [k for k in self.keys if k.verdict == FAIL]
+
+    @property
+    def unknown(self) -> list[KeyResult]:
+        return [k for k in self.keys if k.verdict == UNKNOWN]
+
+    def summary(self) -> str:
+        """One line: what was checked and what was found."""
+        head = f"{self.ops} register operations on {len(self.keys)} key(s)"
+        if self.violations:
+            v = self.violations[0]
+            more = f" (and {len(self.violations) - 1} more key(s))" if len(
+                self.violations) > 1 else ""
+            return f"not linearizable: {v.explanation}{more}; {head}"
+        if self.unknown:
+            keys = ", ".join(str(k.key) for k in self.unknown[:5])
+            return (f"unknown: the search budget ran out on key(s) {keys} before a verdict; "
+                    f"no violation found elsewhere; {head}")
+        return f"linearizable: {head}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"model": "linearizable", "verdict": self.verdict, "summary": self.summary(),
+                "ops": self.ops, "keys": len(self.keys), "elapsed_s": round(self.elapsed_s, 4),
+                "violations": [k.as_dict() for k in self.violations],
+                "unknown": [k.as_dict() for k in self.unknown],
+                "algorithms": sorted({k.algorithm for k in self.keys})}
+
+
+def _verdict(ops: list[Op], budget_s: float | None, max_steps: int | None
+             ) -> tuple[str, str, int, Conflict | None]:
+    """(verdict, algorithm, steps, conflict-if-read-mapping) of one key's ops."""
+    if eligible(ops):
+        conflict = read_mapping_check(ops)
+        return (PASS if conflict is None else FAIL), "read-mapping", len(ops), conflict
+    verdict, steps = wgl_check(ops, max_steps=max_steps, timeout_s=budget_s)
+    return verdict, "wgl", steps, None
+
+
+def check_key(key: Any, ops: list[Op], *, budget_s: float | None = DEFAULT_BUDGET_S,
+              max_steps: int | None = None, algorithm: str = "auto",
+              shrink_s: float = SHRINK_BUDGET_S) -> KeyResult:
+    """Check one key's ops; ``algorithm`` is ``auto``, ``read-mapping`` or ``wgl``."""
+    t0 = time.perf_counter()
+    if algorithm == "wgl" or (algorithm == "auto" and not eligible(ops)):
+        verdict, steps = wgl_check(ops, max_steps=max_steps, timeout_s=budget_s)
+        algo, conflict = "wgl", None
+    elif algorithm in ("auto", "read-mapping"):
+        if not eligible(ops):
+            raise ValueError(f"key {key}: read-mapping needs unique writes and no cas")
+        conflict = read_mapping_check(ops)
+        verdict, algo, steps = (PASS if conflict is None else FAIL), "read-mapping", len(ops)
+    else:
+        raise ValueError(f"unknown algorithm {algorithm!r}")
+    res = KeyResult(key, verdict, algo, len(ops), steps)
+    if verdict == FAIL:
+        seed = conflict.ops if conflict is not None else ops
+        res.witness, res.minimal = minimal_witness(seed, budget_s=budget_s, deadline_s=shrink_s)
+        res.explanation = explain(key, res.witness)
+    res.elapsed_s = time.perf_counter() - t0
+    return res
+
+
+def check_ops(ops: Iterable[Op], **kw: Any) -> LinResult:
+    """Check every key of a list of register ops (see :func:`check_key` for options)."""
+    t0 = time.perf_counter()
+    ops = list(ops)
+    keys = [check_key(k, v, **kw) for k, v in by_key(ops).items()]
+    verdict = (FAIL if any(k.verdict == FAIL for k in keys) else
+               UNKNOWN if any(k.verdict == UNKNOWN for k in keys) else PASS)
+    return LinResult(verdict, keys, len(ops), time.perf_counter() - t0)
+
+
+def check_history(events: Iterable[dict[str, Any]], **kw: Any) -> LinResult:
+    """Check raw history events (``read_history`` output); see :func:`check_key`."""
+    return check_ops(ops_from_events(events), **kw)
+
+
+# ------------------------------------------------------------------ witness
+
+
+def _produced(ops: list[Op]) -> set[Any]:
+    """Values the ops can put in the register: ``null``, written values, and the new values
+    of cas whose expected value is itself producible (a fixed point)."""
+    out = {None} | {o.value for o in ops if o.f == "write"}
+    cas = [o.value for o in ops if o.f == "cas"]
+    while True:
+        more = {new for exp, new in cas if exp in out and new not in out}
+        if not more:
+            return out
+        out |= more
+
+
+def _closure(cur: list[Op], drop: set[int]) -> set[int]:
+    """Grow ``drop`` so that every remaining ok read (and ok cas) still has a value some
+    remaining write or cas can produce (or reads/expects the initial ``null``)."""
+    while True:
+        rest = [o for o in cur if o.id not in drop]
+        produced = _produced(rest)
+        more = {o.id for o in rest if o.type == "ok" and (
+            (o.f == "read" and o.value not in produced) or
+            (o.f == "cas" and o.value[0] not in produced))}
+        if not more:
+            return drop
+        drop |= more
+
+
+def shrink(ops: list[Op], fails: Callable[[list[Op]], bool], deadline_s: float
+           ) -> tuple[list[Op], bool]:
+    """Delta debugging: drop chunks (halving down to single ops) while the rest still fails.
+
+    Only *closed* sub-histories are tried (no read left without a write of its value), so a
+    witness never blames a read on a write the shrinking removed. Returns (ops, minimal?).
+    """
+    end = time.monotonic() + deadline_s
+    cur = sorted(ops, key=lambda o: (o.start, o.id))
+    chunk = max(1, len(cur) // 2)
+    while True:
+        changed, i = False, 0
+        while i < len(cur):
+            if time.monotonic() > end:
+                return cur, False
+            drop = _closure(cur, {o.id for o in cur[i:i + chunk]})
+            rest = [o for o in cur if o.id not in drop]
+            if rest and fails(rest):
+                cur, changed = rest, True
+            else:
+                i += chunk
+        if not changed:
+            if chunk == 1:
+                return cur, True
+            chunk = max(1, chunk // 2)
+
+
+def minimal_witness(ops: list[Op], *, budget_s: float | None = DEFAULT_BUDGET_S,
+                    deadline_s: float = SHRINK_BUDGET_S) -> tuple[list[Op], bool]:
+    """A non-linearizable sub-history of ``ops`` (which must fail) that cannot be shrunk."""
+    def fails(sub: list[Op]) -> bool:
+        return _verdict(sub, budget_s, None)[0] == FAIL
+    return shrink(ops, fails, deadline_s)
+
+
+# ------------------------------------------------------------------ explanation
+
+
+def explain(key: Any, witness: list[Op]) -> str:
+    """One line on why the witness cannot be linearized."""
+    conflict = read_mapping_check(witness) if eligible(witness) else None
+    if conflict is None:
+        names = "; ".join(describe(o) + ("" if o.type == "ok" else " [unknown outcome]")
+                          for o in sorted(witness, key=lambda o: (o.start, o.id)))
+        return (f"no order of these {len(witness)} operations on {fmt(key)} ({names}) "
+                "respects both their real-time order and a register's semantics (a read "
+                "returns the last value written; a cas succeeds only on its expected value)")
+    return _explain_conflict(fmt(key), conflict)
+
+
+def _explain_conflict(k: str, c: Conflict) -> str:
+    if c.kind == "no-write":
+        assert c.read is not None
+        return (f"read of {k} by process {c.read.process} returned {fmt(c.read.value)}, but "
+                f"no write of {k} that succeeded or may have succeeded wrote it")
+    if c.kind == "read-before-write":
+        assert c.read is not None
+        return (f"read of {k} by process {c.read.process} returned {fmt(c.read.value)}, but "
+                f"it completed before {describe(c.write)} began")
+    assert c.a is not None and c.b is not None
+    if c.kind == "contained":
+        return _explain_contained(k, c.a, c.b)
+    return _explain_forward(k, c.a, c.b)
+
+
+def _explain_contained(k: str, a: Any, b: Any) -> str:
+    """Backward cluster ``b`` lies within forward cluster ``a``: ``b`` overwrote ``a``."""
+    y, x = a.hi_op, a.lo_op  # y: a read of a's value; x: the a-op that completed first
+    head = f"read of {k} by process {y.process} returned {fmt(a.value)}, but "
+    if x is None:
+        return head + f"{describe(b.lo_op)} completed before the read began"
+    s, e = b.hi_op, b.lo_op
+    if s == e:
+        mid = f"{describe(s)} began after {describe(x)} completed and completed before"
+    else:
+        mid = (f"{describe(s)} began after {describe(x)} completed and {describe(e)} "
+               "completed before")
+    return head + mid + f" the read began, and no later write wrote {fmt(a.value)}"
+
+
+def _explain_forward(k: str, a: Any, b: Any) -> str:
+    """Two values each had to stay current over overlapping intervals."""
+    if b.lo_op is None:
+        a, b = b, a
+    if a.lo_op is None:
+        return (f"read of {k} by process {a.hi_op.process} returned null (absent), but "
+                f"{describe(b.lo_op)} completed before the read began")
+    return (f"read of {k} by process {a.hi_op.process} returned {fmt(a.value)} after "
+            f"{describe(b.lo_op)} had completed, while the read by process "
+            f"{b.hi_op.process} returned {fmt(b.value)} after {describe(a.lo_op)} had "
+            f"completed: no order of the writes explains both reads")
+
+
+# ------------------------------------------------------------------ run check
+
+
+def consistency_verdicts(scn: Any, ops_frame: Any) -> list[Any]:
+    """The ``consistency`` check of a run: one verdict from the run's operations frame.
+
+    Linearizability failures are never downgraded for a saturated harness: a slow harness
+    only widens the recorded intervals, which can hide a violation but not invent one.
+    """
+    from harness.checks import Verdict
+    from harness.lin_ops import ops_from_frame
+
+    cfg = scn.checks.consistency
+    model = getattr(cfg, "model", "linearizable")
+    res = check_ops(ops_from_frame(ops_frame))
+    verdict = res.verdict if res.ops else UNKNOWN
+    detail = res.summary() if res.ops else "no read/write/cas operations in the history"
+    measured = {PASS: "linearizable", FAIL: "not linearizable", UNKNOWN: "unknown"}[verdict]
+    evidence = {"ops": res.ops, "keys": len(res.keys), "elapsed_s": round(res.elapsed_s, 3),
+                "violations": [k.as_dict() for k in res.violations[:5]],
+                "unknown_keys": [k.key for k in res.unknown]}
+    return [Verdict(f"consistency[{model}]", "consistency", verdict, predicted=model,
+                    measured=measured, detail=detail, evidence=evidence)]
+
+
+__all__ = ["FAIL", "INF", "MODELS", "PASS", "UNKNOWN", "KeyResult", "LinResult", "Op",
+           "check_history", "check_key", "check_ops", "explain", "minimal_witness", "shrink"]

@@ -1,0 +1,85 @@
+"""`edgeproof check HISTORY --model linearizable` through the real console script."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _cli import edgeproof
+
+from harness.lin_gen import inject_stale_read, simulate_register
+
+pytestmark = pytest.mark.integration
+
+
+def _write(path: Path, events: list[dict[str, Any]], tail: str = "") -> Path:
+    path.write_text("".join(json.dumps(e) + "\n" for e in events) + tail, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def history() -> list[dict[str, Any]]:
+    """20k operations of a correct register: 16 processes, 32 keys, some fail/info."""
+    return simulate_register(20260, n_ops=20_000, processes=16, keys=32, p_info=0.01,
+                             p_fail=0.01, mean_gap_ns=200_000, mean_latency_ns=1_000_000)
+
+
+def test_linearizable_20k_history_holds(tmp_path: Path, ep_env: dict[str, str],
+                                        history: list[dict[str, Any]]) -> None:
+    path = _write(tmp_path / "h.jsonl", history, tail='{"process": 3, "type": "ok", "f')
+    proc = edgeproof("check", str(path), "--model", "linearizable", env=ep_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "linearizable: 20000 register operations" in proc.stdout.replace("\n", " ") or \
+        "linearizable:" in proc.stdout
+
+
+def test_one_stale_read_is_violated_naming_the_ops(tmp_path: Path, ep_env: dict[str, str],
+                                                   history: list[dict[str, Any]]) -> None:
+    injected = inject_stale_read(history, random.Random(7))
+    assert injected is not None
+    bad, read = injected
+    path = _write(tmp_path / "bad.jsonl", bad)
+    proc = edgeproof("check", str(path), env=ep_env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    text = " ".join(proc.stdout.split())
+    assert "not linearizable" in text and f"by process {read['process']}" in text
+    assert "minimal non-linearizable sub-history" in text and "Traceback" not in text
+
+    proc = edgeproof("check", str(path), "--json", env=ep_env)
+    assert proc.returncode == 1
+    res = json.loads(proc.stdout)
+    (v,) = res["violations"]
+    assert v["key"] == read["key"] and v["minimal"]
+    reads = [o for o in v["witness"] if o["f"] == "read"]
+    assert any(o["process"] == read["process"] and o["end_ns"] == read["time_ns"]
+               and o["value"] == read["value"] for o in reads)
+    assert 2 <= len(v["witness"]) <= 4
+
+
+def _bad(tmp_path: Path, ep_env: dict[str, str], *args: str) -> str:
+    proc = edgeproof("check", *args, env=ep_env)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr and "error:" in proc.stderr
+    return " ".join(proc.stderr.split())
+
+
+def test_bad_input_exits_2(tmp_path: Path, ep_env: dict[str, str]) -> None:
+    ev = simulate_register(1, n_ops=10, processes=2, keys=1)
+    assert "no such history file" in _bad(tmp_path, ep_env, str(tmp_path / "nope.jsonl"))
+    lines = [json.dumps(e) for e in ev]
+    p = tmp_path / "malformed.jsonl"
+    p.write_text("\n".join([*lines[:3], "{not json", *lines[3:]]) + "\n")
+    assert "line 4 is not valid JSON" in _bad(tmp_path, ep_env, str(p))
+    inv = next(e for e in ev if e["type"] == "invoke")
+    p = _write(tmp_path / "unpaired.jsonl", [inv, dict(inv, time_ns=inv["time_ns"] + 1)])
+    assert "line 2: process" in _bad(tmp_path, ep_env, str(p))
+    p = _write(tmp_path / "notime.jsonl", [dict(inv, time_ns="soon")])
+    assert "line 1: 'time_ns' must be a number" in _bad(tmp_path, ep_env, str(p))
+    p = _write(tmp_path / "cas.jsonl", [dict(inv, f="cas", value=5)])
+    assert "the expected and the new value" in _bad(tmp_path, ep_env, str(p))
+    good = _write(tmp_path / "good.jsonl", ev)
+    assert "--model: 'sequential' is not" in _bad(tmp_path, ep_env, str(good), "--model",
+                                                  "sequential")
