@@ -151,6 +151,8 @@ class ServiceSpec(_Model):
     primary: str | None = None
     anti_entropy_ms: float = Field(default=1000.0, gt=0)
     replica_timeout_ms: float = Field(default=1000.0, gt=0)
+    bug: Literal["read_one", "early_ack"] | None = Field(
+        default=None, description="seed a known bug (quorum mode), to prove a check catches it")
 
 
 class TestbedSpec(_Model):
@@ -223,6 +225,18 @@ class WorkloadSpec(_Model):
     read_fraction: float = Field(default=0.5, ge=0, le=1)
     timeout_ms: float = Field(default=2000.0, gt=0)
     spawn_rate: float | None = Field(default=None, gt=0)
+    # added by the workloads issue (#5); the defaults keep the closed loop of before
+    cas_fraction: float = Field(default=0.0, ge=0, le=1, description="builtin:kv CAS share")
+    shape: Literal["closed", "open", "step", "ramp", "spike"] = "closed"
+    rate_rps: float | None = Field(default=None, gt=0, description="open loop arrival rate")
+    workers: int = Field(default=0, ge=0, le=64, description="Locust worker processes")
+    step_users: int | None = Field(default=None, ge=1)
+    step_s: float | None = Field(default=None, gt=0)
+    ramp_s: float | None = Field(default=None, gt=0)
+    ramp_from_users: int | None = Field(default=None, ge=1)
+    spike_users: int | None = Field(default=None, ge=1)
+    spike_at_s: float | None = Field(default=None, ge=0)
+    spike_s: float | None = Field(default=None, gt=0)
 
     @field_validator("locustfile")
     @classmethod
@@ -230,6 +244,28 @@ class WorkloadSpec(_Model):
         if v.startswith("builtin:") and v not in ("builtin:kv", "builtin:ingest"):
             raise ValueError(f"{v!r}: the built-in workloads are builtin:kv and builtin:ingest")
         return v
+
+    @model_validator(mode="after")
+    def _shape_fields(self) -> WorkloadSpec:
+        if self.read_fraction + self.cas_fraction > 1 + 1e-9:
+            raise ValueError(f"read_fraction ({self.read_fraction}) + cas_fraction "
+                             f"({self.cas_fraction}) is over 1; lower one of them")
+        if self.shape == "open" and self.rate_rps is None:
+            raise ValueError("shape open needs rate_rps (Poisson arrivals per second), "
+                             "e.g. rate_rps: 50")
+        if self.shape != "open" and self.rate_rps is not None:
+            raise ValueError(f"rate_rps is only for shape open (shape is {self.shape}); "
+                             "set shape: open or remove rate_rps")
+        if self.shape == "step" and (self.step_users is None or self.step_s is None):
+            raise ValueError("shape step needs step_users and step_s (add step_users users "
+                             "every step_s seconds, up to users), e.g. step_users: 5, step_s: 10")
+        if self.shape == "ramp" and self.ramp_s is None:
+            raise ValueError("shape ramp needs ramp_s (seconds to reach users), e.g. ramp_s: 20")
+        if self.shape == "spike" and (self.spike_users is None or self.spike_at_s is None
+                                      or self.spike_s is None):
+            raise ValueError("shape spike needs spike_users, spike_at_s and spike_s, e.g. "
+                             "spike_users: 50, spike_at_s: 10, spike_s: 5")
+        return self
 
 
 # ---------------------------------------------------------------- faults

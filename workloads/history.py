@@ -11,11 +11,12 @@ before gevent's monkey-patching is complete).
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,41 +41,79 @@ def event(
     }
 
 
+_STR_JSON: dict[str, str] = {}  # JSON of recurring strings (functions, keys, nodes)
+
+
+def _enc(v: Any) -> str:
+    """JSON of one field value, with fast paths for the common cases."""
+    if v is None:
+        return "null"
+    t = type(v)
+    if t is int:
+        return str(v)
+    if t is str:
+        out = _STR_JSON.get(v)
+        if out is None:
+            out = json.dumps(v)
+            if len(_STR_JSON) < 65_536:
+                _STR_JSON[v] = out
+        return out
+    return json.dumps(v, separators=(",", ":"))
+
+
+def event_line(process: int, type_: str, f: str, key: Any, value: Any, node: str | None,
+               time_ns: int) -> bytes:
+    """One event as its JSONL line (same text as ``json.dumps`` of :func:`event`)."""
+    return (f'{{"process":{_enc(process)},"type":"{type_}","f":{_enc(f)},'
+            f'"key":{_enc(key)},"value":{_enc(value)},"node":{_enc(node)},'
+            f'"time_ns":{time_ns}}}\n').encode()
+
+
 class HistoryWriter:
-    """Append-only JSONL writer; every line is flushed as written, so a crash loses at most
-    the line being written. Safe to share between threads and greenlets."""
+    """Append-only JSONL writer: each event is one ``write(2)`` of one whole line to a file
+    opened with O_APPEND, so a crash loses at most the line being written and lines of
+    concurrent writers (threads, greenlets) never interleave."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[str] | None = self.path.open("a", encoding="utf-8")
+        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._lock = threading.Lock()
         self.count = 0
 
+    def _put(self, line: bytes) -> None:
+        fd = self._fd
+        if fd is None:
+            raise ValueError(f"{self.path}: history writer is closed")
+        os.write(fd, line)
+        self.count += 1
+
     def write(self, ev: dict[str, Any]) -> None:
-        """Append one event and flush it to the OS."""
-        line = json.dumps(ev, separators=(",", ":")) + "\n"
-        with self._lock:
-            if self._file is None:
-                raise ValueError(f"{self.path}: history writer is closed")
-            self._file.write(line)
-            self._file.flush()
-            self.count += 1
+        """Append one event (any dict) as one line."""
+        self._put((json.dumps(ev, separators=(",", ":")) + "\n").encode())
+
+    def append(self, process: int, type_: str, f: str, key: Any, value: Any,
+               node: str | None) -> int:
+        """Append an event stamped now (the fast path); return its ``time_ns``."""
+        if type_ not in TYPES:
+            raise ValueError(f"event type {type_!r}: must be one of {', '.join(TYPES)}")
+        now = time.monotonic_ns()
+        self._put(event_line(process, type_, f, key, value, node, now))
+        return now
 
     def record(
         self, process: int, type_: str, f: str, key: str | None, value: Any, node: str | None
     ) -> dict[str, Any]:
         """Build an event stamped now, append it and return it."""
-        ev = event(process, type_, f, key, value, node)
-        self.write(ev)
-        return ev
+        now = self.append(process, type_, f, key, value, node)
+        return event(process, type_, f, key, value, node, now)
 
     def close(self) -> None:
-        """Flush and close; further writes raise."""
+        """Close; further writes raise."""
         with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
     def __enter__(self) -> HistoryWriter:
         return self
@@ -174,3 +213,53 @@ def operations(events: Iterable[dict[str, Any]]) -> pd.DataFrame:
     df["end_ns"] = df["end_ns"].astype("float64")
     df["latency_ms"] = (df["end_ns"] - df["start_ns"]) / 1e6
     return df[OP_COLUMNS]
+
+
+WINDOW_COLUMNS = [
+    "second", "ops", "ok", "fail", "info", "throughput_rps", "error_rate",
+    "latency_mean_ms", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
+]
+
+
+def windows(ops: pd.DataFrame, t0_ns: int, width_s: float = 1.0) -> pd.DataFrame:
+    """Per-window (default per-second) figures of an :func:`operations` frame, windows counted
+    from ``t0_ns``: completions, throughput, error rate (fail + info over all) and latency
+    quantiles of the ``ok`` operations. An operation falls in the window of its completion
+    (of its invoke if it never completed); empty windows in between are rows of zeros/NaN."""
+    import pandas as pd
+
+    if len(ops) == 0:
+        return pd.DataFrame(columns=WINDOW_COLUMNS)
+    at = ops["end_ns"].fillna(ops["start_ns"].astype("float64"))
+    sec = ((at - t0_ns) // (width_s * 1e9)).astype("int64")
+    df = ops.assign(second=sec)
+    counts = pd.crosstab(df["second"], df["type"]).reindex(columns=list(COMPLETIONS),
+                                                            fill_value=0)
+    lat = df[df["type"] == "ok"].groupby("second")["latency_ms"]
+    out = pd.DataFrame({"ops": counts.sum(axis=1), **{t: counts[t] for t in COMPLETIONS}})
+    out["throughput_rps"] = out["ops"] / width_s
+    out["error_rate"] = (out["fail"] + out["info"]) / out["ops"]
+    out["latency_mean_ms"] = lat.mean()
+    for q in (50, 95, 99):
+        out[f"latency_p{q}_ms"] = lat.quantile(q / 100)
+    full = range(int(sec.min()), int(sec.max()) + 1)
+    out = out.reindex(full)
+    out[["ops", *COMPLETIONS, "throughput_rps"]] = out[
+        ["ops", *COMPLETIONS, "throughput_rps"]].fillna(0)
+    out = out.astype({c: "int64" for c in ("ops", *COMPLETIONS)})
+    return out.rename_axis("second").reset_index()[WINDOW_COLUMNS]
+
+
+def merge_parts(parts: Iterable[str | Path], out: str | Path) -> dict[str, int]:
+    """Merge history parts (each in time order, as a writer leaves them) into one file in
+    ``time_ns`` order, keeping each part's order among equal times; torn tails are dropped.
+    Processes must already be distinct across parts. Returns the counts per type."""
+    import heapq
+
+    streams = [read_history(p) for p in parts]
+    counts = dict.fromkeys(TYPES, 0)
+    with HistoryWriter(out) as w:
+        for ev in heapq.merge(*streams, key=lambda e: e["time_ns"]):
+            w.write(ev)
+            counts[ev["type"]] += 1
+    return counts

@@ -1,4 +1,4 @@
-"""``builtin:kv``: closed-loop read/write users against ``GET/PUT /kv/{key}``.
+"""``builtin:kv``: read / write / compare-and-set users against ``GET/PUT /kv/{key}``.
 
 Runs only inside the load process (imports locust). Each user is one history ``process``,
 sticks to one target node (round-robin by process id), draws its think times, keys and
@@ -12,41 +12,16 @@ before each request and exactly one completion after it.
 from __future__ import annotations
 
 import random
-import socket
 import time
 from typing import Any
 
-import gevent
 from locust import FastHttpUser, task
+from locust.exception import StopUser
 
-READ, WRITE = "read", "write"
+from workloads.recorder import error_outcome
+
+READ, WRITE, CAS = "read", "write", "cas"
 VALUE_STRIDE = 1_000_000_000  # write values: process * stride + counter (unique per history)
-
-
-def _root(err: BaseException) -> BaseException:
-    """The underlying error (geventhttpclient wraps it: ``RetriesExceeded(original=...)``)."""
-    for _ in range(5):
-        inner = getattr(err, "original", None) or err.__cause__
-        if not isinstance(inner, BaseException):
-            break
-        err = inner
-    return err
-
-
-def _is_timeout(err: BaseException) -> bool:
-    """True for errors that leave the outcome unknown because the reply never came in time."""
-    return isinstance(err, TimeoutError | socket.timeout | gevent.Timeout)
-
-
-def _error_outcome(f: str, err: BaseException) -> str:
-    """A transport error's completion type: timeouts are ``info``; a refused connection was
-    never sent (``fail``); other errors fail a read but leave a write's effect unknown."""
-    err = _root(err)
-    if _is_timeout(err):
-        return "info"
-    if isinstance(err, ConnectionRefusedError):
-        return "fail"
-    return "fail" if f == READ else "info"
 
 
 def _status(resp: Any) -> int | None:
@@ -92,6 +67,7 @@ class EdgeproofUser(FastHttpUser):
         self.network_timeout = timeout_s
         self.connection_timeout = timeout_s
         self.rng = random.Random(f"{ctx.spec['seed']}/{self.process}")
+        self._edgeproof_process = self.process  # record() from a subclass uses the same id
         super().__init__(environment)
 
     def wait_time(self) -> float:
@@ -105,6 +81,8 @@ class EdgeproofUser(FastHttpUser):
     ) -> tuple[str, Any]:
         """Record invoke, send one request, classify it, record the completion; return
         (type, value). ``classify(status, json_or_None) -> (type, value)``."""
+        if self.ctx.stopping:  # the run is ending: start no new operation
+            raise StopUser()
         self.ctx.invoke(self.process, f, key, value, self.node)
         outcome: tuple[str, Any] = ("info", value)
         start = time.perf_counter()
@@ -131,7 +109,7 @@ class EdgeproofUser(FastHttpUser):
             status = _status(resp)
             if status is None:  # no HTTP response at all: a transport error
                 err = getattr(resp, "error", None) or ConnectionError("no response")
-                type_ = _error_outcome(f, err)
+                type_ = error_outcome(f, err)
                 resp.failure(f"{type_}: {err!r}")
                 return type_, value
             try:
@@ -147,22 +125,73 @@ class EdgeproofUser(FastHttpUser):
             return type_, val
 
 
+def classify_cas(status: int) -> str:
+    """Type of a completed compare-and-set: 2xx ok; 412 (version mismatch) and 501 (mode
+    without CAS) fail; other statuses as a write."""
+    if status in (412, 501):
+        return "fail"
+    return classify_write(status)
+
+
 class KvUser(EdgeproofUser):
-    """Reads with probability ``read_fraction``, else writes a unique int; keys uniform."""
+    """Per operation: a read with probability ``read_fraction``, a compare-and-set with
+    ``cas_fraction``, else a write; keys uniform. Write and CAS values are unique ints.
+
+    A CAS sends ``{"value": new, "if_version": n}`` where ``n`` is the version this user last
+    saw for the key (0 = absent) and records ``value = [expected, new]`` (``expected`` the
+    value it saw with that version, Jepsen style)."""
 
     def on_start(self) -> None:
         self.counter = 0
+        self.seen: dict[str, tuple[int, Any]] = {}  # key -> (version, value) last seen
+
+    def _remember(self, key: str, body: Any, value: Any = None) -> None:
+        if isinstance(body, dict) and isinstance(body.get("version"), int):
+            self.seen[key] = (body["version"], body.get("value", value))
+
+    def _next_value(self) -> int:
+        self.counter += 1
+        return self.process * VALUE_STRIDE + self.counter
 
     @task
     def kv_op(self) -> None:
         spec = self.ctx.spec
         key = f"k{self.rng.randrange(int(spec['keys']))}"
-        if self.rng.random() < spec["read_fraction"]:
-            self.operation(READ, key, None, "GET", f"/kv/{key}", classify=classify_read)
+        draw = self.rng.random()
+        if draw < spec["read_fraction"]:
+            self.read(key)
+        elif draw < spec["read_fraction"] + spec.get("cas_fraction", 0.0):
+            self.cas(key)
         else:
-            self.counter += 1
-            value = self.process * VALUE_STRIDE + self.counter
-            self.operation(
-                WRITE, key, value, "PUT", f"/kv/{key}", body={"value": value},
-                classify=lambda status, _body, v=value: (classify_write(status), v),
-            )
+            self.write(key)
+
+    def read(self, key: str) -> None:
+        def classify(status: int, body: Any) -> tuple[str, Any]:
+            if status == 404:
+                self.seen[key] = (0, None)
+            self._remember(key, body)
+            return classify_read(status, body)
+
+        self.operation(READ, key, None, "GET", f"/kv/{key}", classify=classify)
+
+    def write(self, key: str) -> None:
+        value = self._next_value()
+
+        def classify(status: int, body: Any) -> tuple[str, Any]:
+            self._remember(key, body, value)
+            return classify_write(status), value
+
+        self.operation(WRITE, key, value, "PUT", f"/kv/{key}", body={"value": value},
+                       classify=classify)
+
+    def cas(self, key: str) -> None:
+        version, expected = self.seen.get(key, (0, None))
+        new = self._next_value()
+        pair = [expected, new]
+
+        def classify(status: int, body: Any) -> tuple[str, Any]:
+            self._remember(key, body, new)  # 2xx: the new version; 412: the current one
+            return classify_cas(status), pair
+
+        self.operation(CAS, key, pair, "PUT", f"/kv/{key}",
+                       body={"value": new, "if_version": version}, classify=classify)

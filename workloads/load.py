@@ -41,7 +41,21 @@ class LoadSpec:
     timeout_ms: float = 2000.0
     seed: int = 0
     spawn_rate: float | None = None
+    cas_fraction: float = 0.0
+    shape: str = "closed"  # closed | open | step | ramp | spike
+    rate_rps: float | None = None  # open loop: Poisson arrivals per second
+    workers: int = 0  # > 0: a Locust master and this many worker processes
+    step_users: int | None = None
+    step_s: float | None = None
+    ramp_s: float | None = None
+    ramp_from_users: int | None = None
+    spike_users: int | None = None
+    spike_at_s: float | None = None
+    spike_s: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    OPTIONAL = ("cas_fraction", "shape", "rate_rps", "workers", "step_users", "step_s",
+                "ramp_s", "ramp_from_users", "spike_users", "spike_at_s", "spike_s")
 
     @classmethod
     def from_workload(
@@ -52,11 +66,19 @@ class LoadSpec:
         fields = {k: getattr(workload, k) for k in (
             "locustfile", "users", "think_time_ms", "duration_s", "keys", "read_fraction",
             "timeout_ms", "spawn_rate")}
+        defaults = cls(targets=[], history_path="", stats_path="")
+        fields.update({k: getattr(workload, k, getattr(defaults, k)) for k in cls.OPTIONAL})
         return cls(targets=targets, history_path=str(out / "history.jsonl"),
                    stats_path=str(out / "locust_stats.json"), seed=seed, **fields)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
+
+    @property
+    def wait_budget_s(self) -> float:
+        """How long a whole run may take: duration, the last timeouts, start-up and stop."""
+        startup = 10.0 if self.workers else 0.0
+        return self.duration_s + self.timeout_ms / 1000.0 + GRACE_S + startup
 
     @property
     def log_path(self) -> Path:
@@ -200,4 +222,4 @@ def run_load(spec: LoadSpec, on_progress: ProgressFn | None = None,
              grace_s: float = GRACE_S) -> LoadResult:
     """Run one load to its end, bounded by ``duration_s + grace_s``."""
     with LoadProcess(spec, on_progress=on_progress) as lp:
-        return lp.wait(timeout=spec.duration_s + spec.timeout_ms / 1000.0 + grace_s)
+        return lp.wait(timeout=spec.wait_budget_s - GRACE_S + grace_s)

@@ -6,7 +6,14 @@ own, because importing locust monkey-patches the process with gevent. spec.json:
     {"locustfile": "builtin:kv" | "builtin:ingest" | "/path/to/locustfile.py",
      "users", "think_time_ms", "duration_s", "keys", "read_fraction", "timeout_ms", "seed",
      "spawn_rate" (null = all at once), "targets": [{"node": "edge-1", "url": "http://..."}],
-     "history_path", "stats_path"}
+     "history_path", "stats_path", "cas_fraction", "shape" (closed | open | step | ramp |
+     spike), "rate_rps" (open), "step_users", "step_s", "ramp_s", "ramp_from_users",
+     "spike_users", "spike_at_s", "spike_s", "workers" (0 = one local runner)}
+
+With ``workers: N`` this process is the Locust master (MasterRunner, no users of its own) and
+starts N worker processes (``--worker-index i --master-port P``, WorkerRunner); worker i
+numbers its history processes i, i+N, i+2N, ... and writes ``history.w<i>.jsonl``; at the end
+the master merges the parts into ``history_path`` in time order.
 
 stdout: one JSON progress line per second ``{"elapsed_s", "ops", "ok", "fail", "info",
 "users", "cpu_percent", "cpu_warning"}`` (``ops`` = completed operations so far, cpu of this
@@ -15,7 +22,8 @@ process) and a last one with ``"final": true``. At the end
 (``time.monotonic_ns()``). Exit 0; exit 2 with one line on stderr for a bad spec/locustfile.
 SIGTERM/SIGINT stop the users early (``"interrupted": true``) and still flush everything.
 
-User locustfiles: their User classes are used as they are. The run's context is
+User locustfiles: their User classes are used as they are, and ``workloads.record`` /
+``workloads.recorded`` record their operations (workloads/recorder.py). The run's context is
 ``self.environment.edgeproof`` (a :class:`LoadContext`): ``.spec`` (the spec dict),
 ``.targets``, ``.next_process()``, ``.target_for(process)``, ``.invoke(...)`` and
 ``.complete(...)`` to record history. Subclassing :class:`workloads.kv.EdgeproofUser` does
@@ -35,6 +43,8 @@ import itertools  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import signal  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -43,18 +53,25 @@ from typing import Any  # noqa: E402
 import gevent  # noqa: E402
 import psutil  # noqa: E402
 from gevent.event import Event  # noqa: E402
+from greenlet import getcurrent  # noqa: E402
 from locust import User  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
-from workloads.history import HistoryWriter  # noqa: E402
+from workloads.history import HistoryWriter, merge_parts  # noqa: E402
+from workloads.shapes import SHAPES, Arrivals, make_shape, open_loop_class, pool_size  # noqa: E402
 
 REQUIRED = ("targets", "history_path", "stats_path", "users", "duration_s")
 DEFAULTS: dict[str, Any] = {
     "locustfile": "builtin:kv", "think_time_ms": 50.0, "keys": 10, "read_fraction": 0.5,
-    "timeout_ms": 2000.0, "seed": 0, "spawn_rate": None,
+    "timeout_ms": 2000.0, "seed": 0, "spawn_rate": None, "cas_fraction": 0.0,
+    "shape": "closed", "rate_rps": None, "workers": 0, "step_users": None, "step_s": None,
+    "ramp_s": None, "ramp_from_users": None, "spike_users": None, "spike_at_s": None,
+    "spike_s": None,
 }
 BUILTINS = {"builtin:kv": ("workloads.kv", "KvUser"),
             "builtin:ingest": ("workloads.ingest", "IngestUser")}
+WORKER_CONNECT_S = 30.0  # how long the master waits for its workers to connect
+log = logging.getLogger("edgeproof.load")
 
 
 class SpecError(Exception):
@@ -62,14 +79,19 @@ class SpecError(Exception):
 
 
 class LoadContext:
-    """What users of this run share: the spec, targets, process ids, the history, counts."""
+    """What users of this run share: the spec, targets, process ids, the history, counts.
+    Process ids are ``offset + k * stride`` (k = 0, 1, ...), distinct across workers."""
 
-    def __init__(self, spec: dict[str, Any], history: HistoryWriter) -> None:
+    def __init__(self, spec: dict[str, Any], history: HistoryWriter, offset: int = 0,
+                 stride: int = 1) -> None:
         self.spec = spec
         self.targets: list[dict[str, str]] = spec["targets"]
         self.history = history
-        self._ids = itertools.count()
+        self._ids = itertools.count(offset, stride)
         self.counts = {"invoke": 0, "ok": 0, "fail": 0, "info": 0}
+        self.active: dict[Any, Any] = {}  # greenlet -> open recorder Op
+        self.stopping = False  # set when the run ends: users start no new operation
+        self._nodes = {t["url"].rstrip("/"): t["node"] for t in self.targets}
 
     def next_process(self) -> int:
         """A fresh, unique history process id."""
@@ -78,6 +100,27 @@ class LoadContext:
     def target_for(self, process: int) -> dict[str, str]:
         """The target node of a process: round-robin by process id."""
         return self.targets[process % len(self.targets)]
+
+    def process_of(self, user: Any) -> int:
+        """The history process of a Locust user (assigned on first use)."""
+        process = user.__dict__.get("_edgeproof_process")
+        if process is None:
+            process = user._edgeproof_process = self.next_process()
+        return process
+
+    def node_of(self, user: Any) -> str | None:
+        """The target node whose URL is the user's host, if any (cached per user)."""
+        d = user.__dict__
+        if "_edgeproof_node" not in d:
+            d["_edgeproof_node"] = self._nodes.get(str(getattr(user, "host", "") or "").rstrip("/"))
+        return d["_edgeproof_node"]
+
+    def on_request(self, exception: BaseException | None = None, response: Any = None,
+                   **_kw: Any) -> None:
+        """Locust request listener: tell the recorder op open in this greenlet, if any."""
+        op = self.active.get(getcurrent())
+        if op is not None:
+            op.on_request(exception, response)
 
     def invoke(self, process: int, f: str, key: Any, value: Any, node: str | None) -> None:
         self._record(process, "invoke", f, key, value, node)
@@ -90,7 +133,7 @@ class LoadContext:
                 node: str | None) -> None:
         self.counts[type_] += 1
         try:
-            self.history.record(process, type_, f, key, value, node)
+            self.history.append(process, type_, f, key, value, node)
         except ValueError:
             logging.warning("event after the history was closed: process %s %s", process, type_)
 
@@ -113,7 +156,19 @@ def load_spec(path: str) -> dict[str, Any]:
         raise SpecError(f"spec {path}: missing {', '.join(missing)}")
     if not spec["targets"] or not all("url" in t and "node" in t for t in spec["targets"]):
         raise SpecError(f"spec {path}: targets must be a non-empty list of {{node, url}}")
-    return {**DEFAULTS, **{k: v for k, v in spec.items() if v is not None or k == "spawn_rate"}}
+    spec = {**DEFAULTS, **{k: v for k, v in spec.items() if v is not None}}
+    _check_shape(path, spec)
+    return spec
+
+
+def _check_shape(path: str, spec: dict[str, Any]) -> None:
+    if spec["shape"] not in SHAPES:
+        raise SpecError(f"spec {path}: shape {spec['shape']!r} unknown; use one of "
+                        f"{', '.join(SHAPES)}")
+    if spec["shape"] == "open" and not (spec["rate_rps"] or 0) > 0:
+        raise SpecError(f"spec {path}: shape open needs rate_rps > 0 (arrivals per second)")
+    if int(spec["workers"]) < 0:
+        raise SpecError(f"spec {path}: workers must be >= 0 (0 = no distributed load)")
 
 
 def resolve_users(locustfile: str) -> list[type[User]]:
@@ -140,6 +195,7 @@ def _import_file(path: Path) -> Any:
     if spec is None or spec.loader is None:
         raise SpecError(f"locustfile {path}: cannot be imported (is it a .py file?)")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
     try:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
@@ -151,30 +207,80 @@ def _import_file(path: Path) -> Any:
     return module
 
 
-# ---------------------------------------------------------------- running
+# ---------------------------------------------------------------- shared set-up
 
 
-def _progress_line(ctx: LoadContext, env: Environment, t0: float, cpu: psutil.Process,
-                   **extra: Any) -> str:
-    c = ctx.counts
+def n_users(spec: dict[str, Any]) -> int:
+    """Users to start: ``users``, or for an open loop a pool big enough for ``rate_rps``
+    (``extra.pool_users`` overrides it, for tests and benchmarks)."""
+    pool = (spec.get("extra") or {}).get("pool_users")
+    if spec["shape"] == "open" and pool:
+        return int(pool)
+    if spec["shape"] == "open":
+        return pool_size(float(spec["rate_rps"]), spec["timeout_ms"] / 1000.0, int(spec["users"]))
+    return int(spec["users"])
+
+
+def make_env(spec: dict[str, Any], classes: list[type[User]],
+             arrivals: Arrivals | None = None) -> Environment:
+    """An Environment for the spec (users get the first target as host if they have none)."""
+    first_url = spec["targets"][0]["url"]
+    for cls in classes:
+        if getattr(cls, "host", None) is None:
+            cls.host = first_url
+    if arrivals is not None:
+        classes = [open_loop_class(c, arrivals) for c in classes]
+    return Environment(user_classes=classes, host=first_url, shape_class=make_shape(spec),
+                       stop_timeout=spec["timeout_ms"] / 1000.0 + 1.0, catch_exceptions=True)
+
+
+def make_arrivals(spec: dict[str, Any], index: int = 0) -> Arrivals | None:
+    """This process's Poisson arrivals (the rate split evenly over workers), open loop only."""
+    if spec["shape"] != "open":
+        return None
+    share = float(spec["rate_rps"]) / max(1, int(spec["workers"]))
+    return Arrivals(share, f"{spec['seed']}/{index}")
+
+
+def attach(env: Environment, spec: dict[str, Any], history_path: str, offset: int = 0,
+           stride: int = 1) -> LoadContext:
+    """Create the run's LoadContext on ``env`` and hook the recorder to Locust's events."""
+    ctx = LoadContext(spec, HistoryWriter(history_path), offset, stride)
+    env.edgeproof = ctx  # type: ignore[attr-defined]
+    env.events.request.add_listener(ctx.on_request)
+    return ctx
+
+
+def _signals(stop: Event, interrupted: list[bool]) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        gevent.signal_handler(sig, lambda: (interrupted.append(True), stop.set()))
+
+
+# ---------------------------------------------------------------- progress and stats
+
+
+def _progress_line(counts: dict[str, int], env: Environment, t0: float, cpu: psutil.Process,
+                   arrivals_waited: bool = False, **extra: Any) -> str:
+    c = counts
     runner = env.runner
     line = {
         "elapsed_s": round(time.monotonic() - t0, 3), "ops": c["ok"] + c["fail"] + c["info"],
         "ok": c["ok"], "fail": c["fail"], "info": c["info"],
         "users": runner.user_count if runner else 0,
         "cpu_percent": cpu.cpu_percent(interval=None),
-        "cpu_warning": bool(runner and runner.cpu_warning_emitted), **extra,
+        "cpu_warning": bool(runner and runner.cpu_warning_emitted),
+        "arrivals_waited": arrivals_waited, **extra,
     }
     return json.dumps(line)
 
 
-def _reporter(ctx: LoadContext, env: Environment, t0: float) -> None:
+def _reporter(counts: Any, env: Environment, t0: float, waited: Any) -> None:
     cpu = psutil.Process()
     cpu.cpu_percent(interval=None)
     tick = 1
     while True:
         gevent.sleep(max(0.0, t0 + tick - time.monotonic()))
-        print(_progress_line(ctx, env, t0, cpu), flush=True)
+        print(_progress_line(counts(), env, t0, cpu, waited()), flush=True)
         tick += 1
 
 
@@ -190,70 +296,263 @@ def _entry(e: Any) -> dict[str, Any]:
     }
 
 
-def stats_dict(env: Environment, ctx: LoadContext, started_ns: int, ended_ns: int,
-               interrupted: bool) -> dict[str, Any]:
+def stats_dict(env: Environment, spec: dict[str, Any], counts: dict[str, int],
+               started_ns: int, ended_ns: int, interrupted: bool,
+               arrivals: dict[str, Any] | None = None) -> dict[str, Any]:
     """Locust's stats entries and totals, errors, the history counts and the time span."""
     st = env.stats
     entries = sorted(st.entries.values(), key=lambda e: (e.name, e.method))
     return {
         "started_ns": started_ns, "ended_ns": ended_ns,
         "duration_s": (ended_ns - started_ns) / 1e9, "interrupted": interrupted,
-        "users": ctx.spec["users"], "history": dict(ctx.counts),
+        "users": spec["users"], "pool_users": n_users(spec), "shape": spec["shape"],
+        "workers": int(spec["workers"]), "history": dict(counts),
         "entries": [_entry(e) for e in entries], "total": _entry(st.total),
         "errors": [{"method": e.method, "name": e.name, "error": str(e.error),
                     "occurrences": e.occurrences} for e in st.errors.values()],
         "cpu_warning": bool(env.runner and env.runner.cpu_warning_emitted),
+        "arrivals": arrivals, "arrivals_waited": bool(arrivals and arrivals["waited"]),
     }
+
+
+def _write_stats(spec: dict[str, Any], out: dict[str, Any]) -> None:
+    path = Path(spec["stats_path"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2), encoding="utf-8")
+
+
+# ---------------------------------------------------------------- local runner
+
+
+def _start_users(env: Environment, spec: dict[str, Any], arrivals: Arrivals | None) -> None:
+    runner = env.runner
+    assert runner is not None
+    if env.shape_class is not None:
+        runner.start_shape()
+        return
+    users = n_users(spec)
+    rate = float(users if arrivals is not None else (spec["spawn_rate"] or users))
+    runner.start(users, spawn_rate=rate, wait=arrivals is not None)
 
 
 def run(spec: dict[str, Any], user_classes: list[type[User]]) -> int:
     """Run the users for duration_s (or until SIGTERM/SIGINT), then write the stats."""
-    first_url = spec["targets"][0]["url"]
-    for cls in user_classes:
-        if getattr(cls, "host", None) is None:
-            cls.host = first_url
-    stop_timeout = spec["timeout_ms"] / 1000.0 + 1.0
-    env = Environment(user_classes=user_classes, host=first_url, stop_timeout=stop_timeout,
-                      catch_exceptions=True)
-    history = HistoryWriter(spec["history_path"])
-    ctx = LoadContext(spec, history)
-    env.edgeproof = ctx  # type: ignore[attr-defined]
+    arrivals = make_arrivals(spec)
+    env = make_env(spec, user_classes, arrivals)
+    ctx = attach(env, spec, spec["history_path"])
     runner = env.create_local_runner()
-    stop = Event()
-    interrupted: list[bool] = []
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        gevent.signal_handler(sig, lambda: (interrupted.append(True), stop.set()))
-    t0 = time.monotonic()
-    started_ns = time.monotonic_ns()
-    reporter = gevent.spawn(_reporter, ctx, env, t0)
-    users = int(spec["users"])
-    runner.start(users, spawn_rate=float(spec["spawn_rate"] or users))
+    stop, interrupted = Event(), []
+    _signals(stop, interrupted)
+    _start_users(env, spec, arrivals)
+    if arrivals is not None:
+        arrivals.start()
+    t0, started_ns = time.monotonic(), time.monotonic_ns()
+    waited = (lambda: bool(arrivals.waited)) if arrivals is not None else (lambda: False)
+    reporter = gevent.spawn(_reporter, lambda: ctx.counts, env, t0, waited)
     stop.wait(timeout=max(0.0, spec["duration_s"] - (time.monotonic() - t0)))
+    if arrivals is not None:
+        arrivals.stop()
+    ctx.stopping = True
     runner.stop()  # graceful: in-flight requests finish within stop_timeout, else info
     ended_ns = time.monotonic_ns()
     runner.quit()
     reporter.kill()
-    print(_progress_line(ctx, env, t0, psutil.Process(), final=True), flush=True)
-    history.close()
-    out = stats_dict(env, ctx, started_ns, ended_ns, bool(interrupted))
-    Path(spec["stats_path"]).parent.mkdir(parents=True, exist_ok=True)
-    Path(spec["stats_path"]).write_text(json.dumps(out, indent=2), encoding="utf-8")
+    print(_progress_line(ctx.counts, env, t0, psutil.Process(), waited(), final=True),
+          flush=True)
+    ctx.history.close()
+    _write_stats(spec, stats_dict(env, spec, ctx.counts, started_ns, ended_ns,
+                                  bool(interrupted),
+                                  arrivals.as_dict() if arrivals is not None else None))
     return 0
+
+
+# ---------------------------------------------------------------- distributed: master
+
+
+def part_path(history_path: str, index: int) -> str:
+    """Where worker ``index`` writes its part of the history."""
+    p = Path(history_path)
+    return str(p.with_name(f"{p.stem}.w{index}{p.suffix}"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Workers:
+    """The master's view of its worker processes and what they report."""
+
+    def __init__(self, spec_path: str, n: int, port: int) -> None:
+        self.n = n
+        self.counts: dict[int, dict[str, int]] = {}
+        self.arrivals: dict[int, dict[str, Any]] = {}
+        self.done: set[int] = set()
+        self.all_done = Event()
+        cmd = [sys.executable, "-m", "workloads.loadproc", "--spec", spec_path,
+               "--master-port", str(port), "--worker-index"]
+        self.procs = [subprocess.Popen([*cmd, str(i)], stdout=subprocess.DEVNULL,
+                                       stdin=subprocess.DEVNULL) for i in range(n)]
+
+    def on_counts(self, environment: Any = None, msg: Any = None, **_kw: Any) -> None:
+        self.counts[int(msg.data["index"])] = msg.data["counts"]
+
+    def on_done(self, environment: Any = None, msg: Any = None, **_kw: Any) -> None:
+        self.on_counts(msg=msg)
+        if msg.data.get("arrivals"):
+            self.arrivals[int(msg.data["index"])] = msg.data["arrivals"]
+        self.done.add(int(msg.data["index"]))
+        if len(self.done) >= self.n:
+            self.all_done.set()
+
+    def total(self) -> dict[str, int]:
+        out = {"invoke": 0, "ok": 0, "fail": 0, "info": 0}
+        for c in list(self.counts.values()):
+            for k in out:
+                out[k] += c.get(k, 0)
+        return out
+
+    def arrivals_total(self) -> dict[str, Any] | None:
+        if not self.arrivals:
+            return None
+        parts = list(self.arrivals.values())
+        return {"rate_rps": sum(a["rate_rps"] for a in parts),
+                "count": sum(a["count"] for a in parts),
+                "waited": sum(a["waited"] for a in parts),
+                "max_lag_ms": max(a["max_lag_ms"] for a in parts)}
+
+    def reap(self, timeout_s: float = 10.0) -> None:
+        """Wait for the worker processes to exit; kill those that do not."""
+        deadline = time.monotonic() + timeout_s
+        for p in self.procs:
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=5)
+
+
+def _await_workers(runner: Any, workers: Workers) -> None:
+    deadline = time.monotonic() + WORKER_CONNECT_S
+    while runner.worker_count < workers.n:
+        dead = [p.returncode for p in workers.procs if p.poll() is not None]
+        if dead or time.monotonic() > deadline:
+            raise SpecError(f"only {runner.worker_count} of {workers.n} Locust workers "
+                            f"connected (exited: {dead}); see the worker log lines above")
+        gevent.sleep(0.1)
+
+
+def run_master(spec: dict[str, Any], user_classes: list[type[User]], spec_path: str) -> int:
+    """Master of ``workers`` worker processes; merges their history parts at the end."""
+    env = make_env(spec, user_classes, make_arrivals(spec))
+    runner = env.create_master_runner(master_bind_host="127.0.0.1",
+                                      master_bind_port=(port := _free_port()))
+    workers = Workers(spec_path, int(spec["workers"]), port)
+    runner.register_message("edgeproof_counts", workers.on_counts)
+    runner.register_message("edgeproof_done", workers.on_done)
+    try:
+        return _master_load(env, spec, workers)
+    finally:
+        runner.quit()
+        workers.reap()
+
+
+def _master_load(env: Environment, spec: dict[str, Any], workers: Workers) -> int:
+    runner = env.runner
+    assert runner is not None
+    _await_workers(runner, workers)
+    stop, interrupted = Event(), []
+    _signals(stop, interrupted)
+    spawned = Event()
+    env.events.spawning_complete.add_listener(lambda **_kw: spawned.set())
+    _start_users(env, spec, None)
+    if spec["shape"] == "open":
+        spawned.wait(timeout=WORKER_CONNECT_S)
+        runner.send_message("edgeproof_start")
+    t0, started_ns = time.monotonic(), time.monotonic_ns()
+    waited = lambda: bool((workers.arrivals_total() or {}).get("waited"))  # noqa: E731
+    reporter = gevent.spawn(_reporter, workers.total, env, t0, waited)
+    stop.wait(timeout=max(0.0, spec["duration_s"] - (time.monotonic() - t0)))
+    if env.shape_class is not None and runner.shape_greenlet is not None:
+        runner.shape_greenlet.kill(block=True)
+    runner.send_message("edgeproof_stop")
+    ended_ns = time.monotonic_ns()
+    if not workers.all_done.wait(timeout=spec["timeout_ms"] / 1000.0 + 15.0):
+        log.warning("workers %s did not report their end", set(range(workers.n)) - workers.done)
+    reporter.kill()
+    print(_progress_line(workers.total(), env, t0, psutil.Process(), waited(), final=True),
+          flush=True)
+    counts = merge_parts([part_path(spec["history_path"], i) for i in range(workers.n)],
+                         spec["history_path"])
+    _write_stats(spec, stats_dict(env, spec, counts, started_ns, ended_ns, bool(interrupted),
+                                  workers.arrivals_total()))
+    return 0
+
+
+# ---------------------------------------------------------------- distributed: worker
+
+
+def run_worker(spec: dict[str, Any], user_classes: list[type[User]], index: int,
+               master_port: int) -> int:
+    """One worker: runs the users the master gives it and writes its own history part."""
+    n = int(spec["workers"])
+    arrivals = make_arrivals(spec, index)
+    env = make_env(spec, user_classes, arrivals)
+    ctx = attach(env, spec, part_path(spec["history_path"], index), offset=index, stride=n)
+    runner = env.create_worker_runner("127.0.0.1", master_port)
+    gevent.signal_handler(signal.SIGTERM, lambda: None)  # the master ends the run
+    gevent.signal_handler(signal.SIGINT, lambda: None)
+
+    def report(done: bool = False) -> None:
+        data = {"index": index, "counts": dict(ctx.counts),
+                "arrivals": arrivals.as_dict() if arrivals is not None else None}
+        runner.send_message("edgeproof_done" if done else "edgeproof_counts", data)
+
+    def on_stop(**_kw: Any) -> None:
+        if arrivals is not None:
+            arrivals.stop()
+        ctx.stopping = True
+        runner.stop()
+        runner._send_stats()  # the last samples reach the master before "done"
+        report(done=True)
+
+    def heartbeat() -> None:
+        while True:
+            gevent.sleep(1.0)
+            report()
+
+    runner.register_message("edgeproof_stop", on_stop, concurrent=True)
+    if arrivals is not None:
+        runner.register_message("edgeproof_start", lambda **_kw: arrivals.start())
+    beat = gevent.spawn(heartbeat)
+    runner.greenlet.join()
+    beat.kill()
+    ctx.history.close()
+    return 0
+
+
+# ---------------------------------------------------------------- entry point
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workloads.loadproc")
     parser.add_argument("--spec", required=True, help="path of spec.json")
+    parser.add_argument("--worker-index", type=int, default=None, help="(internal) worker i")
+    parser.add_argument("--master-port", type=int, default=None, help="(internal)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     try:
         spec = load_spec(args.spec)
         user_classes = resolve_users(str(spec["locustfile"]))
+        if args.worker_index is not None:
+            return run_worker(spec, user_classes, args.worker_index, args.master_port)
+        if int(spec["workers"]) > 0:
+            return run_master(spec, user_classes, args.spec)
+        return run(spec, user_classes)
     except SpecError as exc:
         print(f"edgeproof load: {exc}", file=sys.stderr, flush=True)
         return 2
-    try:
-        return run(spec, user_classes)
     except OSError as exc:  # e.g. history or stats path not writable
         print(f"edgeproof load: {exc}", file=sys.stderr, flush=True)
         return 2

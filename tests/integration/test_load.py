@@ -24,7 +24,8 @@ HERE = Path(__file__).resolve()
 
 
 def serve(port: int, slow_key: str | None, slow_ms: float) -> None:
-    """A minimal KV service with the reference API; requests on ``slow_key`` sleep."""
+    """A minimal KV service with the reference API (CAS by ``if_version``, 412 on mismatch);
+    requests on ``slow_key`` sleep."""
     import asyncio
 
     from aiohttp import web
@@ -47,7 +48,11 @@ def serve(port: int, slow_key: str | None, slow_ms: float) -> None:
         key = req.match_info["key"]
         body = await req.json()
         await delay(key)
-        version = store.get(key, (None, 0))[1] + 1
+        value, current = store.get(key, (None, 0))
+        if body.get("if_version") is not None and body["if_version"] != current:
+            return web.json_response({"key": key, "value": value, "version": current},
+                                     status=412)
+        version = current + 1
         store[key] = (body["value"], version)
         return web.json_response({"key": key, "value": body["value"], "version": version})
 
@@ -92,8 +97,8 @@ def _wait_ready(url: str, proc: subprocess.Popen, timeout_s: float = 10.0) -> No
     raise RuntimeError(f"test KV server at {url} not ready within {timeout_s} s")
 
 
-@pytest.fixture
-def kv_server() -> Iterator[Callable[..., str]]:
+@pytest.fixture(name="kv_server")
+def kv_server_fixture() -> Iterator[Callable[..., str]]:
     """Factory: start a KV server subprocess, return its URL; all are stopped at teardown."""
     procs: list[subprocess.Popen] = []
 

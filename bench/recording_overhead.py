@@ -1,0 +1,180 @@
+"""Recording overhead: Locust throughput with the edgeproof recorder vs bare Locust.
+
+Starts one tiny aiohttp KV server on loopback (the one of tests/integration/test_load.py,
+``GET /kv/k1`` answered from memory) and runs, against that same server in the same run,
+closed-loop loads with zero think time through the load process (Locust's library API,
+LocalRunner, one process):
+
+* ``bare``: a plain FastHttpUser doing ``GET /kv/k1`` (no history is written);
+* ``recorded``: the same class with the task inside ``with record(self, "read", "k1")``
+  (an invoke and a completion line written and flushed per request);
+* ``builtin``: ``builtin:kv`` (EdgeproofUser's own recording; reads and writes).
+
+Variants alternate round by round (ABC, BCA, ...), so drift on the shared machine hits each
+alike. Reported per variant: median throughput (ops/s) and load-process CPU per operation;
+the ratio recorded/bare (target >= 0.90); the most operations per second recorded in any
+round; and the recorder's own ceiling (HistoryWriter events/s in a tight loop, / 2 = ops/s).
+
+Run: ``.venv/bin/python bench/recording_overhead.py [--quick] [--users 20] [--seconds 5]
+[--rounds 3]``. Prints a table and, last, one JSON line with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from workloads.history import HistoryWriter  # noqa: E402
+from workloads.load import LoadSpec, run_load  # noqa: E402
+
+SERVER = REPO / "tests" / "integration" / "test_load.py"
+TARGET_RATIO = 0.90
+BARE = '''
+from locust import FastHttpUser, constant, task
+
+
+class Bare(FastHttpUser):
+    wait_time = constant(0)
+
+    @task
+    def get(self):
+        self.client.get("/kv/k1")
+'''
+RECORDED = '''
+from locust import FastHttpUser, constant, task
+
+from workloads import record
+
+
+class Recorded(FastHttpUser):
+    wait_time = constant(0)
+
+    @task
+    def get(self):
+        with record(self, "read", "k1"):
+            self.client.get("/kv/k1")
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server() -> tuple[subprocess.Popen, str]:
+    """The tiny KV server with k1 written once; returns (process, url)."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(SERVER), "--serve", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            req = urllib.request.Request(url + "/kv/k1", data=b'{"value": 1}', method="PUT",
+                                         headers={"Content-Type": "application/json"})
+            urllib.request.urlopen(req, timeout=0.5).close()
+            return proc, url
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("the KV server did not come up")
+
+
+def one_run(variant: str, locustfile: str, url: str, out: Path, users: int,
+            seconds: float) -> dict[str, Any]:
+    """One load; throughput from Locust's own request count over the run's span."""
+    spec = LoadSpec(targets=[{"node": "edge-1", "url": url}], locustfile=locustfile,
+                    history_path=str(out / "history.jsonl"), stats_path=str(out / "stats.json"),
+                    users=users, think_time_ms=0, duration_s=seconds, timeout_ms=2000,
+                    read_fraction=0.5, keys=10)
+    result = run_load(spec)
+    if not result.ok:
+        raise SystemExit(f"{variant}: load failed: {result.stderr_tail}")
+    n = result.stats["total"]["num_requests"]
+    cpu = [p["cpu_percent"] for p in result.progress if not p.get("final")][1:]
+    rate = n / result.stats["duration_s"]
+    cpu_mean = statistics.mean(cpu) if cpu else float("nan")
+    events = result.stats["history"]["invoke"] + sum(
+        result.stats["history"][t] for t in ("ok", "fail", "info"))
+    return {"variant": variant, "ops": n, "ops_per_s": rate, "cpu_percent": cpu_mean,
+            "cpu_us_per_op": cpu_mean / 100 / rate * 1e6 if rate else float("nan"),
+            "history_events": events, "failures": result.stats["total"]["num_failures"]}
+
+
+def writer_ceiling(tmp: Path, n: int = 200_000) -> float:
+    """HistoryWriter events per second in a tight loop (flush per line, as in a run)."""
+    with HistoryWriter(tmp / "ceiling.jsonl") as w:
+        t = time.perf_counter()
+        for i in range(n // 2):
+            w.record(i % 64, "invoke", "write", "k1", i, "edge-1")
+            w.record(i % 64, "ok", "write", "k1", i, "edge-1")
+        return n / (time.perf_counter() - t)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="1 round of 3 s")
+    ap.add_argument("--users", type=int, default=20)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    if args.quick:
+        args.seconds, args.rounds = 3.0, 1
+    tmp = Path(tempfile.mkdtemp(prefix="edgeproof-bench-rec-"))
+    (tmp / "bare.py").write_text(BARE)
+    (tmp / "recorded.py").write_text(RECORDED)
+    files = {"bare": str(tmp / "bare.py"), "recorded": str(tmp / "recorded.py"),
+             "builtin": "builtin:kv"}
+    names = list(files)
+    server, url = start_server()
+    rows: list[dict[str, Any]] = []
+    try:
+        for r in range(args.rounds):
+            order = names[r % 3:] + names[:r % 3]
+            for v in order:
+                out = tmp / f"{v}-{r}"
+                rows.append(one_run(v, files[v], url, out, args.users, args.seconds))
+                print(f"round {r} {v:9s} {rows[-1]['ops_per_s']:8.0f} ops/s  "
+                      f"cpu {rows[-1]['cpu_percent']:5.1f}%  "
+                      f"{rows[-1]['cpu_us_per_op']:6.0f} us/op", flush=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    report(rows, writer_ceiling(tmp), args)
+
+
+def report(rows: list[dict[str, Any]], ceiling: float, args: argparse.Namespace) -> None:
+    med = {v: statistics.median(r["ops_per_s"] for r in rows if r["variant"] == v)
+           for v in ("bare", "recorded", "builtin")}
+    cpu = {v: statistics.median(r["cpu_us_per_op"] for r in rows if r["variant"] == v)
+           for v in med}
+    ratio = med["recorded"] / med["bare"]
+    best = max(r["ops_per_s"] for r in rows if r["variant"] != "bare")
+    print("\nvariant    median ops/s   cpu us/op")
+    for v in med:
+        print(f"{v:9s} {med[v]:12.0f} {cpu[v]:11.0f}")
+    print(f"recorded/bare throughput ratio {ratio:.3f} (target >= {TARGET_RATIO}: "
+          f"{'PASS' if ratio >= TARGET_RATIO else 'MISS'})")
+    print(f"most operations per second recorded (Locust, one process): {best:.0f}")
+    print(f"HistoryWriter ceiling: {ceiling:.0f} events/s = {ceiling / 2:.0f} ops/s")
+    print(json.dumps({"users": args.users, "seconds": args.seconds, "rounds": args.rounds,
+                      "median_ops_per_s": med, "cpu_us_per_op": cpu, "ratio": ratio,
+                      "target_ratio": TARGET_RATIO, "pass": ratio >= TARGET_RATIO,
+                      "max_recorded_ops_per_s": best, "writer_events_per_s": ceiling,
+                      "runs": rows}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""The recorder's outcome rules and history contract, with a fake load context."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from greenlet import GreenletExit
+
+from workloads.history import HistoryWriter, operations, read_history, validate_pairs
+from workloads.recorder import error_outcome, record, recorded, status_outcome
+
+
+class FakeCtx:
+    """The duck-typed part of workloads.loadproc.LoadContext that the recorder uses."""
+
+    def __init__(self, path: Path) -> None:
+        self.history = HistoryWriter(path)
+        self.active: dict[Any, Any] = {}
+        self.stopping = False
+        self._next = 0
+
+    def process_of(self, user: Any) -> int:
+        if "_edgeproof_process" not in user.__dict__:
+            user._edgeproof_process = self._next
+            self._next += 1
+        return user._edgeproof_process
+
+    def node_of(self, user: Any) -> str:
+        return "edge-1"
+
+    def invoke(self, process: int, f: str, key: Any, value: Any, node: str | None) -> None:
+        self.history.record(process, "invoke", f, key, value, node)
+
+    def complete(self, process: int, type_: str, f: str, key: Any, value: Any,
+                 node: str | None) -> None:
+        self.history.record(process, type_, f, key, value, node)
+
+
+class FakeUser:
+    def __init__(self, ctx: FakeCtx | None) -> None:
+        self.fired: list[dict] = []
+        events = SimpleNamespace(request=SimpleNamespace(fire=lambda **kw: self.fired.append(kw)))
+        self.environment = SimpleNamespace(edgeproof=ctx, events=events)
+
+
+def _request(user: FakeUser, exception: BaseException | None, status: int | None) -> None:
+    """What a Locust request event does to the open op (via LoadContext.on_request)."""
+    from greenlet import getcurrent
+
+    op = user.environment.edgeproof.active.get(getcurrent())
+    op.on_request(exception, SimpleNamespace(status_code=status) if status else None)
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> FakeCtx:
+    return FakeCtx(tmp_path / "h.jsonl")
+
+
+def _ops(ctx: FakeCtx):
+    ctx.history.close()
+    events = read_history(ctx.history.path)
+    validate_pairs(events)
+    return operations(events)
+
+
+def test_explicit_and_automatic_outcomes(ctx: FakeCtx) -> None:
+    user = FakeUser(ctx)
+    with record(user, "read", "k1") as op:
+        op.ok(7)
+    with record(user, "write", "k1", 8):
+        _request(user, None, 200)
+    with record(user, "write", "k1", 9):
+        _request(user, RuntimeError("HTTP 503"), 503)
+    with record(user, "write", "k1", 10):
+        _request(user, RuntimeError("HTTP 409"), 409)
+    with record(user, "read", "k1"):
+        _request(user, TimeoutError("timed out"), None)
+    ops = _ops(ctx)
+    assert list(ops["type"]) == ["ok", "ok", "info", "fail", "info"]
+    assert list(ops["value"])[:2] == [7, 8]
+    assert set(ops["process"]) == {0} and set(ops["node"]) == {"edge-1"}
+
+
+def test_exception_in_block_still_completes(ctx: FakeCtx) -> None:
+    user = FakeUser(ctx)
+    with pytest.raises(ConnectionRefusedError), record(user, "write", "k1", 1):
+        raise ConnectionRefusedError()
+    with pytest.raises(TimeoutError), record(user, "write", "k1", 2):
+        raise TimeoutError()
+    with pytest.raises(GreenletExit), record(user, "write", "k1", 3):
+        raise GreenletExit()  # killed before any request: Locust is told, so counts match
+    ops = _ops(ctx)
+    assert list(ops["type"]) == ["fail", "info", "info"]
+    assert len(user.fired) == 1 and user.fired[0]["name"] == "write"
+
+
+def test_decorator_uses_return_value_and_callables(ctx: FakeCtx) -> None:
+    class U(FakeUser):
+        cart = "c9"
+
+        @recorded("read", key=lambda u: u.cart)
+        def view(self) -> int:
+            _request(self, None, 200)
+            return 41
+
+    user = U(ctx)
+    assert user.view() == 41
+    ops = _ops(ctx)
+    assert (ops["key"].iloc[0], ops["value"].iloc[0], ops["type"].iloc[0]) == ("c9", 41, "ok")
+
+
+def test_nesting_in_one_user_is_refused(ctx: FakeCtx) -> None:
+    user = FakeUser(ctx)
+    with pytest.raises(RuntimeError, match="cannot nest"), record(user, "write", "k", 1), \
+            record(user, "read", "k"):
+        pass
+    validate_pairs(read_history(ctx.history.path))
+
+
+def test_outside_edgeproof_it_is_a_no_op() -> None:
+    user = FakeUser(None)
+    with record(user, "write", "k", 1) as op:
+        op.ok()
+    assert user.fired == []
+
+
+def test_outcome_rules() -> None:
+    assert status_outcome("read", 200) == "ok" and status_outcome("read", 500) == "fail"
+    assert status_outcome("write", 412) == "fail" and status_outcome("cas", 501) == "fail"
+    assert status_outcome("write", 503) == "info"
+    assert error_outcome("read", ConnectionResetError()) == "fail"
+    assert error_outcome("write", ConnectionResetError()) == "info"
+    wrapped = RuntimeError("retries exceeded")
+    wrapped.original = TimeoutError()  # geventhttpclient's wrapping
+    assert error_outcome("read", wrapped) == "info"

@@ -1,0 +1,210 @@
+"""The recorder: history events from any Locust user class, HTTP or not.
+
+In a locustfile run by edgeproof::
+
+    from workloads import record, recorded
+
+    class Shop(FastHttpUser):
+        @task
+        @recorded("read", key="cart")             # decorator: the whole task is one operation
+        def view(self):
+            self.client.get("/cart")
+
+        @task
+        def buy(self):
+            with record(self, "write", "cart", 42) as op:   # context manager
+                r = self.client.post("/cart", json={"item": 42})
+                op.ok(r.json()["id"])                        # optional: explicit outcome/value
+
+An operation is an ``invoke`` event when the block starts and exactly one completion when it
+ends. Without an explicit ``op.ok/fail/info``, the outcome follows the same rules as the
+built-in workloads: a Locust request that failed inside the block (or an exception leaving
+it) makes it ``info`` if it timed out, ``fail`` if the connection was refused or, for other
+errors, if it was a read (or got a 4xx/501 answer); otherwise ``info`` (a write whose
+effect is unknown). No failure means ``ok`` (with the task's return value, if any, for
+:func:`recorded`). Each Locust user is one history ``process``; its ``node`` is the target
+whose URL is the user's ``host``. Outside edgeproof (plain ``locust -f``) recording is a no-op.
+
+This module does not import locust, so the harness may import it without gevent.
+"""
+
+from __future__ import annotations
+
+import functools
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+from greenlet import GreenletExit, getcurrent
+
+READ = "read"
+_UNSET: Any = object()
+
+
+def root_error(err: BaseException) -> BaseException:
+    """The underlying error (geventhttpclient wraps it: ``RetriesExceeded(original=...)``)."""
+    for _ in range(5):
+        inner = getattr(err, "original", None) or err.__cause__
+        if not isinstance(inner, BaseException):
+            break
+        err = inner
+    return err
+
+
+def is_timeout(err: BaseException) -> bool:
+    """True for errors that leave the outcome unknown because the reply never came in time."""
+    if isinstance(err, TimeoutError | socket.timeout):
+        return True
+    return type(err).__name__ == "Timeout" and type(err).__module__.startswith("gevent")
+
+
+def error_outcome(f: str, err: BaseException) -> str:
+    """A transport error's completion type: timeouts are ``info``; a refused connection was
+    never sent (``fail``); other errors fail a read but leave other operations unknown."""
+    err = root_error(err)
+    if is_timeout(err):
+        return "info"
+    if isinstance(err, ConnectionRefusedError):
+        return "fail"
+    return "fail" if f == READ else "info"
+
+
+def status_outcome(f: str, status: int) -> str:
+    """A completed HTTP answer's type: 2xx/3xx ok; reads fail otherwise; others fail on
+    4xx and 501 (rejected) and are ``info`` on other 5xx (may have been applied)."""
+    if 200 <= status < 400:
+        return "ok"
+    if f == READ or status == 501 or 400 <= status < 500:
+        return "fail"
+    return "info"
+
+
+def _response_status(response: Any) -> int | None:
+    try:
+        status = int(response.status_code)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return status or None
+
+
+class Op:
+    """One recorded operation; call at most one of :meth:`ok`, :meth:`fail`, :meth:`info`."""
+
+    def __init__(self, ctx: Any, process: int, f: str, key: Any, value: Any,
+                 node: str | None) -> None:
+        self.ctx, self.process, self.f, self.key, self.value = ctx, process, f, key, value
+        self.node = node
+        self.outcome: tuple[str, Any] | None = None
+        self.requests = 0  # Locust request events fired inside the block
+        self.failure: tuple[BaseException, Any] | None = None
+        self.result: Any = None
+
+    def ok(self, value: Any = _UNSET) -> None:
+        """Completed with effect; ``value`` is what a read returned (default: the invoke's)."""
+        self._set("ok", value)
+
+    def fail(self, value: Any = _UNSET) -> None:
+        """Certainly had no effect (rejected, refused, a read that failed)."""
+        self._set("fail", value)
+
+    def info(self, value: Any = _UNSET) -> None:
+        """Outcome unknown (timeout, connection lost after sending)."""
+        self._set("info", value)
+
+    def _set(self, type_: str, value: Any) -> None:
+        self.outcome = (type_, self.value if value is _UNSET else value)
+
+    def on_request(self, exception: BaseException | None, response: Any) -> None:
+        """Called for each Locust request event fired while the block runs."""
+        self.requests += 1
+        if exception is not None:
+            self.failure = (exception, response)
+
+    def decide(self, exc: BaseException | None) -> tuple[str, Any]:
+        """The completion (type, value) by the rules in the module docstring."""
+        if self.outcome is not None:
+            return self.outcome
+        if exc is not None:
+            return error_outcome(self.f, exc), self.value
+        if self.failure is not None:
+            err, response = self.failure
+            status = _response_status(response)
+            type_ = status_outcome(self.f, status) if status else error_outcome(self.f, err)
+            return ("fail" if type_ == "ok" else type_), self.value
+        if self.result is not None:
+            return "ok", self.result
+        return "ok", self.value
+
+
+class _NoOp(Op):
+    """What :func:`record` yields outside edgeproof: accepts everything, records nothing."""
+
+    def __init__(self, f: str, key: Any, value: Any) -> None:
+        super().__init__(None, -1, f, key, value, None)
+
+
+class record:  # lower case: used like a function, ``with record(...) as op``
+    """Record the ``with`` block as one operation of ``user``'s process (see the module
+    docstring); a class rather than a generator for speed (it runs twice per request)."""
+
+    __slots__ = ("f", "key", "node", "op", "start", "user", "value")
+
+    def __init__(self, user: Any, f: str, key: Any = None, value: Any = None,
+                 node: str | None = None) -> None:
+        self.user, self.f, self.key, self.value, self.node = user, f, key, value, node
+        self.op: Op | None = None
+
+    def __enter__(self) -> Op:
+        ctx = getattr(getattr(self.user, "environment", None), "edgeproof", None)
+        if ctx is None:
+            return _NoOp(self.f, self.key, self.value)
+        if ctx.stopping:  # the run is ending: start no new operation
+            from locust.exception import StopUser
+
+            raise StopUser()
+        me = getcurrent()
+        if me in ctx.active:
+            raise RuntimeError(
+                f"record({self.f!r}): process {ctx.process_of(self.user)} already has an "
+                f"open operation ({ctx.active[me].f!r}); operations of one user cannot nest")
+        op = Op(ctx, ctx.process_of(self.user), self.f, self.key, self.value,
+                self.node or ctx.node_of(self.user))
+        ctx.invoke(op.process, op.f, op.key, op.value, op.node)
+        ctx.active[me] = self.op = op
+        self.start = time.perf_counter()
+        return op
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        op = self.op
+        if op is None:
+            return
+        op.ctx.active.pop(getcurrent(), None)
+        if isinstance(exc, GreenletExit) and op.requests == 0 and op.outcome is None:
+            _report_killed(self.user, op.f, self.start, exc)  # keeps Locust's counts equal
+        type_, val = op.decide(exc)
+        op.ctx.complete(op.process, type_, op.f, op.key, val, op.node)
+
+
+def _report_killed(user: Any, f: str, start: float, exc: BaseException) -> None:
+    user.environment.events.request.fire(
+        request_type="OP", name=f, response_time=(time.perf_counter() - start) * 1e3,
+        response_length=0, exception=exc, context={}, response=None, url=None,
+        start_time=time.time(),
+    )
+
+
+def recorded(f: str, key: Any = None, value: Any = None) -> Callable[[Callable], Callable]:
+    """Decorator form of :func:`record` for a task method: the whole call is one operation.
+    ``key`` and ``value`` may be callables of the user (``key=lambda u: u.cart_id``); a
+    non-None return value of the task becomes the value of an ``ok`` completion."""
+    def deco(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            k = key(self) if callable(key) else key
+            v = value(self) if callable(value) else value
+            with record(self, f, k, v) as op:
+                op.result = fn(self, *args, **kwargs)
+                return op.result
+        return wrapper
+    return deco
