@@ -121,7 +121,11 @@ def run_checks(scn: Scenario, pred: Prediction, meas: list[PhaseMeasurement],
     out: list[Verdict] = []
     if ops is not None:
         out += _run_history_checks(scn, ops, harness_problem)
-    for name, fn in CHECKS.items():
+    phased = dict(CHECKS)
+    if ops is not None:
+        from harness.availability import availability_check
+        phased["availability"] = lambda s, _p, m: availability_check(s, ops, [x.phase for x in m])
+    for name, fn in phased.items():
         if getattr(scn.checks, name, None) is None:
             continue
         try:

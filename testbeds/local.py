@@ -162,7 +162,7 @@ class LocalTestbed(Testbed):
             "members": self.spec.node_names, "peers": peers,
             "primary": svc.primary or self.spec.node_names[0],
             "anti_entropy_ms": svc.anti_entropy_ms, "replica_timeout_ms": svc.replica_timeout_ms,
-            "data_dir": str(data_dir),
+            "data_dir": str(data_dir), "bug": svc.bug,
         }
 
     def _launch(self, name: str) -> None:

@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -237,17 +238,29 @@ def unavailable(error: str, reached: int, needed: int) -> Reply:
     return 503, {"error": error, "reached": reached, "needed": needed}
 
 
+BUGS = ("read_one", "early_ack")  # seeded bugs the consistency checks must catch
+
+
 class Replicator:
     """The replication modes: quorum (ABD), primary (synchronous) and eventual (LWW)."""
 
     def __init__(self, name: str, mode: str, members: list[str], primary: str, store: Store,
-                 peers: Peers, background: Background) -> None:
-        self.name, self.mode, self.primary = name, mode, primary
+                 peers: Peers, background: Background, bug: str | None = None) -> None:
+        self.name, self.mode, self.primary, self.bug = name, mode, primary, bug
         self.store, self.peers, self.bg = store, peers, background
         self.quorum = len(members) // 2 + 1
         self.others = [m for m in members if m != name and m in peers.addresses]
         self.locks: dict[str, asyncio.Lock] = {}
         self.last_sync = time.monotonic()
+        # ABD tags must be unique per write: this node coordinates many clients' writes at
+        # once, so (version, node name) alone would give two concurrent writes one tag.
+        self._boot = uuid.uuid4().hex[:8]
+        self._seq = 0
+
+    def writer_id(self) -> str:
+        """A writer tag unique to this write: node name, boot id, sequence number."""
+        self._seq += 1
+        return f"{self.name}/{self._boot}/{self._seq:012d}"
 
     # --- the replica side (what /internal/* answers) -------------------------------------
     def answer_query(self, key: str) -> dict[str, Any]:
@@ -293,6 +306,8 @@ class Replicator:
         return len(await gather(local, remotes, self.quorum, self.bg))
 
     async def _quorum_read(self, key: str) -> Reply:
+        if self.bug == "read_one":  # seeded bug: a "quorum" read that asks one replica
+            return kv_reply(key, self.store.get(key) or absent(key))
         answers = await self._query_majority(key)
         if len(answers) < self.quorum:
             return unavailable("read quorum not reachable", len(answers), self.quorum)
@@ -312,7 +327,11 @@ class Replicator:
             return unavailable("write quorum not reachable (query phase)", len(answers),
                                self.quorum)
         top = max(e.tag for e in answers)
-        entry = Entry(key, value, top.version + 1, self.name, time.time())
+        entry = Entry(key, value, top.version + 1, self.writer_id(), time.time())
+        if self.bug == "early_ack":  # seeded bug: acknowledge before replicating
+            self.store.apply(entry)
+            self.bg.spawn(self._store_majority(entry))
+            return kv_reply(key, entry)
         acks = await self._store_majority(entry)
         if acks < self.quorum:
             return unavailable("write quorum not reachable (store phase); the write may "

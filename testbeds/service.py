@@ -48,6 +48,7 @@ from typing import Any
 from aiohttp import web
 
 from testbeds.replication import (
+    BUGS,
     Background,
     Entry,
     Peers,
@@ -86,6 +87,7 @@ class NodeConfig:
     replica_timeout_ms: float = 1000.0
     data_dir: str | None = None
     log_level: str = "warning"
+    bug: str | None = None  # a seeded bug, to show the checkers catch it (see replication)
 
 
 def _check(ok: bool, message: str) -> None:
@@ -117,6 +119,7 @@ def parse_config(raw: Any) -> NodeConfig:
     _check(cfg.name in members, f"'members' must include this node's name {cfg.name!r}")
     _check(isinstance(cfg.peers, dict), "'peers' must map member names to 'host:port'")
     _check(cfg.log_level.lower() in LOG_LEVELS, f"'log_level' must be one of {LOG_LEVELS}")
+    _check(cfg.bug in (None, *BUGS), f"'bug' must be one of {BUGS} or absent, not {cfg.bug!r}")
     primary = cfg.primary or members[0]
     _check(primary in members, f"'primary' {primary!r} is not one of 'members'")
     return NodeConfig(**{**cfg.__dict__, "members": members, "primary": primary})
@@ -247,7 +250,7 @@ class Node:
         self.peers = Peers(cfg.peers, cfg.replica_timeout_ms / 1000.0)
         self.bg = Background()
         self.repl = Replicator(cfg.name, cfg.mode, cfg.members, cfg.primary, self.store,
-                               self.peers, self.bg)
+                               self.peers, self.bg, bug=cfg.bug)
         self.ingested: dict[str, int] = {}
         self.service_overshoot_ms = 0.0  # running mean of (held - sampled): timer granularity
         self.served = 0
