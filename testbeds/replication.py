@@ -322,20 +322,26 @@ class Replicator:
         if if_version is not None:
             return 501, {"error": "compare-and-set (if_version) needs mode primary: quorum "
                                   "mode (ABD registers) cannot make it linearizable"}
+        if self.bug == "early_ack":  # seeded bug: acknowledge before replicating
+            return self._early_ack(key, value)
         answers = await self._query_majority(key)
         if len(answers) < self.quorum:
             return unavailable("write quorum not reachable (query phase)", len(answers),
                                self.quorum)
         top = max(e.tag for e in answers)
         entry = Entry(key, value, top.version + 1, self.writer_id(), time.time())
-        if self.bug == "early_ack":  # seeded bug: acknowledge before replicating
-            self.store.apply(entry)
-            self.bg.spawn(self._store_majority(entry))
-            return kv_reply(key, entry)
         acks = await self._store_majority(entry)
         if acks < self.quorum:
             return unavailable("write quorum not reachable (store phase); the write may "
                                "have been applied", acks, self.quorum)
+        return kv_reply(key, entry)
+
+    def _early_ack(self, key: str, value: Any) -> Reply:
+        """The seeded bug: apply locally, answer at once, replicate in the background."""
+        local = self.store.get(key) or absent(key)
+        entry = Entry(key, value, local.version + 1, self.writer_id(), time.time())
+        self.store.apply(entry)
+        self.bg.spawn(self._store_majority(entry))
         return kv_reply(key, entry)
 
     # --- primary ----------------------------------------------------------------------
