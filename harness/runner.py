@@ -45,6 +45,7 @@ class Headroom:
         import psutil
         self.host: list[float] = []
         self.load: list[float] = []
+        self.client_overhead_ms: dict[str, float] = {}  # measured by the load generator
         self.proxy: list[float] = []
         psutil.cpu_percent(interval=None)
         self._proxy = None
@@ -183,6 +184,20 @@ def calibrate(tb: Testbed, samples: int = 25) -> Calibration:
     return cal
 
 
+def measure_service_times(tb: Testbed, cal: Calibration) -> None:
+    """The service time nodes really held a worker for during the run (the emulation's timer
+    granularity included), as the nodes measured it themselves; replaces the no-load figure."""
+    with httpx.Client(timeout=2.0, trust_env=False) as http:
+        for node in tb.spec.node_names:
+            if not tb.spec.node(node).is_reference:
+                continue
+            with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
+                m = http.get(f"{tb.direct_url(node)}/metrics").json()
+                if m.get("completed"):
+                    cal.service_ms[node] = tb.spec.node(node).hardware.service_ms + max(
+                        0.0, float(m["service_overshoot_ms"]))
+
+
 def _scenario_of(tb: Testbed) -> Scenario:
     return Scenario(testbed=tb.spec)
 
@@ -205,9 +220,14 @@ def drive_load(scn: Scenario, tb: Testbed, nemesis: Nemesis, out: Path, say: Say
 
     targets = [{"node": n, "url": u} for n, u in tb.client_targets()]
     spec = LoadSpec.from_workload(scn.workload, targets=targets, out_dir=out, seed=scn.seed)
+    if all(n.is_reference for n in scn.testbed.nodes) and scn.workload.workers == 0:
+        spec.extra["calibrate"] = 25
     headroom = Headroom(tb.record.toxiproxy_pid)
 
     def on_progress(line: dict[str, Any]) -> None:
+        if "calibration" in line:
+            headroom.client_overhead_ms = dict(line["calibration"])
+            return
         if nemesis.t0 == 0.0 and "elapsed_s" in line:
             nemesis.start(time.monotonic() - float(line["elapsed_s"]))
         headroom.sample(line)
@@ -280,6 +300,11 @@ def run(path: str, *, out: Path | None = None, backend: str | None = None,
             cal = calibrate(tb)
             nemesis = Nemesis(tb, schedule_from(scn))
             result, headroom = drive_load(scn, tb, nemesis, out, say)
+            measure_service_times(tb, cal)
+            if headroom.client_overhead_ms:  # the load generator's own client stack wins
+                link = 2 * scn.testbed.clients.latency_ms
+                cal.client_overhead_ms.update({n: max(0.0, v - link) for n, v in
+                                               headroom.client_overhead_ms.items()})
             nemesis.heal_all()
             t0_ns = int(nemesis.t0 * 1e9) if nemesis.t0 else int(result.stats["started_ns"])
             analysed = analyse(scn, out, result, t0_ns, cal, nemesis.results(), headroom)
