@@ -236,6 +236,22 @@ def check(history: Annotated[str, typer.Argument(help="history JSONL file")],
     raise typer.Exit(0 if res.verdict == "pass" else 1)
 
 
+@app.command()
+def images(base: Annotated[str | None, typer.Option(
+        "--base", help="base image for the service (default: $EDGEPROOF_DOCKER_BASE, "
+                       "python:3.12-slim if present, else a debootstrap base built here)")] = None
+           ) -> None:
+    """Build the docker backend's images that are missing (cached by content hash)."""
+    from testbeds.docker import connect
+    from testbeds.images import timed_ensure
+    try:
+        built, took = timed_ensure(connect(), base, say=lambda m: console.print(m))
+    except EdgeproofError as exc:
+        _fail(exc)
+    out.print(f"base {built.base}\nservice {built.service}\ntoxiproxy {built.toxiproxy}\n"
+              f"({took:.1f} s)")
+
+
 @app.command("install-toxiproxy")
 def install_toxiproxy() -> None:
     """Build the pinned Toxiproxy server with Go into the tools folder (idempotent)."""

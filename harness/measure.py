@@ -71,8 +71,10 @@ def measure_phase(ops: pd.DataFrame, phase: Phase, settle_s: float = SETTLE_S) -
         latency_samples=len(lat), throughput_rps=int(counts.get("ok", 0)) / span)
 
 
-def measure(ops: pd.DataFrame, phases: list[Phase]) -> list[PhaseMeasurement]:
-    return [measure_phase(ops, ph) for ph in phases]
+def measure(ops: pd.DataFrame, phases: list[Phase],
+            warmup_s: float = 0.0) -> list[PhaseMeasurement]:
+    """Per phase; latency statistics skip the warm-up that calibrated the model."""
+    return [measure_phase(ops, ph, max(SETTLE_S, warmup_s - ph.start_s)) for ph in phases]
 
 
 def overall(ops: pd.DataFrame, duration_s: float) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from harness import scenario as sc
 from harness.phases import Phase, phases
-from harness.queueing import mixture_quantile, mva_latency
+from harness.queueing import closed_sojourn_tail, mixture_quantile, mva_latency
 
 NODE_DOWN = ("crash", "stop", "pause")
 
@@ -29,10 +29,13 @@ class Calibration:
     client_overhead_ms: dict[str, float] = field(default_factory=dict)
     peer_overhead_ms: float = 0.5
     service_ms: dict[str, float] = field(default_factory=dict)
+    repl_extra_ms: dict[str, tuple[float, float]] = field(default_factory=dict)
+    warmup_s: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {"client_overhead_ms": self.client_overhead_ms,
-                "peer_overhead_ms": self.peer_overhead_ms, "service_ms": self.service_ms}
+                "peer_overhead_ms": self.peer_overhead_ms, "service_ms": self.service_ms,
+                "repl_extra_ms": self.repl_extra_ms, "warmup_s": self.warmup_s}
 
 
 @dataclass
@@ -47,6 +50,7 @@ class NodePrediction:
     utilisation: float
     service_ms: float
     workers: int
+    arrival: tuple[float, ...] = ()
 
 
 @dataclass
@@ -59,7 +63,7 @@ class PhasePrediction:
     def as_dict(self) -> dict[str, Any]:
         return {**self.phase.as_dict(), "latency_ms": self.latency_ms,
                 "throughput_rps": self.throughput_rps,
-                "nodes": {n.node: {k: v for k, v in vars(n).items() if k != "node"}
+                "nodes": {n.node: {k: v for k, v in vars(n).items() if k not in ("node", "arrival")}
                           for n in self.nodes}}
 
 
@@ -164,18 +168,28 @@ def predict_node(scn: sc.Scenario, node: str, users: int, active: list[Any],
     hw = spec.hardware
     s_ms = cal.service_ms.get(node, hw.service_ms)
     down = any(f.kind in NODE_DOWN and f.node == node for f in active)
-    repl = None if down else replication_ms(scn, node, active, cal.peer_overhead_ms)
+    peer_ms = 0.0 if node in cal.repl_extra_ms else cal.peer_overhead_ms  # no double count
+    repl = None if down else replication_ms(scn, node, active, peer_ms)
     base = client_delay_ms(scn, node, active) + cal.client_overhead_ms.get(node, 0.0)
     if repl is None or math.isinf(repl[1]):
         return NodePrediction(node, users, False, math.nan, math.nan, math.nan, 0.0, 0.0,
                               s_ms, hw.workers)
     rf = scn.workload.read_fraction
-    d_read, d_write = base + repl[0], base + repl[1]
+    extra = cal.repl_extra_ms.get(node, (0.0, 0.0))
+    d_read, d_write = base + repl[0] + extra[0], base + repl[1] + extra[1]
     delay = rf * d_read + (1 - rf) * d_write
     mva = mva_latency(users, scn.workload.think_time_ms / 1000, delay / 1000, hw.workers,
                       s_ms / 1000)
     return NodePrediction(node, users, True, d_read, d_write, mva.residence_s * 1000,
-                          mva.throughput, mva.utilisation, s_ms, hw.workers)
+                          mva.throughput, mva.utilisation, s_ms, hw.workers, mva.arrival)
+
+
+def _tail_of(n: NodePrediction) -> Any:
+    """The node's sojourn tail in the closed loop: MVA's arrival distribution at the
+    c-server station (an open M/M/c at the same throughput overstates the tail of a
+    finite population badly near saturation)."""
+    s = max(n.service_ms, 1e-6) / 1000
+    return lambda t: closed_sojourn_tail(t, n.arrival, n.workers, s)
 
 
 def predict_phase(scn: sc.Scenario, phase: Phase, cal: Calibration) -> PhasePrediction:
@@ -192,8 +206,7 @@ def predict_phase(scn: sc.Scenario, phase: Phase, cal: Calibration) -> PhasePred
     for n in up:
         for w, d in ((rf, n.delay_read_ms), (1 - rf, n.delay_write_ms)):
             if w > 0:
-                parts.append((n.throughput_rps * w, d / 1000, n.throughput_rps, n.workers,
-                              max(n.service_ms, 1e-6) / 1000))
+                parts.append((n.throughput_rps * w, d / 1000, _tail_of(n)))
     q = {f"p{int(p * 100)}": mixture_quantile(p, parts) * 1000 for p in (0.5, 0.95, 0.99)}
     return PhasePrediction(phase, nodes, {"mean": mean, **q}, x)
 

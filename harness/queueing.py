@@ -10,7 +10,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 def erlang_c(c: int, a: float) -> float:
@@ -58,6 +60,7 @@ class MvaResult:
     residence_s: float
     throughput: float
     utilisation: float
+    arrival: tuple[float, ...] = ()  # P(j at the station) seen by an arrival (population N-1)
 
     @property
     def response_s(self) -> float:
@@ -74,7 +77,9 @@ def mva_latency(users: int, think_s: float, delay_s: float, c: int, s: float) ->
         return MvaResult(users, max(s, 0.0), 0.0, 0.0)
     p = [1.0]  # p[j]: probability of j customers at the station, population n-1
     r = x = 0.0
+    seen: list[float] = p
     for n in range(1, users + 1):
+        seen = p  # the arrival theorem: an arrival sees the network with one customer fewer
         r = sum(j * s / min(j, c) * p[j - 1] for j in range(1, n + 1))
         x = n / (think_s + delay_s + r)
         new = [0.0] * (n + 1)
@@ -82,21 +87,73 @@ def mva_latency(users: int, think_s: float, delay_s: float, c: int, s: float) ->
             new[j] = x * s / min(j, c) * p[j - 1]
         new[0] = max(0.0, 1.0 - sum(new[1:]))
         p = new
-    return MvaResult(users, r, x, min(1.0, x * s / c))
+    return MvaResult(users, r, x, min(1.0, x * s / c), tuple(seen))
 
 
-def mixture_quantile(q: float, parts: list[tuple[float, float, float, int, float]]) -> float:
-    """Quantile of a mixture of shifted M/M/c sojourn times.
+def _poisson_cdf_below(k: int, x: float) -> float:
+    """Q(k, x) = P(Poisson(x) < k) = P(Erlang(k, 1) > x), summed in a stable way."""
+    if x <= 0:
+        return 1.0
+    term = math.exp(-x)
+    total = term
+    for i in range(1, k):
+        term *= x / i
+        total += term
+    return min(1.0, total)
 
-    Each part is (weight, shift_s, lam, c, s): a request that pays a constant delay shift_s
-    plus the sojourn of an M/M/c station. Solved by bisection on the mixture's tail.
+
+def closed_sojourn_tail(t: float, arrival: tuple[float, ...], c: int, s: float) -> float:
+    """P(T > t) at a c-server FCFS station with exponential service of mean s, for an
+    arrival that finds j customers with probability arrival[j] (from MVA's arrival theorem).
+
+    With j >= c present the arrival waits for j - c + 1 departures at rate c/s (an Erlang
+    wait), then is served: T = Erlang(j-c+1, c/s) + Exp(1/s); with j < c, T = Exp(1/s).
     """
-    total = sum(w for w, *_ in parts) or 1.0
+    if t <= 0:
+        return 1.0
+    b = 1.0 / s
+    a = c * b
+    out = 0.0
+    for j, pj in enumerate(arrival):
+        if pj <= 0:
+            continue
+        if j < c:
+            out += pj * math.exp(-b * t)
+            continue
+        k = j - c + 1
+        if c == 1:  # a == b: the sum is Erlang(k+1, b)
+            out += pj * _poisson_cdf_below(k + 1, b * t)
+            continue
+        # P(X+Y > t) = P(X > t) + e^{-bt} (a/(a-b))^k P(Gamma(k, a-b) <= t)
+        log_coef = -b * t + k * math.log(a / (a - b))
+        rest = 1.0 - _poisson_cdf_below(k, (a - b) * t)
+        out += pj * (_poisson_cdf_below(k, a * t) + (math.exp(log_coef) * rest
+                                                     if log_coef < 700 else 0.0))
+    return min(1.0, out)
+
+
+Part = tuple[float, float, float, int, float] | tuple[float, float, Callable[[float], float]]
+
+
+def mixture_quantile(q: float, parts: list[Any]) -> float:
+    """Quantile of a mixture of shifted sojourn times, by bisection on the mixture's tail.
+
+    Each part is (weight, shift_s, lam, c, s): a constant delay shift_s plus the sojourn of
+    an open M/M/c station; or (weight, shift_s, tail): the same with any sojourn tail
+    function P(T > t) (e.g. :func:`closed_sojourn_tail` bound to an MVA arrival distribution).
+    """
+    total = sum(p[0] for p in parts) or 1.0
+
+    def part_tail(p: Any, t: float) -> float:
+        if len(p) == 3:
+            return float(p[2](t - p[1]))
+        _, d, lam, c, s = p
+        return mmc_sojourn_tail(t - d, lam, c, s)
 
     def tail(t: float) -> float:
-        return sum(w * mmc_sojourn_tail(t - d, lam, c, s) for w, d, lam, c, s in parts) / total
+        return sum(p[0] * part_tail(p, t) for p in parts) / total
 
-    lo, hi = 0.0, max(d for _, d, *_ in parts) + 1.0
+    lo, hi = 0.0, max(p[1] for p in parts) + 1.0
     while tail(hi) > 1 - q and hi < 1e6:
         hi *= 2
     for _ in range(100):

@@ -222,6 +222,7 @@ def drive_load(scn: Scenario, tb: Testbed, nemesis: Nemesis, out: Path, say: Say
     spec = LoadSpec.from_workload(scn.workload, targets=targets, out_dir=out, seed=scn.seed)
     if all(n.is_reference for n in scn.testbed.nodes) and scn.workload.workers == 0:
         spec.extra["calibrate"] = 25
+        spec.extra["timing_window_s"] = warmup_s(scn)
     headroom = Headroom(tb.record.toxiproxy_pid)
 
     def on_progress(line: dict[str, Any]) -> None:
@@ -246,6 +247,48 @@ def drive_load(scn: Scenario, tb: Testbed, nemesis: Nemesis, out: Path, say: Say
     return result, headroom
 
 
+def warmup_s(scn: Scenario) -> float:
+    """The start of the load that calibrates the model at the scenario's own operating
+    point (and is left out of the checks): 3 s, shorter if a fault or the end comes first."""
+    first = min((f.at_s for f in scn.faults), default=scn.workload.duration_s)
+    return max(0.0, min(3.0, first - 0.5, scn.workload.duration_s / 4))
+
+
+def trimmed_mean(xs: list[float], top: float = 0.1) -> float:
+    """Mean without the slowest ``top`` share: a warm-up stall (GC, a first connection)
+    must not set the model's overhead for the whole run."""
+    xs = sorted(xs)
+    keep = xs[: max(1, int(len(xs) * (1 - top)))]
+    return statistics.fmean(keep)
+
+
+def calibrate_from_load(scn: Scenario, cal: Calibration, timings: list[dict[str, Any]]) -> None:
+    """From the servers' own timings of the warm-up's operations: the client path overhead
+    (round trip minus server time minus the link), the replication cost beyond what the
+    link delays explain, per node and operation, and the service time actually held."""
+    from harness.models import replication_ms
+    if len(timings) < 20:
+        return
+    link = 2 * scn.testbed.clients.latency_ms
+    cal.warmup_s = warmup_s(scn)
+    by: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for t in timings:
+        by.setdefault((t["node"], t["f"]), []).append(t)
+    for node in scn.testbed.client_nodes:
+        rows = by.get((node, "read"), []) + by.get((node, "write"), [])
+        if len(rows) < 10:
+            continue
+        server = [sum(r.get(k, 0.0) for k in ("wait", "service", "replication")) for r in rows]
+        cal.client_overhead_ms[node] = max(0.0, trimmed_mean(
+            [r["latency_ms"] - s for r, s in zip(rows, server, strict=True)]) - link)
+        static = replication_ms(scn, node, [], 0.0) or (0.0, 0.0)
+        extra = []
+        for i, f in enumerate(("read", "write")):
+            got = [r.get("replication", 0.0) for r in by.get((node, f), [])]
+            extra.append(max(0.0, trimmed_mean(got) - static[i]) if got else 0.0)
+        cal.repl_extra_ms[node] = (extra[0], extra[1])
+
+
 def reproduce_cmd(path: str | None, scn: Scenario, backend: str) -> str:
     return f"edgeproof run {shlex.quote(path or 'SCENARIO.yaml')} --seed {scn.seed} " \
            f"--backend {backend}"
@@ -262,7 +305,7 @@ def analyse(scn: Scenario, out: Path, result: Any, t0_ns: int, cal: Calibration,
              for f in fault_results]
     phs = phases(scn, times)
     pred = predict(scn, cal, times)
-    meas = measure.measure(ops, phs)
+    meas = measure.measure(ops, phs, warmup_s=cal.warmup_s)
     problem = headroom.problem()
     verdicts = checks.run_checks(scn, pred, meas, problem, ops=ops)
     res = measure.overall(ops, scn.workload.duration_s)
@@ -276,41 +319,57 @@ def analyse(scn: Scenario, out: Path, result: Any, t0_ns: int, cal: Calibration,
     return {"res": res, "ops": ops}
 
 
+def exercise(scn: Scenario, tb: Testbed, out: Path, say: Say = print
+             ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Calibrate, drive the load with the fault schedule, heal, analyse: on a testbed that is
+    already up (the pytest plugin's ``edge_load`` uses this too). Always ends with a heal."""
+    out.mkdir(parents=True, exist_ok=True)
+    say("calibrating: measuring the client path overhead")
+    cal = calibrate(tb)
+    nemesis = Nemesis(tb, schedule_from(scn))
+    try:
+        result, headroom = drive_load(scn, tb, nemesis, out, say)
+        measure_service_times(tb, cal)
+        if headroom.client_overhead_ms:  # the load generator's own client stack wins
+            link = 2 * scn.testbed.clients.latency_ms
+            cal.client_overhead_ms.update({n: max(0.0, v - link) for n, v in
+                                           headroom.client_overhead_ms.items()})
+        calibrate_from_load(scn, cal, (result.stats or {}).get("server_timing", []))
+        nemesis.heal_all()
+        t0_ns = int(nemesis.t0 * 1e9) if nemesis.t0 else int(result.stats["started_ns"])
+        analysed = analyse(scn, out, result, t0_ns, cal, nemesis.results(), headroom)
+    finally:
+        nemesis.heal_all()
+    return analysed, nemesis.results()
+
+
 def run(path: str, *, out: Path | None = None, backend: str | None = None,
         seed: int | None = None, say: Say = print) -> RunOutcome:
-    """Run one scenario end to end; return its results and exit code (0 pass, 1 not pass)."""
+    """Run one scenario file end to end; return its results and exit code (0 pass, 1 not)."""
     overrides: dict[str, Any] = {}
     if backend:
         overrides["testbed.backend"] = backend
     if seed is not None:
         overrides["seed"] = seed
-    scn = load_scenario(path, overrides=overrides)
+    return run_scenario(load_scenario(path, overrides=overrides), out=out, say=say,
+                        source=path)
+
+
+def run_scenario(scn: Scenario, *, out: Path | None = None, say: Say = print,
+                 source: str | None = None) -> RunOutcome:
+    """Run a scenario value end to end: testbed up, exercise, testbed down, artefacts."""
     out = out or default_out(scn.name)
     out.mkdir(parents=True, exist_ok=True)
     run_id = new_run_id()
     started = datetime.now(UTC)
     t_start = time.monotonic()
     tb: Testbed | None = None
-    nemesis: Nemesis | None = None
     with signals_heal():
         try:
             tb = stand_up(scn, run_id=run_id, workdir=out / "testbed", detached=False, say=say,
-                          scenario_path=path)
-            say("calibrating: measuring the client path overhead")
-            cal = calibrate(tb)
-            nemesis = Nemesis(tb, schedule_from(scn))
-            result, headroom = drive_load(scn, tb, nemesis, out, say)
-            measure_service_times(tb, cal)
-            if headroom.client_overhead_ms:  # the load generator's own client stack wins
-                link = 2 * scn.testbed.clients.latency_ms
-                cal.client_overhead_ms.update({n: max(0.0, v - link) for n, v in
-                                               headroom.client_overhead_ms.items()})
-            nemesis.heal_all()
-            t0_ns = int(nemesis.t0 * 1e9) if nemesis.t0 else int(result.stats["started_ns"])
-            analysed = analyse(scn, out, result, t0_ns, cal, nemesis.results(), headroom)
+                          scenario_path=source)
+            analysed, faults = exercise(scn, tb, out, say)
         finally:
-            if nemesis is not None:
-                nemesis.heal_all()
             if tb is not None:
                 say("tearing the testbed down")
                 tb.down()
@@ -318,17 +377,21 @@ def run(path: str, *, out: Path | None = None, backend: str | None = None,
     results = {"name": scn.name, "seed": scn.seed, "backend": scn.testbed.backend,
                "verdict": res.pop("verdict"), "started_at": started.isoformat(),
                "duration_s": time.monotonic() - t_start, "run_id": run_id,
-               "workload_duration_s": scn.workload.duration_s, **res,
-               "faults": nemesis.results() if nemesis else [],
-               "reproduce": reproduce_cmd(path, scn, scn.testbed.backend)}
+               "workload_duration_s": scn.workload.duration_s, **res, "faults": faults,
+               "reproduce": reproduce_cmd(source, scn, scn.testbed.backend)}
+    write_artefacts(out, results, analysed["ops"])
+    return RunOutcome(out, results, 0 if results["verdict"] == "pass" else 1)
+
+
+def write_artefacts(out: Path, results: dict[str, Any], ops: Any) -> None:
     report.write_results(out, results)
     report.write_junit(out, results)
-    report.write_html(out, results, analysed["ops"])
-    return RunOutcome(out, results, 0 if results["verdict"] == "pass" else 1)
+    report.write_html(out, results, ops)
 
 
 def main_env_hint() -> str:
     return f"python {sys.version.split()[0]}, pid {os.getpid()}"
 
 
-__all__ = ["RunOutcome", "TestbedRecord", "calibrate", "run", "stand_up"]
+__all__ = ["RunOutcome", "TestbedRecord", "calibrate", "exercise", "run", "run_scenario",
+           "stand_up"]

@@ -16,6 +16,12 @@ for pkg in libfaketime python3-venv ca-certificates redis-server; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v go >/dev/null 2>&1 || need+=(golang-go)
+# The docker backend (opt in with EDGEPROOF_WITH_DOCKER=1; CI does): the engine, and debootstrap
+# to build the local base image without a registry.
+if [ "${EDGEPROOF_WITH_DOCKER:-0}" = "1" ]; then
+    command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+    command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+fi
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 if [ "${#need[@]}" -gt 0 ]; then
     echo "setup: installing Debian packages: ${need[*]}"

@@ -68,6 +68,7 @@ class EdgeproofUser(FastHttpUser):
         self.connection_timeout = timeout_s
         self.rng = random.Random(f"{ctx.spec['seed']}/{self.process}")
         self._edgeproof_process = self.process  # record() from a subclass uses the same id
+        self._timing: str | None = None  # the last response's Server-Timing header
         super().__init__(environment)
 
     def wait_time(self) -> float:
@@ -99,6 +100,9 @@ class EdgeproofUser(FastHttpUser):
             raise
         finally:
             self.ctx.complete(self.process, outcome[0], f, key, outcome[1], self.node)
+        if outcome[0] == "ok" and self._timing:
+            self.ctx.note_timing(self.node, f, (time.perf_counter() - start) * 1e3,
+                                 self._timing)
         return outcome
 
     def _send(
@@ -107,6 +111,8 @@ class EdgeproofUser(FastHttpUser):
         with self.client.request(method, path, name=f, json=body, catch_response=True) as resp:
             self._in_request = False  # from here on the with-block reports to Locust
             status = _status(resp)
+            self._timing = (resp.headers.get("Server-Timing") if status is not None
+                            and resp.headers is not None else None)
             if status is None:  # no HTTP response at all: a transport error
                 err = getattr(resp, "error", None) or ConnectionError("no response")
                 type_ = error_outcome(f, err)

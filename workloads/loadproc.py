@@ -91,6 +91,9 @@ class LoadContext:
         self.counts = {"invoke": 0, "ok": 0, "fail": 0, "info": 0}
         self.active: dict[Any, Any] = {}  # greenlet -> open recorder Op
         self.stopping = False  # set when the run ends: users start no new operation
+        self.t0: float | None = None  # monotonic start of the load
+        self.timing_window_s = float((spec.get("extra") or {}).get("timing_window_s", 0.0))
+        self.timings: list[dict[str, Any]] = []  # Server-Timing samples of the first window
         self._nodes = {t["url"].rstrip("/"): t["node"] for t in self.targets}
 
     def next_process(self) -> int:
@@ -121,6 +124,21 @@ class LoadContext:
         op = self.active.get(getcurrent())
         if op is not None:
             op.on_request(exception, response)
+
+    def note_timing(self, node: str, f: str, latency_ms: float, header: str) -> None:
+        """Keep the server's own timing of an ok operation, during the calibration window
+        at the start of the load only (bounded: the harness calibrates its model from it)."""
+        if self.t0 is None:
+            return
+        elapsed = time.monotonic() - self.t0
+        if not self.timing_window_s / 3 <= elapsed <= self.timing_window_s:
+            return  # the first third warms connections and pools up
+        parts = {}
+        for part in header.split(","):
+            name, _, rest = part.strip().partition(";")
+            if rest.startswith("dur="):
+                parts[name] = float(rest[4:])
+        self.timings.append({"node": node, "f": f, "latency_ms": latency_ms, **parts})
 
     def invoke(self, process: int, f: str, key: Any, value: Any, node: str | None) -> None:
         self._record(process, "invoke", f, key, value, node)
@@ -390,6 +408,7 @@ def run(spec: dict[str, Any], user_classes: list[type[User]]) -> int:
     if arrivals is not None:
         arrivals.start()
     t0, started_ns = time.monotonic(), time.monotonic_ns()
+    ctx.t0 = t0
     waited = (lambda: bool(arrivals.waited)) if arrivals is not None else (lambda: False)
     reporter = gevent.spawn(_reporter, lambda: ctx.counts, env, t0, waited)
     stop.wait(timeout=max(0.0, spec["duration_s"] - (time.monotonic() - t0)))
@@ -403,9 +422,10 @@ def run(spec: dict[str, Any], user_classes: list[type[User]]) -> int:
     print(_progress_line(ctx.counts, env, t0, psutil.Process(), waited(), final=True),
           flush=True)
     ctx.history.close()
-    _write_stats(spec, stats_dict(env, spec, ctx.counts, started_ns, ended_ns,
-                                  bool(interrupted),
-                                  arrivals.as_dict() if arrivals is not None else None))
+    stats = stats_dict(env, spec, ctx.counts, started_ns, ended_ns, bool(interrupted),
+                       arrivals.as_dict() if arrivals is not None else None)
+    stats["server_timing"] = ctx.timings
+    _write_stats(spec, stats)
     return 0
 
 

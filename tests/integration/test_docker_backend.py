@@ -1,0 +1,152 @@
+"""The docker backend against a real Docker engine, through the real `edgeproof` command.
+
+Without an engine these tests are skipped, loudly, naming DOCKER_HOST; under CI (env CI set)
+a missing engine fails them instead, since `.ci/run` starts one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from _cli import EDGEPROOF, REPO, edgeproof
+
+pytestmark = [pytest.mark.integration, pytest.mark.docker]
+
+
+def _engine() -> Any:
+    """A client for the engine, or skip (fail under CI) with the reason."""
+    from harness.errors import InfrastructureError
+    from testbeds.docker import connect
+    try:
+        return connect()
+    except InfrastructureError as exc:
+        where = os.environ.get("DOCKER_HOST", "unset (default unix:///var/run/docker.sock)")
+        reason = f"NO DOCKER ENGINE (DOCKER_HOST={where}): docker backend tests not run: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Any]:
+    """The engine, with the images built once for the module."""
+    client = _engine()
+    from testbeds.images import ensure_images
+    ensure_images(client)
+    yield client
+    client.close()
+
+
+def labelled(client: Any, run_id: str | None = None) -> dict[str, list[str]]:
+    """Containers, networks and volumes carrying our run label (of one run, or any)."""
+    flt = {"label": f"edgeproof.run={run_id}" if run_id else "edgeproof.run"}
+    return {"containers": [c.name for c in client.containers.list(all=True, filters=flt)],
+            "networks": [n.name for n in client.networks.list(filters=flt)],
+            "volumes": [v.name for v in client.volumes.list(filters=flt)]}
+
+
+def _status(env: dict[str, str]) -> dict[str, Any]:
+    return json.loads(edgeproof("status", "--json", env=env, check=True).stdout)
+
+
+def test_up_quorum_and_down_leaves_nothing(engine: Any, ep_env: dict[str, str]) -> None:
+    edgeproof("up", "examples/three-edge.yaml", "--backend", "docker", env=ep_env, check=True)
+    st = _status(ep_env)
+    assert st["backend"] == "docker"
+    assert [n["healthy"] for n in st["nodes"]] == [True, True, True]
+    urls = {n["name"]: n["client_url"] for n in st["nodes"]}
+    r = httpx.put(f"{urls['edge-1']}/kv/k1", json={"value": 4242}, timeout=5)
+    assert r.status_code == 200, r.text
+    for other in ("edge-2", "edge-3"):
+        assert httpx.get(f"{urls[other]}/kv/k1", timeout=5).json()["value"] == 4242
+    assert labelled(engine, st["run_id"])["containers"]
+    edgeproof("down", env=ep_env, check=True)
+    assert labelled(engine, st["run_id"]) == {"containers": [], "networks": [], "volumes": []}
+
+
+def _cpu_scenario(tmp: Path) -> Path:
+    nodes = [{"name": "slow", "hardware": {"cpus": 0.25, "workers": 1}},
+             {"name": "fast", "hardware": {"cpus": 1.0, "workers": 1}}]
+    path = tmp / "cpu.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "cpu-ratio", "testbed": {"backend": "docker", "service": {"mode": "eventual"},
+                                         "nodes": nodes},
+        "workload": {"duration_s": 1}}))
+    return path
+
+
+def _cpu_ms(url: str, iterations: int) -> float:
+    """Wall-clock ms of one CPU-bound request (median of three)."""
+    times = []
+    for _ in range(3):
+        t = time.perf_counter()
+        r = httpx.post(f"{url}/cpu", json={"iterations": iterations}, timeout=60)
+        assert r.status_code == 200, r.text
+        times.append((time.perf_counter() - t) * 1000)
+    return sorted(times)[1]
+
+
+def test_cpu_quota_slows_cpu_bound_work(engine: Any, ep_env: dict[str, str],
+                                        tmp_path: Path) -> None:
+    edgeproof("up", str(_cpu_scenario(tmp_path)), env=ep_env, check=True)
+    urls = {n["name"]: n["client_url"] for n in _status(ep_env)["nodes"]}
+    n = 300_000  # ~0.3 s of sha256 at one core: many CFS periods (100 ms) long
+    fast, slow = _cpu_ms(urls["fast"], n), _cpu_ms(urls["slow"], n)
+    ratio = slow / fast
+    edgeproof("down", env=ep_env, check=True)
+    assert 2.5 <= ratio <= 6, f"cpus 0.25 vs 1.0: {slow:.0f} ms vs {fast:.0f} ms = {ratio:.2f}x"
+
+
+def test_run_latency_step_passes(engine: Any, ep_env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = edgeproof("run", "examples/latency-step.yaml", "--backend", "docker", "--out",
+                     str(out), env=ep_env, timeout=300)
+    res = json.loads((out / "results.json").read_text())
+    assert res["backend"] == "docker"
+    means = {p["name"]: p["latency_ms"]["mean"] for p in res["phases"]}
+    fault = next(k for k in means if k not in ("baseline", "recovery"))
+    step = means[fault] - means["baseline"]
+    assert abs(step - 50) <= 5, f"latency step {step:.1f} ms, phases {means}"
+    assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
+    assert labelled(engine, res["run_id"]) == {"containers": [], "networks": [], "volumes": []}
+
+
+def test_sigkill_mid_run_then_clean_leaves_nothing(engine: Any, ep_env: dict[str, str],
+                                                   tmp_path: Path) -> None:
+    before = set(labelled(engine)["containers"])
+    proc = subprocess.Popen([EDGEPROOF, "run", "examples/latency-step.yaml", "--backend",
+                             "docker", "--out", str(tmp_path / "run")], env=ep_env, cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (tmp_path / "run" / "history.jsonl").exists():
+        assert proc.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.2)  # waiting for the load to start, bounded by the deadline
+    mine = set(labelled(engine)["containers"]) - before
+    assert mine, "the run started no containers"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    edgeproof("clean", env=ep_env, check=True)
+    left = labelled(engine)
+    assert not mine & set(left["containers"]), left
+    runs = {name.split("-")[1] for name in mine}
+    for run in runs:
+        assert labelled(engine, run) == {"containers": [], "networks": [], "volumes": []}
+
+
+def test_unreachable_engine_is_a_clear_error(ep_env: dict[str, str]) -> None:
+    env = {**ep_env, "DOCKER_HOST": "unix:///nonexistent.sock"}
+    proc = edgeproof("up", "examples/three-edge.yaml", "--backend", "docker", env=env)
+    assert proc.returncode == 2
+    text = proc.stdout + proc.stderr
+    assert "DOCKER_HOST=unix:///nonexistent.sock" in text
+    assert "dockerd" in text and "Traceback" not in text
