@@ -115,6 +115,59 @@ def _fmt(v: Any) -> str:
     return "-" if v is None else str(v)
 
 
+def _witness_svg(witness: list[dict[str, Any]]) -> str:
+    """A timeline of the witness: one lane per process, one bar per operation (invoke to
+    completion), labelled with what it did, like Knossos' linearizability diagrams."""
+    if not witness:
+        return ""
+    t0 = min(op["start_ns"] for op in witness)
+    ends = [op["end_ns"] for op in witness if op.get("end_ns") is not None]
+    t1 = max(ends + [op["start_ns"] for op in witness])
+    span = max(t1 - t0, 1)
+    procs = sorted({op["process"] for op in witness})
+    w, lane, pad = 900, 34, 110
+    h = lane * len(procs) + 30
+    parts = [f'<svg class="witness" viewBox="0 0 {w} {h}" width="{w}" height="{h}">']
+    for i, p in enumerate(procs):
+        parts.append(f'<text x="4" y="{22 + i * lane}" font-size="12">process {p}</text>')
+    for op in witness:
+        i = procs.index(op["process"])
+        x0 = pad + (w - pad - 10) * (op["start_ns"] - t0) / span
+        end = op["end_ns"] if op.get("end_ns") is not None else t1
+        x1 = pad + (w - pad - 10) * (end - t0) / span
+        colour = {"read": "#7fb3d5", "write": "#f5b041", "cas": "#bb8fce"}.get(op["f"], "#ccc")
+        label = f"{op['f']} {op.get('value')}" + ("" if op.get("type") == "ok" else " ?")
+        parts.append(f'<rect x="{x0:.1f}" y="{8 + i * lane}" width="{max(x1 - x0, 3):.1f}" '
+                     f'height="20" fill="{colour}"><title>{html.escape(str(op))}</title></rect>')
+        parts.append(f'<text x="{x0 + 3:.1f}" y="{22 + i * lane}" font-size="11">'
+                     f'{html.escape(label)}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _witnesses(checks: list[dict[str, Any]]) -> str:
+    """The consistency failures' witnesses: explanation, timeline and table."""
+    out = []
+    for c in checks:
+        if c.get("kind") != "consistency" or c.get("verdict") != "fail":
+            continue
+        for v in (c.get("evidence") or {}).get("violations", [])[:5]:
+            wit = v.get("witness", [])
+            rows = [{"process": o["process"], "f": o["f"], "value": o.get("value"),
+                     "type": o.get("type"), "node": o.get("node"),
+                     "start_ms": (o["start_ns"] - wit[0]["start_ns"]) / 1e6,
+                     "end_ms": None if o.get("end_ns") is None
+                     else (o["end_ns"] - wit[0]["start_ns"]) / 1e6} for o in wit]
+            out.append(f'<h3>key {html.escape(str(v.get("key")))}</h3>'
+                       f'<p class="explanation">{html.escape(v.get("explanation", ""))}</p>'
+                       + _witness_svg(wit)
+                       + _table(rows, ["process", "f", "value", "type", "node", "start_ms",
+                                       "end_ms"]))
+    if not out:
+        return ""
+    return '<h2 id="witness">Consistency witness</h2>' + "".join(out)
+
+
 def write_html(out: Path, results: dict[str, Any], ops: pd.DataFrame) -> Path:
     secs = per_second(ops)
     dur = float(results.get("workload_duration_s") or results.get("duration_s") or 1)
@@ -148,9 +201,22 @@ seed {results['seed']} · backend {html.escape(results['backend'])} ·
 <h2>Predicted vs measured, per phase</h2>
 {_table(phase_rows, list(phase_rows[0]) if phase_rows else [])}
 <h2>Checks</h2>
-{_table(checks, ["name", "verdict", "predicted", "measured", "tolerance", "detail"])}
+<div id="checks">{_table(checks, ["name", "verdict", "predicted", "measured", "tolerance",
+                                  "detail"])}</div>
+{_witnesses(checks)}
 <h2>Faults</h2>
 {_table(faults, ["kind", "target", "at_s", "for_s", "applied_at_s", "healed_at_s", "ok"])}
+<script>/* layout facts for automated checks (e.g. a headless browser's --dump-dom) */
+window.addEventListener("load", function () {{
+  var plots = Array.from(document.querySelectorAll("svg.plot")).filter(function (e) {{
+    var r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0 &&
+      e.querySelector("polyline").getTotalLength() > 0; }});
+  var rows = Array.from(document.querySelectorAll("#checks tbody tr")).filter(function (e) {{
+    return e.getBoundingClientRect().height > 0; }});
+  document.body.setAttribute("data-rendered-plots", plots.length);
+  document.body.setAttribute("data-rendered-check-rows", rows.length);
+}});
+</script>
 </body></html>"""
     path = out / "report.html"
     path.write_text(doc)

@@ -224,6 +224,7 @@ def drive_load(scn: Scenario, tb: Testbed, nemesis: Nemesis, out: Path, say: Say
         spec.extra["calibrate"] = 25
         spec.extra["timing_window_s"] = warmup_s(scn)
     headroom = Headroom(tb.record.toxiproxy_pid)
+    plan = phases(scn)
 
     def on_progress(line: dict[str, Any]) -> None:
         if "calibration" in line:
@@ -233,8 +234,11 @@ def drive_load(scn: Scenario, tb: Testbed, nemesis: Nemesis, out: Path, say: Say
             nemesis.start(time.monotonic() - float(line["elapsed_s"]))
         headroom.sample(line)
         active = ", ".join(f"{f['kind']} {f['target']}" for f in tb.record.active_faults)
-        say(f"load {line.get('elapsed_s', 0):.0f}/{scn.workload.duration_s:.0f} s · "
-            f"{line.get('ops', 0)} ops · faults: {active or 'none'}")
+        t = float(line.get("elapsed_s", 0))
+        phase = next((p.name for p in plan if p.start_s <= t < p.end_s), "ending")
+        say(f"phase {phase} · {t:.0f}/{scn.workload.duration_s:.0f} s · "
+            f"{line.get('ops', 0)} ops ({line.get('fail', 0)} fail, {line.get('info', 0)} "
+            f"info) · faults: {active or 'none'}")
 
     with LoadProcess(spec, on_progress=on_progress, env=labels(tb.run_id)) as lp:
         tb.record.extra_pids.append(lp.proc.pid)

@@ -10,9 +10,10 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # Debian packages: libfaketime for clock skew; Go to build Toxiproxy; venv support;
-# redis-server, a real third-party system the tests put under faults.
+# redis-server, a real third-party system the tests put under faults; chromium, to check
+# that reports render.
 need=()
-for pkg in libfaketime python3-venv ca-certificates redis-server; do
+for pkg in libfaketime python3-venv ca-certificates redis-server chromium; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v go >/dev/null 2>&1 || need+=(golang-go)
