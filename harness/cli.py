@@ -123,7 +123,8 @@ def down(run_id: Annotated[str | None, typer.Option("--run-id")] = None) -> None
     from testbeds.reaper import reap
     rep = reap(record)
     out.print(f"testbed {record.run_id} down: {len(rep.processes)} process(es), "
-              f"{len(rep.cgroups)} cgroup(s), {len(rep.containers)} container(s) removed")
+              f"{len(rep.cgroups)} cgroup(s), {len(rep.containers)} container(s), "
+              f"{len(rep.volumes)} volume(s) removed")
     if rep.left:
         console.print(f"[yellow]could not remove:[/] {', '.join(rep.left)}")
 
@@ -139,7 +140,7 @@ def clean(force: Annotated[bool, typer.Option(
         return
     out.print(f"reaped {len(rep.testbeds)} testbed(s): {len(rep.processes)} process(es), "
               f"{len(rep.cgroups)} cgroup(s), {len(rep.containers)} container(s), "
-              f"{len(rep.networks)} network(s)")
+              f"{len(rep.networks)} network(s), {len(rep.volumes)} volume(s)")
     if rep.left:
         console.print(f"[yellow]could not remove:[/] {', '.join(rep.left)}")
 

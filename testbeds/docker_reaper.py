@@ -53,8 +53,7 @@ def _reap(client: Any, keep: Callable[[dict[str, str]], bool], label: str) -> Re
     _remove(nets, "network", rep.networks, rep.left, lambda n: n.remove())
     vols = [v for v in client.volumes.list(filters=flt)
             if not keep(v.attrs.get("Labels") or {})]
-    volumes: list[str] = []
-    _remove(vols, "volume", volumes, rep.left, lambda v: v.remove(force=True))
+    _remove(vols, "volume", rep.volumes, rep.left, lambda v: v.remove(force=True))
     return rep
 
 

@@ -34,6 +34,7 @@ class ReapReport:
     cgroups: list[str] = field(default_factory=list)
     containers: list[str] = field(default_factory=list)
     networks: list[str] = field(default_factory=list)
+    volumes: list[str] = field(default_factory=list)
     left: list[str] = field(default_factory=list)
 
     def merge(self, other: ReapReport) -> None:
