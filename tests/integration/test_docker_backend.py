@@ -150,3 +150,27 @@ def test_unreachable_engine_is_a_clear_error(ep_env: dict[str, str]) -> None:
     text = proc.stdout + proc.stderr
     assert "DOCKER_HOST=unix:///nonexistent.sock" in text
     assert "dockerd" in text and "Traceback" not in text
+
+
+def test_a_users_own_image_as_a_node(engine: Any, ep_env: dict[str, str],
+                                     tmp_path: Path) -> None:
+    """`image` + `command` + named ports + a readiness probe, with placeholders; faults on
+    its client link reach its traffic (any image will do: here the testbed's own base)."""
+    from testbeds.images import ensure_images
+    base = ensure_images(engine).base
+    scn = {"name": "own-image", "testbed": {"backend": "docker", "nodes": [{
+        "name": "web", "image": base, "clock": "none",
+        "command": "python3 -m http.server {ports.main} --bind 0.0.0.0",
+        "ports": ["main"], "ready": {"tcp": "main"}}]},
+        "workload": {"duration_s": 5}, "checks": {"latency": None}}
+    path = tmp_path / "own.yaml"
+    path.write_text(yaml.safe_dump(scn))
+    edgeproof("up", str(path), env=ep_env, check=True)
+    try:
+        st = _status(ep_env)
+        url = st["nodes"][0]["client_url"]
+        assert st["nodes"][0]["healthy"] is True
+        assert httpx.get(f"{url}/", timeout=5).status_code == 200
+    finally:
+        edgeproof("down", env=ep_env, check=True)
+    assert labelled(engine, st["run_id"]) == {"containers": [], "networks": [], "volumes": []}
