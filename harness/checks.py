@@ -89,8 +89,24 @@ def consistency_check(scn: Scenario, ops: Any) -> list[Verdict]:
 # Checks that need the history itself: (scenario, operations frame) -> verdicts. A failure
 # here is never turned into ``unknown`` by a saturated harness: a slow harness only widens
 # the recorded intervals, which can hide a violation but not invent one.
+def durability_check(scn: Scenario, ops: Any) -> list[Verdict]:
+    """No acknowledged write lost (harness/durability.py)."""
+    from harness.durability import durability_check as check
+    return list(check(scn, ops))
+
+
+def lost_updates_check(scn: Scenario, ops: Any) -> list[Verdict]:
+    """Lost updates under clock skew against the LWW model (harness/lww.py)."""
+    from harness.lww import lost_updates_check as check
+    return [v for v in check(scn, ops) if isinstance(v, Verdict)]
+
+
 HISTORY_CHECKS: dict[str, Callable[[Scenario, Any], list[Verdict]]] = {
     "consistency": consistency_check,
+    "durability": durability_check,
+    "lost_updates": lost_updates_check,
+    "staleness": lambda scn, ops: __import__("harness.staleness", fromlist=["x"])
+    .staleness_check(scn, ops),
 }
 
 

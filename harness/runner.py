@@ -25,6 +25,7 @@ import httpx
 
 from faults.schedule import Nemesis, schedule_from
 from harness import checks, measure, report
+from harness.durability import FINAL_PROCESS_BASE, final_reads
 from harness.errors import ConfigError, InfrastructureError
 from harness.models import Calibration, predict
 from harness.phases import phases
@@ -303,7 +304,8 @@ def analyse(scn: Scenario, out: Path, result: Any, t0_ns: int, cal: Calibration,
     """History and metrics -> measurements per phase -> checks -> the results dict."""
     from workloads.history import operations, read_history
 
-    ops = measure.with_phase_times(operations(read_history(result.history_path)), t0_ns)
+    everything = measure.with_phase_times(operations(read_history(result.history_path)), t0_ns)
+    ops = everything[everything["process"] < FINAL_PROCESS_BASE]  # the load's own operations
     times = [(f["applied_at_s"] if f["applied_at_s"] is not None else f["at_s"],
               f["healed_at_s"] if f["healed_at_s"] is not None else f["at_s"] + f["for_s"])
              for f in fault_results]
@@ -311,7 +313,7 @@ def analyse(scn: Scenario, out: Path, result: Any, t0_ns: int, cal: Calibration,
     pred = predict(scn, cal, times)
     meas = measure.measure(ops, phs, warmup_s=cal.warmup_s)
     problem = headroom.problem()
-    verdicts = checks.run_checks(scn, pred, meas, problem, ops=ops)
+    verdicts = checks.run_checks(scn, pred, meas, problem, ops=everything)
     res = measure.overall(ops, scn.workload.duration_s)
     res["phases"] = [{**m.as_dict(), "predicted": p.as_dict()}
                      for m, p in zip(meas, pred.phases, strict=False)]
@@ -340,6 +342,12 @@ def exercise(scn: Scenario, tb: Testbed, out: Path, say: Say = print
                                            headroom.client_overhead_ms.items()})
         calibrate_from_load(scn, cal, (result.stats or {}).get("server_timing", []))
         nemesis.heal_all()
+        if any(getattr(scn.checks, c) is not None for c in
+               ("durability", "consistency", "lost_updates")):
+            svc = scn.testbed.service
+            settle = 2 * svc.anti_entropy_ms / 1000 if svc.mode == "eventual" else 0.0
+            say("final reads of every key after the heal")
+            final_reads(scn, tb.client_targets(), result.history_path, settle)
         t0_ns = int(nemesis.t0 * 1e9) if nemesis.t0 else int(result.stats["started_ns"])
         analysed = analyse(scn, out, result, t0_ns, cal, nemesis.results(), headroom)
     finally:

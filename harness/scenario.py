@@ -431,10 +431,33 @@ class ConsistencyCheck(_Model):
     model: Literal["linearizable"] = "linearizable"
 
 
+class DurabilityCheck(_Model):
+    """No acknowledged write lost (final reads of every key after the heal)."""
+
+
+class LostUpdatesCheck(_Model):
+    """Lost updates under clock skew (eventual mode) against the LWW model."""
+
+    tolerance: float = Field(default=0.3, ge=0, description="relative widening of the "
+                             "Poisson interval of the expected count")
+
+
+class StalenessCheck(_Model):
+    """PBS t-visibility of eventual mode's reads against the model (harness/staleness.py)."""
+
+    tolerance_pp: float = Field(default=15.0, ge=0)
+    processing_ms: float = Field(default=1.5, gt=0, description="mean push processing delay")
+    transit_ms: float = Field(default=1.0, ge=0, description="ack path + read request transit")
+    timer_ms: float = Field(default=0.6, ge=0, description="emulated service overshoot")
+
+
 class ChecksSpec(_Model):
     latency: LatencyCheck | None = Field(default_factory=LatencyCheck)
     availability: AvailabilityCheck | None = None
     consistency: ConsistencyCheck | None = None
+    durability: DurabilityCheck | None = None
+    lost_updates: LostUpdatesCheck | None = None
+    staleness: StalenessCheck | None = None
 
 
 # ---------------------------------------------------------------- scenario

@@ -21,6 +21,7 @@ from testbeds.state import (
     load_records,
     pid_alive,
     process_labels,
+    release_slot,
     state_tag,
 )
 
@@ -114,6 +115,7 @@ def reap(record: TestbedRecord) -> ReapReport:
         rep.merge(reap_docker(record.run_id))
     if not rep.left:
         record.delete()
+        release_slot(record.slot)
     return rep
 
 

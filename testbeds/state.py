@@ -153,15 +153,58 @@ def is_stale(record: TestbedRecord) -> bool:
     return not record.detached and not pid_alive(record.owner_pid)
 
 
+SLOTS_DIR = Path(os.environ.get("EDGEPROOF_SLOTS_DIR", "/tmp/edgeproof-slots"))
+
+
 def free_slot(probe_port: int = 7000) -> int:
-    """The lowest slot (loopback sub-range) that no record uses and nobody listens in."""
+    """Claim the lowest loopback slot nobody uses, machine-wide and atomically.
+
+    A slot is taken while its claim file (created with O_EXCL) names a live process, or while
+    something listens on the slot's first address (a detached testbed whose `up` exited).
+    State dirs are per user or per test, so the claim lives in one machine-wide folder."""
     from testbeds.base import port_free
     from testbeds.topology import node_host
+    SLOTS_DIR.mkdir(parents=True, exist_ok=True)
     used = {r.slot for r in load_records()}
     for i in range(1, 150):
-        if i not in used and port_free(node_host(i, 0), probe_port):
+        if i in used or not port_free(node_host(i, 0), probe_port):
+            continue
+        if _claim(SLOTS_DIR / str(i)):
             return i
-    return max(used, default=0) + 1
+    from harness.errors import InfrastructureError
+    raise InfrastructureError("no free loopback slot for a testbed (149 running?); run "
+                              "`edgeproof clean` to reap old testbeds")
+
+
+def _claim(path: Path) -> bool:
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                owner = int(path.read_text().strip() or 0)
+            except (OSError, ValueError):
+                owner = 0
+            if pid_alive(owner) or time.time() - _mtime(path) < 5:
+                return False
+            path.unlink(missing_ok=True)  # a dead claimant's stale claim
+            continue
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        return True
+    return False
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def release_slot(slot: int) -> None:
+    """Give a slot back (idempotent)."""
+    (SLOTS_DIR / str(slot)).unlink(missing_ok=True)
 
 
 def labelled_pids(run_id: str | None = None) -> list[int]:

@@ -63,3 +63,22 @@ def test_seeded_bug_is_caught(bug: str, ep_env: dict[str, str], tmp_path: Path) 
     rc, res = _run(path, tmp_path / bug, ep_env)
     cons = _by_kind(res, "consistency")[0]
     assert rc == 1 and cons["verdict"] == "fail", f"{bug} was not caught: {cons['detail']}"
+
+
+def test_pbs_staleness_matches_the_wars_model(ep_env: dict[str, str], tmp_path: Path) -> None:
+    rc, res = _run("examples/eventual-staleness.yaml", tmp_path / "s", ep_env)
+    judged = [c for c in _by_kind(res, "staleness") if c["verdict"] != "unknown"]
+    assert len(judged) >= 4, res["checks"]
+    assert rc == 0, [c for c in judged if c["verdict"] == "fail"]
+    first, last = judged[0], judged[-1]
+    assert first["measured"] > 50 > last["measured"], "staleness falls with t"
+
+
+def test_clock_skew_loses_acknowledged_writes_as_the_lww_model_expects(
+        ep_env: dict[str, str], tmp_path: Path) -> None:
+    rc, res = _run("examples/eventual-skew.yaml", tmp_path / "k", ep_env)
+    assert rc == 1
+    dur = _by_kind(res, "durability")[0]
+    assert dur["verdict"] == "fail" and dur["measured"] > 0, dur
+    lost = _by_kind(res, "lost_updates")[0]
+    assert lost["verdict"] == "pass", lost["detail"]
