@@ -270,3 +270,102 @@ def main() -> None:
     except ConfigError as exc:  # pragma: no cover - commands catch their own
         console.print(f"error: {exc}")
         sys.exit(2)
+
+
+# ---------------------------------------------------------------- explore (issue 7, item 4)
+
+
+@app.command()
+def explore(
+        file: FileArg,
+        budget: Annotated[int, typer.Option(
+            "--budget", help="at most this many runs, shrinking included")] = 20,
+        budget_minutes: Annotated[float | None, typer.Option(
+            "--budget-minutes", help="stop starting runs after this many minutes")] = None,
+        out_dir: Annotated[Path | None, typer.Option(
+            "--out", help="output folder (default reports/<timestamp>-explore-<name>/)")] = None,
+        seed: Annotated[int | None, typer.Option(
+            "--seed", help="hypothesis seed (default: the scenario's seed)")] = None,
+        duration_s: Annotated[float | None, typer.Option(
+            "--duration-s", help="shorten the workload while exploring")] = None,
+        max_faults: Annotated[int | None, typer.Option(
+            "--max-faults", help="at most this many faults per schedule")] = None,
+        min_faults: Annotated[int | None, typer.Option(
+            "--min-faults", help="at least this many faults (1 skips the fault-free run)")] = None,
+) -> None:
+    """Search fault schedules (hypothesis); shrink a failing one to DIR/minimal.yaml.
+
+    Exit 0 none failed, 1 found one, 2 bad input.
+    """
+    from harness.explore import explore as do_explore
+    try:
+        with console.status("exploring") as st:
+            res = do_explore(file, budget=budget, budget_minutes=budget_minutes, out=out_dir,
+                             seed=seed, duration_s=duration_s, max_faults=max_faults,
+                             min_faults=min_faults, say=lambda m: _say(st, m))
+    except EdgeproofError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: faults healed, testbed torn down; explore.json "
+                      "has the runs so far[/]")
+        raise typer.Exit(130) from None
+    out.print(res.summary, markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(res.exit_code)
+
+
+def _say(status: Any, message: str) -> None:
+    """Progress: one line per run or cell (kept), inner run messages in the spinner."""
+    from rich.markup import escape
+    if message.startswith(("run ", "cell ", "confirming", "skip")):
+        console.print(message, markup=False, highlight=False, soft_wrap=True)
+    status.update(escape(message))
+
+
+# ---------------------------------------------------------------- certify (issue 7, item 3)
+
+
+@app.command()
+def certify(
+        fleet: Annotated[str, typer.Argument(help="fleet YAML file (base x testbeds x faults "
+                                                  "x loads)")],
+        out_dir: Annotated[Path | None, typer.Option(
+            "--out", help="certification folder; the same --out resumes "
+                          "(default reports/<timestamp>-certify-<name>/)")] = None,
+        backend: BackendOpt = None,
+) -> None:
+    """A matrix of scenarios (testbeds x faults x loads): a verdict per cell and overall.
+
+    Exit 0 every cell passed, 1 a cell failed or is unknown, 2 bad input. Re-run with the
+    same --out to resume.
+    """
+    from harness import certify as cf
+    cert = None
+    try:
+        fl = cf.load_fleet(fleet, backend=backend)
+        target = out_dir or cf.default_out(fl.name)
+        if out_dir is None and (old := cf.unfinished(fl.name)) is not None:
+            console.print(f"note: an unfinished certification of {fl.name} is in {old}; "
+                          f"resume it with --out {old}", highlight=False)
+        cert = cf.Certification(fl, target, backend)
+        done = cf.read_journal(cert.journal)
+        if done:
+            console.print(f"resuming {target}: {len(done)} cell(s) in the journal; cells "
+                          "already done are skipped", highlight=False)
+        console.print(f"{len(fl.cells)} cell(s) -> {target}; if interrupted, resume with: "
+                      f"{cert.resume_command()}", highlight=False, soft_wrap=True)
+        with console.status("certifying") as st:
+            cert = cf.certify(fleet, out=target, backend=backend, say=lambda m: _say(st, m))
+    except EdgeproofError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        again = cert.resume_command() if cert else f"edgeproof certify {fleet}"
+        console.print(f"[yellow]interrupted: faults healed, testbed torn down. Resume with:[/] "
+                      f"{again}", highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
+    assert cert is not None
+    out.print(cf.summary_table(cert))
+    s = cf.summary(cert)
+    out.print(f"certify {s['name']}: {s['verdict']} "
+              f"({', '.join(f'{n} {v}' for v, n in s['counts'].items())}); "
+              f"report: {cert.out / 'report.html'}", highlight=False, soft_wrap=True)
+    raise typer.Exit(cf.exit_code(cert))

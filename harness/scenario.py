@@ -471,6 +471,8 @@ class Scenario(_Model):
     faults: list[FaultSpec] = Field(default_factory=list)
     chaos: ChaosSpec | None = None
     checks: ChecksSpec = Field(default_factory=ChecksSpec)
+    explore: dict[str, Any] | None = Field(
+        default=None, description="constraints for `edgeproof explore` (validated there)")
     _expanded: bool = PrivateAttr(default=False)
 
     @model_validator(mode="after")

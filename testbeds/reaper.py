@@ -137,7 +137,8 @@ def clean(force: bool = False) -> ReapReport:
     rep.processes += kill_all(orphans, grace_s=0.5)
     for group in cgroups.leftover_groups():
         name = os.path.basename(group)
-        if any(name.startswith(f"{r}-") for r in live_ids) or _foreign(group, mine):
+        if (any(name.startswith(f"{r}-") for r in live_ids) or _foreign(group, mine)
+                or _young(group)):
             continue
         left = cgroups.remove([group])
         (rep.left if left else rep.cgroups).append(group)
@@ -156,6 +157,15 @@ def sweep_stale() -> ReapReport:
         if is_stale(record):
             rep.merge(reap(record))
     return rep
+
+
+def _young(group: str, min_age_s: float = 60.0) -> bool:
+    """A group created moments ago may belong to another session's testbed still starting
+    (its record lives in another state dir): leave it to that session, or to a later clean."""
+    try:
+        return time.time() - os.stat(group).st_mtime < min_age_s
+    except OSError:
+        return False
 
 
 def _foreign(group: str, mine: str) -> bool:
