@@ -36,6 +36,34 @@ class Testbed(abc.ABC):
         self.record = record
         self.admin: Any = None  # a faults.toxiproxy.ToxiproxyClient once up
 
+    # ------------------------------------------------------------ start-up
+    @staticmethod
+    def new_record(spec: TestbedSpec, *, backend: str, run_id: str, name: str, workdir: Any,
+                   detached: bool, scenario_path: str | None) -> TestbedRecord:
+        """The on-disk record, written before anything starts (so clean can find it all)."""
+        import os
+
+        from testbeds.state import free_slot
+        workdir.mkdir(parents=True, exist_ok=True)
+        return TestbedRecord(run_id=run_id, backend=backend, name=name, workdir=str(workdir),
+                             owner_pid=os.getpid(), detached=detached, slot=free_slot(),
+                             scenario_path=scenario_path,
+                             spec=spec.model_dump(mode="json", by_alias=True))
+
+    def start_or_reap(self, start: Callable[[], None], progress: Progress) -> None:
+        """Run the backend's start-up; on any failure reap what it made, then raise."""
+        from harness.errors import EdgeproofError
+        from testbeds.reaper import reap
+        try:
+            start()
+        except BaseException as exc:
+            progress("start-up failed: cleaning up")
+            reap(self.record)
+            if isinstance(exc, EdgeproofError | KeyboardInterrupt):
+                raise
+            text = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            raise TestbedError(f"testbed {self.record.name!r} failed to start: {text}") from exc
+
     # ------------------------------------------------------------ addresses
     @property
     def run_id(self) -> str:

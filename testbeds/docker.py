@@ -35,12 +35,12 @@ from typing import Any
 
 import httpx
 
-from harness.errors import EdgeproofError, InfrastructureError, TestbedError
+from harness.errors import InfrastructureError, TestbedError
 from harness.scenario import CLIENTS, TestbedSpec
 from testbeds import clock, images
 from testbeds.base import Progress, Testbed, _quiet
 from testbeds.reaper import reap
-from testbeds.state import NodeRecord, ProxyRecord, TestbedRecord, free_slot, state_dir
+from testbeds.state import NodeRecord, ProxyRecord, TestbedRecord, state_dir
 from testbeds.topology import ProxyPlan, link_toxics, plan_proxies, proxy_name, render_command
 
 SERVICE_PORT = 7000
@@ -100,22 +100,12 @@ class DockerTestbed(Testbed):
         """Stand the testbed up, or leave nothing behind and raise."""
         client = connect()
         built = images.ensure_images(client, say=progress)
-        workdir.mkdir(parents=True, exist_ok=True)
-        record = TestbedRecord(run_id=run_id, backend="docker", name=name, workdir=str(workdir),
-                               owner_pid=os.getpid(), detached=detached, slot=free_slot(),
-                               scenario_path=scenario_path,
-                               spec=spec.model_dump(mode="json", by_alias=True))
+        record = cls.new_record(spec, backend="docker", run_id=run_id, name=name,
+                                workdir=workdir, detached=detached, scenario_path=scenario_path)
         record.docker = {"images": vars(built), "engine": os.environ.get("DOCKER_HOST", "")}
         record.save()
         tb = cls(spec, record, seed, client)
-        try:
-            tb._start(built, progress)
-        except BaseException as exc:
-            progress("start-up failed: cleaning up")
-            reap(record)
-            if isinstance(exc, EdgeproofError | KeyboardInterrupt):
-                raise
-            raise TestbedError(f"testbed {name!r} failed to start: {_short(exc)}") from exc
+        tb.start_or_reap(lambda: tb._start(built, progress), progress)
         return tb
 
     def _start(self, built: images.Images, progress: Progress) -> None:

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from faults.toxiproxy_server import ToxiproxyServer, find_toxiproxy
-from harness.errors import EdgeproofError, InfrastructureError, TestbedError
+from harness.errors import InfrastructureError, TestbedError
 from harness.scenario import TestbedSpec
 from testbeds import cgroups, clock
 from testbeds.base import Progress, Testbed, _quiet, port_free
 from testbeds.reaper import kill_group, reap
-from testbeds.state import NodeRecord, ProxyRecord, TestbedRecord, free_slot, labels
+from testbeds.state import NodeRecord, ProxyRecord, TestbedRecord, labels
 from testbeds.topology import link_toxics, node_host, plan_proxies, render_command
 
 BASE_PORT = 7000
@@ -50,21 +50,11 @@ class LocalTestbed(Testbed):
            scenario_path: str | None = None) -> LocalTestbed:
         """Stand the testbed up, or leave nothing behind and raise."""
         binary = find_toxiproxy()  # fails before anything starts
-        workdir.mkdir(parents=True, exist_ok=True)
-        record = TestbedRecord(run_id=run_id, backend="local", name=name, workdir=str(workdir),
-                               owner_pid=os.getpid(), detached=detached, slot=free_slot(),
-                               scenario_path=scenario_path,
-                               spec=spec.model_dump(mode="json", by_alias=True))
+        record = cls.new_record(spec, backend="local", run_id=run_id, name=name,
+                                workdir=workdir, detached=detached, scenario_path=scenario_path)
         record.save()
         tb = cls(spec, record, seed)
-        try:
-            tb._start(binary, progress)
-        except BaseException as exc:
-            progress("start-up failed: cleaning up")
-            reap(record)
-            if isinstance(exc, EdgeproofError | KeyboardInterrupt):
-                raise
-            raise TestbedError(f"testbed {name!r} failed to start: {exc}") from exc
+        tb.start_or_reap(lambda: tb._start(binary, progress), progress)
         return tb
 
     def _start(self, binary: Path, progress: Progress) -> None:
