@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness.errors import ConfigError, EdgeproofError
+from harness.errors import EdgeproofError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="edgeproof: stand up an edge testbed, inject faults, drive load, and "
@@ -265,11 +265,13 @@ def install_toxiproxy() -> None:
 
 
 def main() -> None:
+    """The console script: any EdgeproofError a command did not catch (status, down, clean
+    against an unreachable engine, say) is one paragraph and exit 2, never a traceback."""
     try:
         app()
-    except ConfigError as exc:  # pragma: no cover - commands catch their own
-        console.print(f"error: {exc}")
-        sys.exit(2)
+    except EdgeproofError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
 
 
 # ---------------------------------------------------------------- explore (issue 7, item 4)

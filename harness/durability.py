@@ -28,25 +28,40 @@ def keys_of(scn: Scenario) -> list[str]:
 
 
 def final_reads(scn: Scenario, targets: list[tuple[str, str]], history_path: str,
-                settle_s: float = 0.0) -> int:
-    """Read every key at every client node once, recording invoke/ok|fail|info events."""
+                converge_s: float = 0.0) -> int:
+    """Read every key at every client node once, recording invoke/ok|fail|info events.
+
+    With ``converge_s`` (eventual mode) first wait, probing, until every node returns the same
+    value for every key, or at most that long: anti-entropy needs its period to converge."""
     if scn.workload.locustfile != "builtin:kv":
         return 0
-    if settle_s > 0:
-        time.sleep(settle_s)  # anti-entropy needs its period to converge; bounded, documented
-    writer = HistoryWriter(history_path)
-    n = 0
-    try:
-        with httpx.Client(timeout=scn.workload.timeout_ms / 1000, trust_env=False) as http:
+    timeout_s = scn.workload.timeout_ms / 1000
+    with httpx.Client(timeout=timeout_s, trust_env=False) as http:
+        if converge_s > 0:
+            wait_converged(http, targets, keys_of(scn), converge_s)
+        writer = HistoryWriter(history_path)
+        n = 0
+        try:
             for i, (node, url) in enumerate(targets):
                 proc = FINAL_PROCESS_BASE + i
                 for key in keys_of(scn):
                     writer.append(proc, "invoke", "read", key, None, node)
                     writer.append(proc, *_read(http, url, key), node)
                     n += 1
-    finally:
-        writer.close()
+        finally:
+            writer.close()
     return n
+
+
+def wait_converged(http: httpx.Client, targets: list[tuple[str, str]], keys: list[str],
+                   timeout_s: float) -> bool:
+    """Probe until all nodes agree on every key (True) or the deadline passes (False)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        views = [[_read(http, url, k)[3] for k in keys] for _, url in targets]
+        if all(v == views[0] for v in views) or time.monotonic() > deadline:
+            return all(v == views[0] for v in views)
+        time.sleep(0.05)  # between probe rounds, bounded by the deadline
 
 
 def _read(http: httpx.Client, url: str, key: str) -> tuple[str, str, str, Any]:

@@ -47,7 +47,6 @@ def write_junit(out: Path, results: dict[str, Any]) -> Path:
         elif c["verdict"] == "unknown":
             ET.SubElement(case, "skipped", message=c["detail"][:200])
     path = out / "junit.xml"
-    ET.ElementTree(ET.Element("testsuites")).getroot().append(suite)
     root = ET.Element("testsuites")
     root.append(suite)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)

@@ -8,11 +8,9 @@ SIGINT/SIGTERM; a SIGKILLed run is reaped by `edgeproof clean` or the next run's
 from __future__ import annotations
 
 import contextlib
-import os
 import shlex
 import signal
 import statistics
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -46,7 +44,6 @@ class Headroom:
         import psutil
         self.host: list[float] = []
         self.load: list[float] = []
-        self.client_overhead_ms: dict[str, float] = {}  # measured by the load generator
         self.proxy: list[float] = []
         psutil.cpu_percent(interval=None)
         self._proxy = None
@@ -158,8 +155,9 @@ def _probe_node(http: httpx.Client, url: str, node: str, samples: int) -> dict[s
 
 def calibrate(tb: Testbed, samples: int = 25) -> Calibration:
     """Measure, at no load, what the model would otherwise assume: the client path overhead
-    (proxy hop, HTTP, client), the cost of one replica round beyond the link delays, and the
-    service time the node really holds a worker for (timer granularity included)."""
+    (proxy hop, HTTP, client) and the cost of one replica round beyond the link delays. The
+    warm-up's server timings refine both at the operating point (calibrate_from_load), and
+    the nodes report their real service times after the run (measure_service_times)."""
     from harness.models import replication_ms
     cal = Calibration(peer_overhead_ms=0.0)
     spec = tb.spec
@@ -176,10 +174,6 @@ def calibrate(tb: Testbed, samples: int = 25) -> Calibration:
             if static and got["write_repl"] and static[1] > 0:
                 rounds = 2 if spec.service.mode == "quorum" else 1
                 repl_extra.append((statistics.median(got["write_repl"]) - static[1]) / rounds)
-            with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
-                m = http.get(f"{tb.direct_url(node)}/metrics").json()
-                cal.service_ms[node] = spec.node(node).hardware.service_ms + max(
-                    0.0, float(m["service_overshoot_ms"]))
     if repl_extra:
         cal.peer_overhead_ms = max(0.0, statistics.median(repl_extra))
     return cal
@@ -222,15 +216,11 @@ def drive_load(scn: Scenario, tb: Testbed, nemesis: Nemesis, out: Path, say: Say
     targets = [{"node": n, "url": u} for n, u in tb.client_targets()]
     spec = LoadSpec.from_workload(scn.workload, targets=targets, out_dir=out, seed=scn.seed)
     if all(n.is_reference for n in scn.testbed.nodes) and scn.workload.workers == 0:
-        spec.extra["calibrate"] = 25
         spec.extra["timing_window_s"] = warmup_s(scn)
     headroom = Headroom(tb.record.toxiproxy_pid)
     plan = phases(scn)
 
     def on_progress(line: dict[str, Any]) -> None:
-        if "calibration" in line:
-            headroom.client_overhead_ms = dict(line["calibration"])
-            return
         if nemesis.t0 == 0.0 and "elapsed_s" in line:
             nemesis.start(time.monotonic() - float(line["elapsed_s"]))
         headroom.sample(line)
@@ -336,16 +326,12 @@ def exercise(scn: Scenario, tb: Testbed, out: Path, say: Say = print
     try:
         result, headroom = drive_load(scn, tb, nemesis, out, say)
         measure_service_times(tb, cal)
-        if headroom.client_overhead_ms:  # the load generator's own client stack wins
-            link = 2 * scn.testbed.clients.latency_ms
-            cal.client_overhead_ms.update({n: max(0.0, v - link) for n, v in
-                                           headroom.client_overhead_ms.items()})
         calibrate_from_load(scn, cal, (result.stats or {}).get("server_timing", []))
         nemesis.heal_all()
         if any(getattr(scn.checks, c) is not None for c in
                ("durability", "consistency", "lost_updates")):
             svc = scn.testbed.service
-            settle = 2 * svc.anti_entropy_ms / 1000 if svc.mode == "eventual" else 0.0
+            settle = 3 * svc.anti_entropy_ms / 1000 if svc.mode == "eventual" else 0.0
             say("final reads of every key after the heal")
             final_reads(scn, tb.client_targets(), result.history_path, settle)
         t0_ns = int(nemesis.t0 * 1e9) if nemesis.t0 else int(result.stats["started_ns"])
@@ -399,10 +385,6 @@ def write_artefacts(out: Path, results: dict[str, Any], ops: Any) -> None:
     report.write_results(out, results)
     report.write_junit(out, results)
     report.write_html(out, results, ops)
-
-
-def main_env_hint() -> str:
-    return f"python {sys.version.split()[0]}, pid {os.getpid()}"
 
 
 __all__ = ["RunOutcome", "TestbedRecord", "calibrate", "exercise", "run", "run_scenario",

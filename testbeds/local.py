@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -269,10 +268,3 @@ class LocalTestbed(Testbed):
             from faults.toxiproxy import ToxiproxyClient
             tb.admin = ToxiproxyClient(record.toxiproxy_url)
         return tb
-
-
-def wait_gone(pids: list[int], timeout_s: float) -> None:
-    from testbeds.state import pid_alive
-    deadline = time.monotonic() + timeout_s
-    while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.02)

@@ -353,51 +353,8 @@ def _start_users(env: Environment, spec: dict[str, Any], arrivals: Arrivals | No
     runner.start(users, spawn_rate=rate, wait=arrivals is not None)
 
 
-def _server_total_ms(header: str) -> float:
-    """Sum of the durations in a Server-Timing header (ms)."""
-    total = 0.0
-    for part in header.split(","):
-        _, _, rest = part.strip().partition(";")
-        if rest.startswith("dur="):
-            total += float(rest[4:])
-    return total
-
-
-def calibrate_client(spec: dict[str, Any], samples: int) -> dict[str, float]:
-    """The load generator's own overhead per request (its client stack: gevent, the HTTP
-    client, the proxy hop), measured at no load with the same client Locust's FastHttpUser
-    uses: round trip minus what the server reports in Server-Timing."""
-    from geventhttpclient import HTTPClient
-    from geventhttpclient.url import URL
-    out: dict[str, float] = {}
-    for target in spec["targets"]:
-        url = URL(target["url"])
-        client = HTTPClient(url.host, url.port, connection_timeout=2, network_timeout=2)
-        got = []
-        try:
-            for _ in range(samples):
-                t = time.perf_counter()
-                resp = client.get(f"/kv/_calibration-{target['node']}")
-                resp.read()
-                rtt = (time.perf_counter() - t) * 1000
-                header = resp.get("Server-Timing") or resp.get("server-timing")
-                if header:
-                    got.append(rtt - _server_total_ms(header))
-        except Exception as exc:  # calibration is best effort: the model falls back
-            logging.getLogger("edgeproof.load").warning("calibration of %s failed: %s",
-                                                        target["node"], exc)
-        finally:
-            client.close()
-        if got:
-            out[target["node"]] = sorted(got)[len(got) // 2]
-    return out
-
-
 def run(spec: dict[str, Any], user_classes: list[type[User]]) -> int:
     """Run the users for duration_s (or until SIGTERM/SIGINT), then write the stats."""
-    samples = int((spec.get("extra") or {}).get("calibrate", 0))
-    if samples:
-        print(json.dumps({"calibration": calibrate_client(spec, samples)}), flush=True)
     arrivals = make_arrivals(spec)
     env = make_env(spec, user_classes, arrivals)
     ctx = attach(env, spec, spec["history_path"])
