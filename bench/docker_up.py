@@ -32,7 +32,7 @@ TARGET_S = {10: 10.0}
 
 def ring_spec(n: int) -> Any:
     """n reference nodes in a ring, eventual mode (each node replicates to its neighbours)."""
-    from harness.scenario import TestbedSpec
+    from testbeds.spec import TestbedSpec
     names = [f"n{i}" for i in range(n)]
     links = [{"between": [names[i], names[(i + 1) % n]], "latency_ms": 1}
              for i in range(n if n > 2 else 1)]

@@ -23,8 +23,8 @@ from faults.node import Pause
 from faults.partition import Partition
 from faults.schedule import Nemesis, Scheduled
 from faults.toxics import ToxicFault
-from harness.scenario import TestbedSpec
 from testbeds.local import LocalTestbed
+from testbeds.spec import TestbedSpec
 
 
 def pct(xs: list[float], q: float) -> float:

@@ -29,9 +29,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from harness.lin_gen import inject_stale_read, simulate_register  # noqa: E402
-from harness.lin_ops import ops_from_events  # noqa: E402
-from harness.linearizability import check_ops  # noqa: E402
+from harness.checks.lin.check import check_ops  # noqa: E402
+from harness.checks.lin.gen import inject_stale_read, simulate_register  # noqa: E402
+from harness.checks.lin.ops import ops_from_events  # noqa: E402
 
 TARGET_100K_S = 10.0
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from harness.queueing import mva_latency
+from harness.models.queueing import mva_latency
 from harness.runner import run_scenario
 from harness.scenario import Scenario
 

@@ -125,8 +125,8 @@ def main() -> int:
         import httpx
 
         import testbeds.local as local_mod
-        from harness.scenario import TestbedSpec
         from testbeds.local import LocalTestbed
+        from testbeds.spec import TestbedSpec
         local_mod.free_slot = lambda: slot  # a loopback range of our own (see README)
         spec = TestbedSpec.model_validate({
             "nodes": [{"name": "node-0", "hardware": {"workers": 4, "service_ms": 0}}],

@@ -37,7 +37,7 @@ TARGET_USS_MB = 40.0
 
 
 def ring_spec(n: int) -> Any:
-    from harness.scenario import TestbedSpec
+    from testbeds.spec import TestbedSpec
     names = [f"node-{i}" for i in range(n)]
     links = [{"between": [names[i], names[(i + 1) % n]]} for i in range(n)] if n > 1 else []
     if n == 2:

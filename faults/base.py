@@ -1,14 +1,28 @@
-"""What a fault is: a value with ``apply``, ``heal`` (idempotent) and ``describe``.
+"""What a fault is, and what a fault kind is.
 
-Like a Jepsen nemesis operation, a fault knows how to do one thing to a running testbed and how
-to undo it; when it happens is the schedule's business (:mod:`faults.schedule`).
+A *fault* is a value with ``apply``, ``heal`` (idempotent) and ``describe``: like a Jepsen
+nemesis operation, it knows how to do one thing to a running testbed and how to undo it;
+when it happens is the schedule's business (:mod:`faults.schedule`).
+
+A *fault kind* (``latency``, ``partition``, ``crash``, ...) is the pair of its scenario entry
+(a spec model, validated from YAML) and a builder that turns an entry into a fault value, plus
+optionally a drawer for random chaos. Each kind lives in a small module of its own and is
+registered once in :mod:`faults.registry`, the shape of Toxiproxy's ``toxics/*.go``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import Field
 
 from testbeds.base import Testbed
+from testbeds.spec import CLIENTS, SpecModel, TestbedSpec, unknown_node
+
+Direction = Literal["downstream", "upstream", "both"]
 
 
 @runtime_checkable
@@ -25,3 +39,97 @@ class Fault(Protocol):
 
     @property
     def target(self) -> str: ...
+
+
+class FaultSpec(SpecModel):
+    """A scenario's fault entry: when it starts and how long it lasts. Subclasses add a
+    ``kind`` tag and their fields, and say what the fault does to the testbed's model
+    (which nodes it takes down, which directions it cuts, what delay it adds)."""
+
+    at_s: float = Field(ge=0, description="seconds after load starts")
+    for_s: float = Field(gt=0, description="how long the fault lasts before it is healed")
+
+    def refs(self) -> list[tuple[str, str]]:
+        """(field, node name) pairs this entry refers to, checked against the testbed."""
+        return []
+
+    def label(self) -> str:
+        """A short name: ``latency clients->*``, ``crash edge-3``."""
+        return str(getattr(self, "kind", "fault"))
+
+    def down_node(self) -> str | None:
+        """The node this fault makes unable to serve, if any."""
+        return None
+
+    def cuts(self, nodes: list[str], seed: int) -> set[tuple[str, str]]:
+        """The (src, dst) directions between nodes this fault cuts (``seed`` for random
+        shapes, as :func:`faults.registry.fault_seed` derives it)."""
+        return set()
+
+    def added_delay_ms(self, src: str, dst: str) -> float:
+        """Round-trip delay this fault adds to a request from ``src`` to ``dst`` (``src``
+        may be ``clients``)."""
+        return 0.0
+
+
+class LinkFaultSpec(FaultSpec):
+    """A fault on one link: ``[a, b]`` between nodes, ``[clients, NODE]`` or
+    ``[clients, "*"]`` for client links; ``direction`` as Toxiproxy's streams."""
+
+    link: tuple[str, str]
+    direction: Direction = "downstream"
+
+    def refs(self) -> list[tuple[str, str]]:
+        a, b = self.link
+        out = []
+        for pos, end in enumerate((a, b)):
+            if (end == CLIENTS and pos == 0) or (end == "*" and a == CLIENTS):
+                continue
+            out.append((f"link[{pos}]", end))
+        return out
+
+    def label(self) -> str:
+        return f"{getattr(self, 'kind', 'fault')} {self.link[0]}->{self.link[1]}"
+
+    def on_link(self, src: str, dst: str) -> bool:
+        """True when this fault's link carries traffic from src to dst."""
+        a, b = self.link
+        if a == CLIENTS:
+            return src == CLIENTS and b in ("*", dst)
+        return {src, dst} == {a, b}
+
+
+class NodeFaultSpec(FaultSpec):
+    """A fault on one node."""
+
+    node: str
+
+    def refs(self) -> list[tuple[str, str]]:
+        return [("node", self.node)]
+
+    def label(self) -> str:
+        return f"{getattr(self, 'kind', 'fault')} {self.node}"
+
+
+def check_refs(where: str, fault: FaultSpec, names: list[str]) -> None:
+    """Raise ValueError naming the field when the entry refers to an unknown node."""
+    known = set(names)
+    for field, name in fault.refs():
+        if name not in known:
+            raise ValueError(unknown_node(f"{where}.{field}", name, names))
+
+
+Builder = Callable[[Any, int, list[str], int], Fault]
+Drawer = Callable[[random.Random, Any, TestbedSpec], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One fault kind: its name, its scenario entry, how an entry becomes a fault value
+    (``build(entry, index, nodes, seed)``) and, for chaos runs, how a random entry is drawn
+    (``draw(rng, chaos_spec, testbed_spec)`` returning the entry's fields without times)."""
+
+    name: str
+    spec: type[FaultSpec]
+    build: Builder
+    draw: Drawer | None = None

@@ -7,14 +7,27 @@ Drift is applied by a ticker that rewrites the node's offset every ``TICK_S``: t
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import Field
+
+from faults.base import Kind, NodeFaultSpec
 from testbeds.base import Testbed
+from testbeds.spec import TestbedSpec
 
 TICK_S = 0.05
+
+
+class ClockSkewFault(NodeFaultSpec):
+    """A scenario's clock skew entry: the node's wall clock ``offset_s`` off, drifting."""
+
+    kind: Literal["clock_skew"]
+    offset_s: float = 0.0
+    drift: float = Field(default=0.0, description="extra seconds per second (0.01 = 1% fast)")
 
 
 @dataclass
@@ -60,3 +73,16 @@ class ClockSkew:
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "target": self.node, "offset_s": self.offset_s,
                 "drift": self.drift}
+
+
+def build(entry: ClockSkewFault, _index: int, _nodes: list[str], _seed: int) -> ClockSkew:
+    """The clock skew value of a scenario entry."""
+    return ClockSkew(entry.node, entry.offset_s, entry.drift)
+
+
+def _draw(rng: random.Random, chaos: Any, tb: TestbedSpec) -> dict[str, Any]:
+    return {"kind": "clock_skew", "node": rng.choice(tb.node_names),
+            "offset_s": round(rng.uniform(*chaos.skew_s), 3)}
+
+
+KIND = Kind("clock_skew", ClockSkewFault, build, _draw)

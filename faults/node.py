@@ -2,10 +2,39 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+from faults.base import Kind, NodeFaultSpec
 from testbeds.base import Testbed
+from testbeds.spec import TestbedSpec
+
+
+class NodeLossFault(NodeFaultSpec):
+    """A node that cannot serve while the fault lasts."""
+
+    def down_node(self) -> str | None:
+        return self.node
+
+
+class CrashFault(NodeLossFault):
+    """SIGKILL the node; heal restarts it (with its data unless ``keep_data: false``)."""
+
+    kind: Literal["crash"]
+    keep_data: bool = True
+
+
+class PauseFault(NodeLossFault):
+    """Freeze the node (cgroup freezer, SIGSTOP, docker pause); heal resumes it."""
+
+    kind: Literal["pause"]
+
+
+class StopFault(NodeLossFault):
+    """Stop the node gracefully (SIGTERM); heal starts it again."""
+
+    kind: Literal["stop"]
 
 
 @dataclass
@@ -59,3 +88,15 @@ class Pause:
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "target": self.node}
+
+
+def _draw(kind: str) -> Any:
+    def draw(rng: random.Random, _chaos: Any, tb: TestbedSpec) -> dict[str, Any]:
+        return {"kind": kind, "node": rng.choice(tb.node_names)}
+    return draw
+
+
+CRASH = Kind("crash", CrashFault, lambda e, *_: Crash(e.node, keep_data=e.keep_data),
+             _draw("crash"))
+PAUSE = Kind("pause", PauseFault, lambda e, *_: Pause(e.node), _draw("pause"))
+STOP = Kind("stop", StopFault, lambda e, *_: Stop(e.node), _draw("stop"))

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import Field, model_validator
+
+from faults.base import FaultSpec, Kind
 from testbeds.base import Testbed
+from testbeds.spec import TestbedSpec
 
 STREAMS = ("upstream", "downstream")
+PARTITION_SHAPES = ("halves", "random_halves", "majority_ring", "bridge", "random_node")
+PartitionShape = Literal["halves", "random_halves", "majority_ring", "bridge", "random_node"]
 
 
 def cuts_for_groups(groups: list[list[str]], nodes: list[str]) -> set[tuple[str, str]]:
@@ -72,6 +78,48 @@ def shape_cuts(shape: str, nodes: list[str], seed: int) -> tuple[set[tuple[str, 
     if shape == "majority_ring":
         return majority_ring_cuts(nodes), "majority ring"
     raise ValueError(f"unknown partition shape {shape!r}")
+
+
+class PartitionFault(FaultSpec):
+    """A scenario's partition entry: exactly one of ``groups``, ``isolate``, ``from``/``to``
+    (one direction) or a named ``shape``; ``mode`` drop (cut cable) or reject (refused)."""
+
+    kind: Literal["partition"]
+    groups: list[list[str]] | None = None
+    isolate: str | None = None
+    from_: list[str] | None = Field(default=None, alias="from")
+    to: list[str] | None = None
+    shape: PartitionShape | None = None
+    mode: Literal["drop", "reject"] = "drop"
+
+    @model_validator(mode="after")
+    def _shape(self) -> PartitionFault:
+        given = sum(x is not None for x in (self.groups, self.isolate, self.from_ or self.to,
+                                            self.shape))
+        if given != 1:
+            raise ValueError("give exactly one of groups, isolate, from/to, or shape "
+                             f"({', '.join(PARTITION_SHAPES)})")
+        if (self.from_ is None) != (self.to is None):
+            raise ValueError("an asymmetric partition needs both from and to")
+        return self
+
+    def refs(self) -> list[tuple[str, str]]:
+        out = [(f"groups[{gi}]", n) for gi, g in enumerate(self.groups or []) for n in g]
+        if self.isolate:
+            out.append(("isolate", self.isolate))
+        out += [("from", n) for n in self.from_ or []]
+        out += [("to", n) for n in self.to or []]
+        return out
+
+    def label(self) -> str:
+        if self.isolate:
+            return f"partition isolate {self.isolate}"
+        if self.groups:
+            return "partition " + "|".join(",".join(g) for g in self.groups)
+        return "partition"
+
+    def cuts(self, nodes: list[str], seed: int) -> set[tuple[str, str]]:
+        return cuts_for(self, nodes, seed)[0]
 
 
 def cuts_for(spec: Any, nodes: list[str], seed: int = 0) -> tuple[set[tuple[str, str]], str]:
@@ -143,3 +191,18 @@ class Partition:
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "target": self.label, "mode": self.mode,
                 "cuts": sorted(f"{a}->{b}" for a, b in self.cuts)}
+
+
+def build(entry: PartitionFault, index: int, nodes: list[str], seed: int) -> Partition:
+    """The partition value of a scenario entry (random shapes drawn from the seed)."""
+    cuts, label = cuts_for(entry, nodes, seed)
+    return Partition(cuts, mode=entry.mode, label=label, id=f"fault{index}")
+
+
+def _draw(rng: random.Random, _chaos: Any, tb: TestbedSpec) -> dict[str, Any]:
+    shapes = ["halves", "random_halves", "random_node", "bridge", "majority_ring"]
+    return {"kind": "partition",
+            "shape": rng.choice(shapes if len(tb.node_names) > 2 else shapes[:3])}
+
+
+KIND = Kind("partition", PartitionFault, build, _draw)

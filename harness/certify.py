@@ -40,13 +40,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
-from xml.etree import ElementTree as ET
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from rich.markup import escape
+from rich.table import Table
 
-from harness.errors import ConfigError, EdgeproofError
-from harness.scenario import Scenario, explain_validation, load_scenario, load_yaml
+from harness.errors import ConfigError, EdgeproofError, Problem
+from harness.junit import Case, junit_xml
+from harness.rundir import REPORTS, default_out
+from harness.runner import run_scenario
+from harness.scenario import Scenario, load_scenario, load_yaml, problems_of
 
 Say = Callable[[str], None]
 AXIS_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]|_(?!_)){0,39}$")
@@ -165,41 +169,27 @@ def load_fleet(path: str, *, backend: str | None = None) -> Fleet:
     try:
         spec = FleetSpec.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_explain_fleet(path, exc, tree)) from None
+        raise _explain_fleet(path, exc, tree) from None
     base_raw, base_label = _base(path, spec)
     name = spec.name or Path(path).stem
     cells = _cells(path, spec, base_raw, base_label, backend or spec.backend, name, tree)
     return Fleet(path=path, name=name, spec=spec, cells=cells)
 
 
-def _explain_fleet(path: str, exc: ValidationError, tree: yaml.Node | None) -> str:
-    from harness.scenario import _format_loc, _line_of
-    lines = []
-    for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if not str(p).startswith(("str", "dict[")))
-        line = _line_of(tree, loc)
-        where = f" (line {line})" if line else ""
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = (f"unknown field {loc[-1]!r}; the fields of a fleet file are: "
-                   f"{', '.join(FleetSpec.model_fields)}")
-        elif err["type"] == "missing" and loc == ("base",):
-            msg = ("this field is required; give a scenario file (relative to the fleet "
-                   "file) or an inline scenario mapping")
-        elif err["type"] in ("dict_type", "list_type", "string_type"):
-            msg = f"{msg} (got {type(err['input']).__name__}){_AXIS_HINT.get(loc[0], '')}"
-        lines.append(f"{path}: {_format_loc(loc)}{where}: {msg}")
-    return "\n".join(dict.fromkeys(lines))
-
-
 _AXIS_HINT = {
-    "testbeds": "; testbeds is a mapping of named testbed overrides, e.g. "
+    "testbeds": "testbeds is a mapping of named testbed overrides, e.g. "
                 "{fast: {}, slow: {hardware: {service_ms: 8}}}",
-    "faults": "; faults is a mapping of named fault plans, e.g. "
+    "faults": "faults is a mapping of named fault plans, e.g. "
               "{calm: [], partition: [{at_s: 2, for_s: 3, kind: partition, isolate: edge-3}]}",
-    "loads": "; loads is a mapping of named workload overrides, e.g. {light: {users: 5}}",
-    "base": "; base is a scenario file path or an inline scenario mapping",
+    "loads": "loads is a mapping of named workload overrides, e.g. {light: {users: 5}}",
+    "base": "give a scenario file (relative to the fleet file) or an inline scenario mapping",
 }
+
+
+def _explain_fleet(path: str, exc: ValidationError, tree: yaml.Node | None) -> ConfigError:
+    found = problems_of(path, exc, tree, root=FleetSpec, root_name="a fleet file",
+                        hints=_AXIS_HINT)
+    return ConfigError(problems=tuple(found))
 
 
 def _base(path: str, spec: FleetSpec) -> tuple[dict[str, Any], str]:
@@ -209,13 +199,14 @@ def _base(path: str, spec: FleetSpec) -> tuple[dict[str, Any], str]:
         try:
             Scenario.model_validate(raw)
         except ValidationError as exc:
-            msg = explain_validation(f"{path}: base", exc, None)
-            raise ConfigError(msg.replace(f"{path}: base: ", f"{path}: base.")) from None
+            raise ConfigError(problems=tuple(problems_of(path, exc, None,
+                                                         prefix=("base",)))) from None
         return raw, f"{path}: base"
     file = Path(path).parent / spec.base
     if not file.is_file():
         raise ConfigError(f"{path}: base: {spec.base!r} is not a file (looked for {file}); "
-                          "give a scenario path relative to the fleet file")
+                          "give a scenario path relative to the fleet file", path=path,
+                          field="base")
     load_scenario(file)  # the base's own errors, with its own lines
     raw, _ = load_yaml(file)
     if "testbed" not in raw:  # a bare testbed file
@@ -227,7 +218,8 @@ def _cells(path: str, spec: FleetSpec, base: dict[str, Any], base_label: str,
            backend: str | None, name: str, tree: yaml.Node | None) -> list[Cell]:
     plans: dict[str, list[dict[str, Any]] | None] = (
         dict(spec.faults) if spec.faults is not None else {"base": None})
-    cells, problems = [], []
+    cells: list[Cell] = []
+    problems: list[Problem] = []
     for tb_name, variant in spec.testbeds.items():
         for plan_name, plan in plans.items():
             for load_name, load in spec.loads.items():
@@ -235,10 +227,9 @@ def _cells(path: str, spec: FleetSpec, base: dict[str, Any], base_label: str,
                     cells.append(_cell(base, (tb_name, variant), (plan_name, plan),
                                        (load_name, load), backend, name))
                 except ValueError as exc:
-                    problems.append(_explain_cell(path, tree, exc, tb_name, plan_name,
-                                                  load_name))
+                    problems += _explain_cell(path, tree, exc, tb_name, plan_name, load_name)
     if problems:
-        raise ConfigError("\n".join(dict.fromkeys(problems)))
+        raise ConfigError(problems=tuple(dict.fromkeys(problems)))
     return cells
 
 
@@ -259,22 +250,22 @@ def _cell(base: dict[str, Any], tb: tuple[str, dict[str, Any]],
 
 
 def _explain_cell(path: str, tree: yaml.Node | None, exc: ValueError, tb: str, plan: str,
-                  load: str) -> str:
-    """A cell's problem, named by the fleet fields that made the cell."""
+                  load: str) -> list[Problem]:
+    """A cell's problems, named by the fleet fields that made the cell."""
     cell = f"{tb}__{plan}__{load}"
-    if not isinstance(exc, ValidationError):
-        return f"{path}: testbeds.{tb}.{exc} (cell {cell})"
-    synthetic = _cell_tree(tree, tb, plan, load)
-    text = explain_validation(path, exc, synthetic)
+    if not isinstance(exc, ValidationError):  # apply_testbed's "nodes.NAME: ..."
+        sub, _, msg = str(exc).partition(": ")
+        return [Problem(path, f"testbeds.{tb}.{sub}", None, f"{msg} (cell {cell})")]
+    rename = (("faults[", f"faults.{plan}["), ("workload.", f"loads.{load}."),
+              ("testbed.", f"testbeds.{tb}."))
     out = []
-    for line in text.splitlines():
-        body = line.removeprefix(f"{path}: ")
-        body = re.sub(r"^faults\[", f"faults.{plan}[", body)
-        body = re.sub(r"^workload\.", f"loads.{load}.", body)
-        body = re.sub(r"^testbed\.", f"testbeds.{tb}.", body)
-        out.append(f"{path}: {body} (cell {cell}: testbeds.{tb} + faults.{plan} + "
-                   f"loads.{load}); fix that entry or the base scenario")
-    return "\n".join(out)
+    for p in problems_of(path, exc, _cell_tree(tree, tb, plan, load)):
+        field = next((p.field.replace(a, b, 1) for a, b in rename if p.field.startswith(a)),
+                     p.field)
+        out.append(Problem(path, field, p.line,
+                           f"{p.message} (cell {cell}: testbeds.{tb} + faults.{plan} + "
+                           f"loads.{load}); fix that entry or the base scenario"))
+    return out
 
 
 def _cell_tree(tree: yaml.Node | None, tb: str, plan: str, load: str) -> yaml.Node | None:
@@ -359,12 +350,7 @@ class Certification:
         return cmd + (f" --backend {self.backend}" if self.backend else "")
 
 
-def default_out(name: str) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("reports") / f"{stamp}-certify-{name}"
-
-
-def unfinished(name: str, root: Path = Path("reports")) -> Path | None:
+def unfinished(name: str, root: Path = REPORTS) -> Path | None:
     """The newest earlier certification of this fleet that has a journal but no end."""
     found = sorted(root.glob(f"*-certify-{name}/journal.jsonl")) if root.is_dir() else []
     for j in reversed(found):
@@ -378,7 +364,7 @@ def certify(path: str, *, out: Path | None = None, backend: str | None = None,
             say: Say = print) -> Certification:
     """Run every cell not already journaled as done; write the journal and the reports."""
     fleet = load_fleet(path, backend=backend)
-    cert = Certification(fleet, out or default_out(fleet.name), backend)
+    cert = Certification(fleet, out or default_out(fleet.name, "certify"), backend)
     cert.out.mkdir(parents=True, exist_ok=True)
     (cert.out / "cells").mkdir(exist_ok=True)
     repair_journal(cert.journal)
@@ -417,20 +403,18 @@ def run_cell(cert: Certification, cell: Cell, say: Say, attempts: int = 2) -> di
 
 
 def attempt_cell(cert: Certification, cell: Cell, say: Say) -> dict[str, Any]:
-    """One cell: a clean folder, its scenario.yaml, a whole run; the journal entry."""
-    from harness.runner import run_scenario
+    """One cell: a clean folder, a whole run (which writes its scenario.yaml); the journal
+    entry."""
     d = cert.out / "cells" / cell.name
     if d.exists():
         shutil.rmtree(d)  # left by a killed run: start the cell over
     d.mkdir(parents=True)
     src = d / "scenario.yaml"
-    src.write_text(f"# cell {cell.name} of {cert.fleet.path}\n"
-                   + yaml.safe_dump(cell.data, sort_keys=False, default_flow_style=None))
     t = time.monotonic()
     entry = {"cell": cell.name, "testbed": cell.testbed, "faults": cell.plan, "load": cell.load,
              "digest": cell.digest, "out_dir": f"cells/{cell.name}"}
     try:
-        outcome = run_scenario(cell.scenario, out=d, say=say, source=str(src))
+        outcome = run_scenario(cell.scenario, out=d, say=say)
     except ConfigError:
         raise
     except EdgeproofError as exc:
@@ -515,26 +499,17 @@ def _why(cell: dict[str, Any]) -> str:
 def junit(s: dict[str, Any]) -> str:
     """One test case per cell: fail = failure (the failing checks' explanations), unknown or
     not run = skipped, infrastructure error = error."""
-    cells = s["cells"]
-    suite = ET.Element("testsuite", name=f"edgeproof.certify.{s['name']}",
-                       tests=str(len(cells)),
-                       failures=str(sum(c["verdict"] == "fail" for c in cells)),
-                       errors=str(sum(c["verdict"] == "error" for c in cells)),
-                       skipped=str(sum(c["verdict"] in ("unknown", "not run") for c in cells)),
-                       time=f"{sum(c.get('duration_s', 0.0) for c in cells):.3f}")
-    for c in cells:
-        case = ET.SubElement(suite, "testcase", classname=f"edgeproof.certify.{c['testbed']}",
-                             name=c["cell"], time=f"{c.get('duration_s', 0.0):.3f}")
+    outcome = {"pass": "passed", "fail": "failure", "error": "error", "unknown": "skipped",
+               "not run": "skipped"}
+    cases = []
+    for c in s["cells"]:
         text = _explanations(c)
-        if c["verdict"] == "fail":
-            ET.SubElement(case, "failure", message=text.replace("\n", "; ")).text = text
-        elif c["verdict"] == "error":
-            ET.SubElement(case, "error", message=text.replace("\n", "; ")).text = text
-        elif c["verdict"] in ("unknown", "not run"):
-            ET.SubElement(case, "skipped", message=text.replace("\n", "; ") or c["verdict"])
-    root = ET.Element("testsuites")
-    root.append(suite)
-    return ET.tostring(root, encoding="unicode", xml_declaration=True)
+        o = outcome.get(c["verdict"], "error")
+        cases.append(Case(f"edgeproof.certify.{c['testbed']}", c["cell"], o,
+                          text.replace("\n", "; ") or (c["verdict"] if o == "skipped" else ""),
+                          text, c.get("duration_s", 0.0)))
+    return junit_xml(f"edgeproof.certify.{s['name']}", cases,
+                     sum(c.get("duration_s", 0.0) for c in s["cells"]))
 
 
 _CSS = """body{font-family:sans-serif;margin:2em;max-width:1100px}
@@ -587,8 +562,6 @@ resume or re-check with <code>{html.escape(s['resume'])}</code></p>
 
 def summary_table(cert: Certification) -> Any:
     """The rich table the CLI prints."""
-    from rich.markup import escape
-    from rich.table import Table
     s = summary(cert)
     t = Table(title=f"certification {s['name']}: {s['verdict']}")
     for col in ("testbed", "faults", "load", "verdict", "time s"):

@@ -1,7 +1,8 @@
-"""The `edgeproof` command line (DESIGN.md, "CLI contract").
+"""The `edgeproof` command line (the README's CLI table).
 
 Bad input and infrastructure errors print one paragraph (file, field, fix) and exit 2, never a
-traceback; a run exits 0 when every check passes and 1 when one does not.
+traceback; a run exits 0 when every check passes and 1 when one does not. Commands import
+what they need when they run (``# cost``): ``edgeproof --help`` pulls in no pandas.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness.errors import EdgeproofError
+from testbeds.state import is_stale, load_records, state_dir
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="edgeproof: stand up an edge testbed, inject faults, drive load, and "
@@ -32,20 +35,8 @@ def _fail(exc: EdgeproofError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
-def _spec_of(record: Any) -> Any:
-    from harness.scenario import TestbedSpec
-    return TestbedSpec.model_validate(record.spec)
-
-
-def _attach(record: Any) -> Any:
-    from harness.runner import backend_class
-    cls = backend_class(record.backend)
-    return cls.attach(_spec_of(record), record)  # type: ignore[attr-defined]
-
-
 def _current(run_id: str | None) -> Any:
     """The testbed `status`/`down` talk about: the given run, else the newest live one."""
-    from testbeds.state import is_stale, load_records
     records = [r for r in load_records() if not is_stale(r)]
     if run_id:
         records = [r for r in records if r.run_id == run_id]
@@ -58,12 +49,11 @@ def _current(run_id: str | None) -> Any:
 @app.command()
 def up(file: FileArg, backend: BackendOpt = None) -> None:
     """Stand up the testbed of a scenario or testbed file and leave it running."""
-    from harness.runner import new_run_id, stand_up
-    from harness.scenario import load_scenario
+    from harness.runner import new_run_id, stand_up  # cost: the runner's imports
+    from harness.scenario import load_scenario  # cost: pydantic models
     try:
         scn = load_scenario(file, overrides={"testbed.backend": backend} if backend else None)
         run_id = new_run_id()
-        from testbeds.state import state_dir
         workdir = state_dir() / "work" / run_id
         with console.status("standing up") as st:
             tb = stand_up(scn, run_id=run_id, workdir=workdir, detached=True,
@@ -106,7 +96,8 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] =
         else:
             out.print("no testbed is running (start one with `edgeproof up FILE`)")
         return
-    st = _attach(record).status()
+    from testbeds.backends import attach  # cost: the backends' imports
+    st = attach(record).status()
     if as_json:
         print(json.dumps(st, indent=2))
     else:
@@ -120,7 +111,7 @@ def down(run_id: Annotated[str | None, typer.Option("--run-id")] = None) -> None
     if record is None:
         out.print("no testbed is running")
         return
-    from testbeds.reaper import reap
+    from testbeds.reaper import reap  # cost: the reaper's imports
     rep = reap(record)
     out.print(f"testbed {record.run_id} down: {len(rep.processes)} process(es), "
               f"{len(rep.cgroups)} cgroup(s), {len(rep.containers)} container(s), "
@@ -133,7 +124,7 @@ def down(run_id: Annotated[str | None, typer.Option("--run-id")] = None) -> None
 def clean(force: Annotated[bool, typer.Option(
         "--force", help="also reap testbeds of runs that are still alive")] = False) -> None:
     """Reap everything any run left: processes, proxies, cgroups, containers, clocks."""
-    from testbeds.reaper import clean as do_clean
+    from testbeds.reaper import clean as do_clean  # cost: the reaper's imports
     rep = do_clean(force=force)
     if rep.empty:
         out.print("nothing to clean")
@@ -148,16 +139,16 @@ def clean(force: Annotated[bool, typer.Option(
 @app.command()
 def predict(file: FileArg, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Model predictions only; nothing is started."""
-    from harness.models import predict as do_predict
-    from harness.scenario import load_scenario
+    from harness.models.latency import predict as do_predict  # cost: the models' imports
+    from harness.scenario import load_scenario  # cost: pydantic models
     try:
         scn = load_scenario(file)
     except EdgeproofError as exc:
         _fail(exc)
     pred = do_predict(scn)
     if as_json:
-        from harness.report import _clean
-        print(json.dumps(_clean(pred.as_dict()), indent=2))
+        from harness.report import clean as clean_json  # cost: pandas
+        print(json.dumps(clean_json(pred.as_dict()), indent=2))
         return
     t = Table(title=f"{scn.name}: predicted latency per phase (model {pred.model}, "
                     "before calibration)")
@@ -180,7 +171,7 @@ def run(file: FileArg,
         seed: Annotated[int | None, typer.Option("--seed", help="override the seed")] = None
         ) -> None:
     """Run one whole scenario: testbed, load, faults, checks, report."""
-    from harness.runner import run as do_run
+    from harness.runner import run as do_run  # cost: the runner's imports
     try:
         with console.status("starting") as st:
             outcome = do_run(file, out=out_dir, backend=backend, seed=seed,
@@ -194,16 +185,20 @@ def run(file: FileArg,
     raise typer.Exit(outcome.exit_code)
 
 
-def _print_verdicts(outcome: Any) -> None:
-    res = outcome.results
-    t = Table(title=f"{res['name']}: {res['verdict']}")
+def _verdict_table(name: str, verdict: str, checks: list[dict[str, Any]]) -> Table:
+    t = Table(title=f"{name}: {verdict}")
     for col in ("check", "verdict", "predicted", "measured", "detail"):
         t.add_column(col, overflow="fold")
     colour = {"pass": "green", "fail": "red", "unknown": "yellow"}
-    for c in res["checks"]:
+    for c in checks:
         t.add_row(c["name"], f"[{colour[c['verdict']]}]{c['verdict']}[/]", str(c["predicted"]),
                   str(c["measured"]), c["detail"])
-    out.print(t)
+    return t
+
+
+def _print_verdicts(outcome: Any) -> None:
+    res = outcome.results
+    out.print(_verdict_table(res["name"], res["verdict"], res["checks"]))
     w = res["workload"]
     out.print(f"{w['ops']} ops ({w['ok']} ok, {w['fail']} fail, {w['info']} info), "
               f"{w['throughput_rps']:.1f} ok/s, mean {res['latency_ms']['mean']:.2f} ms; "
@@ -213,28 +208,49 @@ def _print_verdicts(outcome: Any) -> None:
 
 
 @app.command()
-def check(history: Annotated[str, typer.Argument(help="history JSONL file")],
+def check(history: Annotated[str, typer.Argument(
+              help="history JSONL file, or a run directory to judge again")],
           model: Annotated[str, typer.Option("--model", help="consistency model")] = "linearizable",
           as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
           budget_s: Annotated[float, typer.Option(
               "--budget-s", help="search time per key before `unknown`")] = 30.0) -> None:
-    """Check a recorded history (ours or anyone's in this format) against a consistency model.
+    """Check a recorded history (ours or anyone's in this format) against a consistency model,
+    or judge a finished run again from its directory (the run's checks, from disk).
 
-    Exit 0 holds, 1 violated (with a minimal witness) or unknown (search budget ran out),
-    2 bad input.
+    Exit 0 holds (or the run passes), 1 violated (with a minimal witness) or unknown, 2 bad
+    input.
     """
-    from harness import lin_cli
+    from harness import check_command  # cost: the checkers' imports
     try:
-        res = lin_cli.run_check(history, model, budget_s)
+        if Path(history).is_dir():
+            _recheck(history, as_json)
+        res = check_command.run_check(history, model, budget_s)
     except EdgeproofError as exc:
         _fail(exc)
     if as_json:
-        print(lin_cli.as_json(res))
+        print(check_command.as_json(res))
     else:
-        for t in lin_cli.witness_tables(res):
+        for t in check_command.witness_tables(res):
             out.print(t)
         out.print(res.summary(), highlight=False, soft_wrap=True)
     raise typer.Exit(0 if res.verdict == "pass" else 1)
+
+
+def _recheck(run_dir: str, as_json: bool) -> None:
+    """`edgeproof check RUN_DIR`: the run's checks again; exits as the run did."""
+    from harness import check_command  # cost: the checkers' imports
+    run, verdicts, verdict = check_command.recheck(run_dir)
+    checks = [v.as_dict() for v in verdicts]
+    if as_json:
+        from harness.report import clean as clean_json  # cost: pandas
+        print(json.dumps(clean_json({"run_dir": str(run.path), "verdict": verdict,
+                                     "checks": checks}), indent=2))
+    else:
+        out.print(_verdict_table(str(run.results.get("name")), verdict, checks))
+        was = run.results.get("verdict")
+        out.print(f"re-checked {run.path} from disk: {verdict} (the run said {was})",
+                  highlight=False, soft_wrap=True)
+    raise typer.Exit(0 if verdict == "pass" else 1)
 
 
 @app.command()
@@ -243,8 +259,8 @@ def images(base: Annotated[str | None, typer.Option(
                        "python:3.12-slim if present, else a debootstrap base built here)")] = None
            ) -> None:
     """Build the docker backend's images that are missing (cached by content hash)."""
-    from testbeds.docker import connect
-    from testbeds.images import timed_ensure
+    from testbeds.docker import connect  # cost: the docker backend's imports
+    from testbeds.images import timed_ensure  # cost: as above
     try:
         built, took = timed_ensure(connect(), base, say=lambda m: console.print(m))
     except EdgeproofError as exc:
@@ -256,7 +272,7 @@ def images(base: Annotated[str | None, typer.Option(
 @app.command("install-toxiproxy")
 def install_toxiproxy() -> None:
     """Build the pinned Toxiproxy server with Go into the tools folder (idempotent)."""
-    from faults.toxiproxy_server import install_toxiproxy as do_install
+    from testbeds.toxiproxy.server import install_toxiproxy as do_install  # cost: psutil
     try:
         path = do_install()
     except EdgeproofError as exc:
@@ -299,7 +315,7 @@ def explore(
 
     Exit 0 none failed, 1 found one, 2 bad input.
     """
-    from harness.explore import explore as do_explore
+    from harness.explore import explore as do_explore  # cost: hypothesis and the runner
     try:
         with console.status("exploring") as st:
             res = do_explore(file, budget=budget, budget_minutes=budget_minutes, out=out_dir,
@@ -317,7 +333,6 @@ def explore(
 
 def _say(status: Any, message: str) -> None:
     """Progress: one line per run or cell (kept), inner run messages in the spinner."""
-    from rich.markup import escape
     if message.startswith(("run ", "cell ", "confirming", "skip")):
         console.print(message, markup=False, highlight=False, soft_wrap=True)
     status.update(escape(message))
@@ -340,7 +355,7 @@ def certify(
     Exit 0 every cell passed, 1 a cell failed or is unknown, 2 bad input. Re-run with the
     same --out to resume.
     """
-    from harness import certify as cf
+    from harness import certify as cf  # cost: the runner's imports
     cert = None
     try:
         fl = cf.load_fleet(fleet, backend=backend)

@@ -38,10 +38,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from hypothesis import HealthCheck, Phase, Verbosity, configuration, given, settings
+from hypothesis import seed as hseed
+from hypothesis import strategies as st
+from hypothesis.errors import HypothesisException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness.errors import ConfigError, EdgeproofError
-from harness.scenario import CLIENTS, Scenario, explain_validation, load_yaml
+from harness.rundir import default_out
+from harness.runner import run_scenario
+from harness.scenario import Scenario, load_scenario, load_yaml, problems_of
+from testbeds.spec import CLIENTS
 
 Say = Callable[[str], None]
 ExploreKind = Literal["partition", "latency", "crash", "pause", "clock_skew", "stop",
@@ -121,7 +128,9 @@ def load_base(path: str, *, duration_s: float | None = None, max_faults: int | N
     try:
         spec = ExploreSpec.model_validate(block)
     except ValidationError as exc:
-        raise ConfigError(_explain_block(path, exc, tree)) from None
+        raise ConfigError(problems=tuple(problems_of(
+            path, exc, tree, root=ExploreSpec, prefix=("explore",),
+            root_name="explore"))) from None
     spec = _with_cli(spec, duration_s, max_faults, min_faults, path)
     data.pop("chaos", None)
     data["faults"] = []
@@ -130,25 +139,9 @@ def load_base(path: str, *, duration_s: float | None = None, max_faults: int | N
     try:
         scn = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(explain_validation(path, exc, tree)) from None
+        raise ConfigError(problems=tuple(problems_of(path, exc, tree))) from None
     _check_room(path, spec, scn.workload.duration_s)
     return Base(path=path, raw=data, scenario=scn, spec=spec)
-
-
-def _explain_block(path: str, exc: ValidationError, tree: yaml.Node | None) -> str:
-    """Errors of the explore block, named ``explore.<field>`` with their line."""
-    from harness.scenario import _format_loc, _line_of
-    lines = []
-    for err in exc.errors():
-        loc = ("explore", *err["loc"])
-        line = _line_of(tree, loc)
-        where = f" (line {line})" if line else ""
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = (f"unknown field {err['loc'][-1]!r}; the fields of explore are: "
-                   f"{', '.join(ExploreSpec.model_fields)}")
-        lines.append(f"{path}: {_format_loc(loc)}{where}: {msg}")
-    return "\n".join(lines)
 
 
 def _with_cli(spec: ExploreSpec, duration_s: float | None, max_faults: int | None,
@@ -178,7 +171,6 @@ def _links(scn: Scenario) -> list[list[str]]:
 
 
 def _partition_strategy(scn: Scenario, spec: ExploreSpec) -> Any:
-    from hypothesis import strategies as st
     nodes = scn.testbed.node_names
     forms = []
     for form in spec.partitions:
@@ -203,7 +195,6 @@ def _two_groups(nodes: list[str], bits: list[bool]) -> list[list[str]]:
 
 
 def _kind_strategy(kind: str, scn: Scenario, spec: ExploreSpec) -> Any:
-    from hypothesis import strategies as st
     nodes = scn.testbed.node_names
     if kind == "partition":
         return _partition_strategy(scn, spec)
@@ -221,7 +212,6 @@ def _kind_strategy(kind: str, scn: Scenario, spec: ExploreSpec) -> Any:
 
 def _skew_strategy(spec: ExploreSpec) -> Any:
     """Non-zero offsets in the range, shrinking towards the smallest magnitude."""
-    from hypothesis import strategies as st
     lo, hi = spec.skew_s
     parts = []
     if hi > 0:
@@ -233,7 +223,6 @@ def _skew_strategy(spec: ExploreSpec) -> Any:
 
 def schedule_strategy(scn: Scenario, spec: ExploreSpec) -> Any:
     """Lists of (gap, length, fault) pieces laid out one after another (no overlap)."""
-    from hypothesis import strategies as st
     kinds = [k for k in spec.kinds if k != "partition" or len(scn.testbed.nodes) > 1]
     if not kinds or spec.max_faults == 0:
         return st.just([])
@@ -384,12 +373,8 @@ class Explorer:
         return verdict
 
     def _execute(self, faults: list[dict[str, Any]], d: Path) -> tuple[str, list[dict[str, str]]]:
-        from harness.runner import run_scenario
-        src = d / "scenario.yaml"
-        src.write_text(self.base.minimal_yaml(faults, f"# explore run {d.name}\n"))
         try:
-            outcome = run_scenario(self.base.with_faults(faults), out=d, say=lambda _m: None,
-                                   source=str(src))
+            outcome = run_scenario(self.base.with_faults(faults), out=d, say=lambda _m: None)
         except ConfigError as exc:
             self.error = exc
             return "error", [{"name": "config", "detail": str(exc)}]
@@ -407,7 +392,6 @@ class Explorer:
 @contextmanager
 def hypothesis_home() -> Iterator[None]:
     """Point hypothesis's storage at a temporary folder (never the repository)."""
-    from hypothesis import configuration
     with tempfile.TemporaryDirectory(prefix="edgeproof-hypothesis-") as tmp:
         configuration.set_hypothesis_home_dir(tmp)
         try:
@@ -418,9 +402,6 @@ def hypothesis_home() -> Iterator[None]:
 
 def search(ex: Explorer, seed: int) -> None:
     """Drive hypothesis: generate schedules, shrink the first failing one."""
-    from hypothesis import HealthCheck, Phase, Verbosity, given, settings
-    from hypothesis import seed as hseed
-    from hypothesis.errors import HypothesisException
 
     strategy = schedule_strategy(ex.base.scenario, ex.base.spec)
 
@@ -450,7 +431,6 @@ def search(ex: Explorer, seed: int) -> None:
 
 def _only_ours(exc: BaseException) -> bool:
     """True for a (possibly grouped) ScheduleFailed or hypothesis Flaky report."""
-    from hypothesis.errors import HypothesisException
     if isinstance(exc, ScheduleFailed | HypothesisException):
         return True
     inner = getattr(exc, "exceptions", None)
@@ -468,11 +448,6 @@ class ExploreOutcome:
     report: dict[str, Any]
 
 
-def default_out(name: str) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("reports") / f"{stamp}-explore-{name}"
-
-
 def explore(path: str, *, budget: int, budget_minutes: float | None = None,
             out: Path | None = None, seed: int | None = None, duration_s: float | None = None,
             max_faults: int | None = None, min_faults: int | None = None,
@@ -483,7 +458,7 @@ def explore(path: str, *, budget: int, budget_minutes: float | None = None,
     if budget_minutes is not None and budget_minutes <= 0:
         raise ConfigError(f"--budget-minutes: {budget_minutes} is not a positive time")
     base = load_base(path, duration_s=duration_s, max_faults=max_faults, min_faults=min_faults)
-    out = out or default_out(base.scenario.name)
+    out = out or default_out(base.scenario.name, "explore")
     out.mkdir(parents=True, exist_ok=True)
     seed = base.scenario.seed if seed is None else seed
     started = datetime.now(UTC)
@@ -510,8 +485,6 @@ def confirm(ex: Explorer) -> bool | None:
     minimal = write_minimal(ex)
     if ex.exhausted():
         return None
-    from harness.runner import run_scenario
-    from harness.scenario import load_scenario
     ex.say(f"confirming: edgeproof run {minimal}")
     d = ex.out / "confirm"
     t = time.monotonic()

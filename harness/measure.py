@@ -36,10 +36,24 @@ class PhaseMeasurement:
         return self.ok / done if done else math.nan
 
     def as_dict(self) -> dict[str, Any]:
+        """The measurement as results.json reports it (with its phase's fields)."""
         return {**self.phase.as_dict(), "ops": self.ops, "ok": self.ok, "fail": self.fail,
                 "info": self.info, "latency_ms": self.latency_ms,
-                "latency_samples": self.latency_samples,
+                "latency_sd_ms": self.latency_sd_ms, "latency_samples": self.latency_samples,
                 "throughput_rps": self.throughput_rps, "availability": self.availability}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PhaseMeasurement:
+        """A measurement as results.json stored it (null figures back to NaN)."""
+        lat = {k: number(v) for k, v in (d.get("latency_ms") or {}).items()}
+        return cls(Phase.from_dict(d), int(d["ops"]), int(d["ok"]), int(d["fail"]),
+                   int(d["info"]), lat, number(d.get("latency_sd_ms")),
+                   int(d["latency_samples"]), float(d["throughput_rps"]))
+
+
+def number(x: Any) -> float:
+    """A stored figure as a float (null, as JSON writes NaN, back to NaN)."""
+    return math.nan if x is None else float(x)
 
 
 def with_phase_times(ops: pd.DataFrame, t0_ns: int) -> pd.DataFrame:

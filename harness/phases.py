@@ -27,21 +27,20 @@ class Phase:
         return "baseline" if self.name == "baseline" else "recovery"
 
     def as_dict(self) -> dict[str, Any]:
+        """The phase as results.json reports it."""
         return {"name": self.name, "kind": self.kind, "start_s": self.start_s,
                 "end_s": self.end_s, "faults": list(self.faults)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Phase:
+        """A phase as results.json stored it."""
+        return cls(str(d["name"]), float(d["start_s"]), float(d["end_s"]),
+                   tuple(int(i) for i in d.get("faults") or ()))
 
 
 def fault_label(spec: Any) -> str:
     """A short name for a fault: ``latency clients->*``, ``crash edge-3``."""
-    if hasattr(spec, "link"):
-        return f"{spec.kind} {spec.link[0]}->{spec.link[1]}"
-    if getattr(spec, "node", None):
-        return f"{spec.kind} {spec.node}"
-    if getattr(spec, "isolate", None):
-        return f"{spec.kind} isolate {spec.isolate}"
-    if getattr(spec, "groups", None):
-        return f"{spec.kind} " + "|".join(",".join(g) for g in spec.groups)
-    return str(spec.kind)
+    return str(spec.label())
 
 
 def phases(scenario: Scenario, times: list[tuple[float, float]] | None = None) -> list[Phase]:

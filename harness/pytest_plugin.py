@@ -40,23 +40,26 @@ from __future__ import annotations
 import contextlib
 import itertools
 import re
+import shlex
 import time
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import yaml
 
 from harness.errors import EdgeproofError
 
+# The plugin loads in every pytest session of a machine that has edgeproof installed, so the
+# harness (pandas, pydantic, httpx) is imported when a fixture first needs it ("cost").
 if TYPE_CHECKING:
     import pandas as pd
 
     from faults.base import Fault
+    from faults.schedule import Scheduled
+    from harness.rundir import RunDir
     from harness.scenario import Scenario
     from testbeds.base import Testbed
 
@@ -133,7 +136,7 @@ def _resolve(request: pytest.FixtureRequest, fixture: str) -> ScenarioRef:
     backend = request.config.getoption("--edgeproof-backend")
     if backend:
         overrides["testbed.backend"] = backend
-    from harness.scenario import load_scenario
+    from harness.scenario import load_scenario  # cost: see the imports
     try:
         scn = load_scenario(path, overrides=overrides)
     except EdgeproofError as exc:
@@ -180,7 +183,7 @@ def _say(line: str) -> None:
 @contextlib.contextmanager
 def _heal_on_sigterm() -> Iterator[None]:
     """SIGTERM becomes KeyboardInterrupt while a testbed is up, so teardown runs."""
-    from harness.runner import signals_heal
+    from harness.runner import signals_heal  # cost: see the imports
     try:
         cm = signals_heal()
         cm.__enter__()
@@ -196,19 +199,23 @@ def _heal_on_sigterm() -> Iterator[None]:
 # ---------------------------------------------------------------- results
 
 
-@dataclass
 class LoadRun:
-    """One workload run and what it measured: the run directory's contents as Python values.
+    """One workload run and what it measured: the run directory's contents as Python values
+    (read through :class:`harness.rundir.RunDir`).
 
     ``results`` is the ``results.json`` dict; ``history`` the raw events; ``ops`` one row per
     operation; ``windows`` per-second figures; ``stats`` Locust's statistics as DataFrames.
     """
 
-    out_dir: Path
-    results: dict[str, Any]
-    nodeid: str = ""
-    t0_ns: int | None = None
-    _ops: Any = field(default=None, repr=False)
+    def __init__(self, out_dir: Path, results: dict[str, Any], nodeid: str = "") -> None:
+        from harness.rundir import RunDir  # cost: see the imports
+        self.out_dir = out_dir
+        self.results = results
+        self.nodeid = nodeid
+        self.run_dir: RunDir = RunDir(out_dir)
+
+    def __repr__(self) -> str:
+        return f"LoadRun({str(self.out_dir)!r}, verdict={self.verdict!r})"
 
     @property
     def verdict(self) -> str:
@@ -231,42 +238,27 @@ class LoadRun:
         """The command line that runs this scenario again."""
         return str(self.results.get("reproduce", ""))
 
-    @cached_property
+    @property
     def history(self) -> list[dict[str, Any]]:
         """The history events (``history.jsonl``)."""
-        from workloads.history import read_history
-        return read_history(self.out_dir / "history.jsonl")
+        return self.run_dir.history
 
-    @cached_property
+    @property
     def ops(self) -> pd.DataFrame:
         """One row per operation (:func:`workloads.history.operations`), with latency_ms."""
-        if self._ops is not None:
-            return self._ops
-        from workloads.history import operations
-        return operations(self.history)
+        return self.run_dir.operations
 
-    @cached_property
+    @property
     def windows(self) -> pd.DataFrame:
         """Per-second figures (:func:`workloads.history.windows`) from the load's start:
         ops, ok/fail/info, throughput_rps, error_rate, latency mean/p50/p95/p99."""
-        from workloads.history import windows
-        t0 = self.t0_ns
-        if t0 is None:
-            started = self._locust_stats().get("started_ns")
-            t0 = int(started) if started else int(self.ops["start_ns"].min())
-        return windows(self.ops, t0)
+        return self.run_dir.windows
 
-    @cached_property
+    @property
     def stats(self) -> dict[str, pd.DataFrame]:
         """Locust's own statistics (:func:`workloads.stats.stats_frames`): entries, total,
         errors, history, run."""
-        from workloads.stats import stats_frames
-        return stats_frames(self._locust_stats())
-
-    def _locust_stats(self) -> dict[str, Any]:
-        import json
-        path = self.out_dir / "locust_stats.json"
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        return self.run_dir.stats
 
     def summary(self) -> str:
         """The verdicts as text: one line per check, then artefacts and how to reproduce."""
@@ -310,7 +302,6 @@ class LoadRun:
 
 
 def _quote(s: str) -> str:
-    import shlex
     return shlex.quote(s)
 
 
@@ -361,7 +352,7 @@ def _edge_dirs(request: pytest.FixtureRequest) -> _RunDirs:
 def edge_testbed(request: pytest.FixtureRequest, edgeproof_scenario: ScenarioRef,
                  _edge_dirs: _RunDirs) -> Iterator[Testbed]:
     """The marked scenario's testbed, up and ready; torn down whatever happens."""
-    from harness.runner import new_run_id, stand_up
+    from harness.runner import new_run_id, stand_up  # cost: see the imports
     ref = edgeproof_scenario
     out = _edge_dirs.next()
     request.node.stash[_TESTBED_OUT] = out
@@ -386,19 +377,23 @@ class ActiveFault:
     """A fault that :class:`PytestNemesis` applied: healed when its ``with`` block ends, by
     :meth:`heal`, or at the end of the test, whichever comes first."""
 
-    def __init__(self, nemesis: PytestNemesis, fault: Fault) -> None:
+    def __init__(self, nemesis: PytestNemesis, entry: Scheduled) -> None:
         self.nemesis = nemesis
-        self.fault = fault
-        self.applied_at = time.monotonic()
-        self.healed_at: float | None = None
+        self.entry = entry
+
+    @property
+    def fault(self) -> Fault:
+        """The fault value."""
+        return self.entry.fault
 
     @property
     def active(self) -> bool:
-        return self.healed_at is None
+        """True until healed."""
+        return self.entry.healed_at_s is None
 
     def heal(self) -> None:
         """Undo the fault (idempotent)."""
-        self.nemesis._heal(self)
+        self.nemesis.heal(self)
 
     def __enter__(self) -> ActiveFault:
         return self
@@ -418,14 +413,21 @@ class PytestNemesis:
     ``with`` statement the fault is healed when the block ends. Faults compose (a latency
     inside a partition is fine); all still active are healed, most recent first, when the test
     ends. Arguments are those of the scenario file's ``faults:`` entries (without at_s/for_s),
-    and are validated the same way (unknown nodes or links are a ValueError).
+    and are validated the same way (unknown nodes or links are a ValueError). Applying,
+    healing and recording go through the fault schedule's :class:`faults.schedule.Nemesis`.
     """
 
     def __init__(self, testbed: Testbed, seed: int = 0) -> None:
+        from faults.schedule import Nemesis  # cost: see the imports
         self.testbed = testbed
         self.seed = seed
-        self.active: list[ActiveFault] = []
+        self.core = Nemesis(testbed, t0=time.monotonic(), owner="pytest")
         self._ids = itertools.count(1)
+
+    @property
+    def active(self) -> list[ActiveFault]:
+        """The faults applied and not yet healed, oldest first."""
+        return [ActiveFault(self, e) for e in self.core.active]
 
     # -------------------------------------------------------- link toxics
     def latency(self, link: tuple[str, str] | list[str], ms: float, jitter_ms: float = 0.0,
@@ -485,58 +487,46 @@ class PytestNemesis:
 
     def fault(self, fault: Fault | dict[str, Any]) -> ActiveFault:
         """Apply a fault value (``faults.*``: ToxicFault, Partition, ClockSkew, Crash, Pause,
-        Stop, or your own with apply/heal/describe) or a scenario-style dict."""
+        Stop, or your own with apply/heal/describe) or a scenario-style dict; a fault that
+        fails to apply raises its error."""
         value = self._build(fault) if isinstance(fault, dict) else fault
-        handle = ActiveFault(self, value)
-        value.apply(self.testbed)
-        self.active.append(handle)
-        self._save()
-        return handle
+        entry = self.core.inject(value)
+        if not entry.ok:
+            self.core.heal(entry)
+            assert entry.exception is not None
+            raise entry.exception
+        return ActiveFault(self, entry)
+
+    def heal(self, handle: ActiveFault) -> None:
+        """Heal one applied fault (idempotent); a failed heal raises its error."""
+        was_ok = handle.entry.ok
+        self.core.heal(handle.entry)
+        if was_ok and handle.entry.ok is False and handle.entry.exception is not None:
+            raise handle.entry.exception
 
     def heal_all(self) -> None:
         """Heal every fault still active, most recent first (idempotent)."""
-        errors = []
-        for handle in reversed(list(self.active)):
-            try:
-                self._heal(handle)
-            except Exception as exc:  # keep healing the others
-                errors.append(f"{handle!r}: {exc}")
+        failed = [e for e in self.core.entries if e.ok is False]
+        self.core.heal_all()
+        errors = [f"<{e.fault.kind} fault on {e.fault.target}>: {e.error}"
+                  for e in self.core.entries if e.ok is False and e not in failed]
         if errors:
             raise RuntimeError("edgeproof: healing failed for " + "; ".join(errors))
 
-    def _heal(self, handle: ActiveFault) -> None:
-        if handle.healed_at is not None:
-            return
-        handle.healed_at = time.monotonic()
-        with contextlib.suppress(ValueError):
-            self.active.remove(handle)
-        try:
-            handle.fault.heal(self.testbed)
-        finally:
-            self._save()
-
     def _build(self, spec: dict[str, Any]) -> Fault:
-        from faults.schedule import build_fault
-        from harness.scenario import _FAULTS, _check_fault_refs
+        from faults.base import check_refs  # cost: see the imports
+        from faults.registry import build_fault, parse_fault  # cost: see the imports
         n = next(self._ids)
         where = f"nemesis.{spec.get('kind', 'fault')}"
         try:
-            value = _FAULTS.validate_python({"at_s": 0, "for_s": 1, **spec})
-            _check_fault_refs(where, value, self.testbed.spec.node_names)
+            value = parse_fault({"at_s": 0, "for_s": 1, **spec})
+            check_refs(where, value, self.testbed.spec.node_names)
         except Exception as exc:
             raise ValueError(f"{where}: {exc}") from None
         fault = build_fault(value, n, self.testbed.spec.node_names, self.seed)
         if hasattr(fault, "id"):  # toxic names of our own: never those of a fault schedule
             fault.id = f"pytest{n}"
         return fault
-
-    def _save(self) -> None:
-        rec = self.testbed.record
-        scheduled = [f for f in rec.active_faults if not f.get("nemesis") == "pytest"]
-        rec.active_faults = scheduled + [{**h.fault.describe(), "nemesis": "pytest"}
-                                         for h in self.active]
-        with contextlib.suppress(OSError):
-            rec.save()
 
 
 @pytest.fixture
@@ -552,9 +542,8 @@ def nemesis(edge_testbed: Testbed, edgeproof_scenario: ScenarioRef) -> Iterator[
 def _effective(scn: Scenario, *, seed: int | None, faults: bool | list[dict[str, Any]],
                workload: dict[str, Any]) -> Scenario:
     """The scenario with a changed workload, seed or fault schedule (validated again)."""
-    from harness.scenario import Scenario as _Scenario
-    data = scn.model_dump(mode="json", by_alias=True)
-    data["chaos"] = None  # already expanded into faults
+    from harness.scenario import Scenario  # cost: see the imports
+    data = scn.as_run()
     if seed is not None:
         data["seed"] = seed
     unknown = sorted(set(workload) - set(data["workload"]))
@@ -567,16 +556,9 @@ def _effective(scn: Scenario, *, seed: int | None, faults: bool | list[dict[str,
     elif faults is not True:
         data["faults"] = list(faults)
     try:
-        return _Scenario.model_validate(data)
+        return Scenario.model_validate(data)
     except Exception as exc:
         raise ValueError(f"edge_load: the changed scenario is not valid: {exc}") from None
-
-
-def _write_scenario(out: Path, scn: Scenario) -> Path:
-    path = out / "scenario.yaml"
-    path.write_text(yaml.safe_dump(scn.model_dump(mode="json", by_alias=True),
-                                   sort_keys=False), encoding="utf-8")
-    return path
 
 
 EdgeLoad = Callable[..., LoadRun]
@@ -593,7 +575,13 @@ def edge_load(request: pytest.FixtureRequest, edge_testbed: Testbed,
     fields (think_time_ms, keys, read_fraction, ...). The load is calibrated, analysed and
     checked exactly as ``edgeproof run`` does; call ``.assert_checks()`` to fail on a check.
     """
-    from harness.runner import exercise, reproduce_cmd, write_artefacts
+    from harness.runner import (  # cost: see the imports
+        exercise,
+        reproduce_cmd,
+        results_of,
+        write_artefacts,
+        write_scenario,
+    )
     calls = itertools.count(1)
 
     def run(duration_s: float | None = None, users: int | None = None,
@@ -607,24 +595,16 @@ def edge_load(request: pytest.FixtureRequest, edge_testbed: Testbed,
         scn = _effective(base, seed=seed, faults=faults, workload=workload)
         first = next(calls) == 1
         out = request.node.stash[_TESTBED_OUT] if first else _edge_dirs.next()
-        path = _write_scenario(out, scn)
+        path = write_scenario(out, scn, str(edgeproof_scenario.path))
         started = datetime.now(UTC)
         t_start = time.monotonic()
         analysed, fault_results = exercise(scn, edge_testbed, out, _say)
-        res = dict(analysed["res"])
-        backend = scn.testbed.backend
-        results = {"name": scn.name, "seed": scn.seed, "backend": backend,
-                   "verdict": res.pop("verdict"), "started_at": started.isoformat(),
-                   "duration_s": time.monotonic() - t_start, "run_id": edge_testbed.run_id,
-                   "workload_duration_s": scn.workload.duration_s, **res,
-                   "faults": fault_results, "scenario": str(edgeproof_scenario.path),
-                   "reproduce": reproduce_cmd(str(path), scn, backend)}
+        results = results_of(scn, analysed, fault_results, run_id=edge_testbed.run_id,
+                             started=started, duration_s=time.monotonic() - t_start,
+                             reproduce=reproduce_cmd(str(path), scn, scn.testbed.backend))
+        results["scenario"] = str(edgeproof_scenario.path)
         write_artefacts(out, results, analysed["ops"])
-        t0 = None
-        with contextlib.suppress(Exception):
-            t0 = int(LoadRun(out, results)._locust_stats()["started_ns"])
-        load = LoadRun(out, results, nodeid=request.node.nodeid, t0_ns=t0,
-                       _ops=analysed["ops"])
+        load = LoadRun(out, results, nodeid=request.node.nodeid)
         _record(request, load)
         return load
 
@@ -646,15 +626,15 @@ def edge_run(request: pytest.FixtureRequest, edgeproof_scenario: ScenarioRef,
     ``check=False`` the result is returned whatever the verdict, for the test to inspect.
     Does not use ``edge_testbed``: the run stands up and tears down its own.
     """
-    from harness.runner import run_scenario
+    from harness.runner import run_scenario  # cost: see the imports
 
     def run(check: bool = True, allow_unknown: bool = False) -> LoadRun:
         __tracebackhide__ = True
         ref = edgeproof_scenario
         out = _edge_dirs.next()
-        source = ref.display_path
+        source: str | None = ref.display_path
         if set(ref.overrides) - {"seed", "testbed.backend"}:
-            source = str(_write_scenario(out, ref.scenario))
+            source = None  # the reproduce line names the run directory's scenario.yaml
         try:
             outcome = run_scenario(ref.scenario, out=out, say=_say, source=source)
         except EdgeproofError as exc:

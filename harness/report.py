@@ -11,45 +11,39 @@ import json
 import math
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree as ET
 
 import pandas as pd
 
+from harness.junit import Case, junit_xml
 
-def _clean(obj: Any) -> Any:
+
+def clean(obj: Any) -> Any:
     """JSON-safe: NaN and inf become null."""
     if isinstance(obj, float):
         return None if math.isnan(obj) or math.isinf(obj) else obj
     if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
+        return {k: clean(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
+        return [clean(v) for v in obj]
     return obj
 
 
 def write_results(out: Path, results: dict[str, Any]) -> Path:
+    """results.json (NaN and inf as null)."""
     path = out / "results.json"
-    path.write_text(json.dumps(_clean(results), indent=2))
+    path.write_text(json.dumps(clean(results), indent=2))
     return path
 
 
 def write_junit(out: Path, results: dict[str, Any]) -> Path:
-    checks = results.get("checks", [])
-    suite = ET.Element("testsuite", name=f"edgeproof.{results['name']}", tests=str(len(checks)),
-                       failures=str(sum(c["verdict"] == "fail" for c in checks)),
-                       skipped=str(sum(c["verdict"] == "unknown" for c in checks)),
-                       time=f"{results.get('duration_s', 0):.3f}")
-    for c in checks:
-        case = ET.SubElement(suite, "testcase", classname=f"edgeproof.{c['kind']}",
-                             name=c["name"])
-        if c["verdict"] == "fail":
-            ET.SubElement(case, "failure", message=c["detail"][:200]).text = c["detail"]
-        elif c["verdict"] == "unknown":
-            ET.SubElement(case, "skipped", message=c["detail"][:200])
+    """junit.xml: one test case per check (fail = failure, unknown = skipped)."""
+    outcome = {"pass": "passed", "fail": "failure", "unknown": "skipped"}
+    cases = [Case(f"edgeproof.{c['kind']}", c["name"], outcome.get(c["verdict"], "error"),
+                  c["detail"][:200], c["detail"] if c["verdict"] == "fail" else "")
+             for c in results.get("checks", [])]
     path = out / "junit.xml"
-    root = ET.Element("testsuites")
-    root.append(suite)
-    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    path.write_text(junit_xml(f"edgeproof.{results['name']}", cases,
+                              float(results.get("duration_s", 0))), encoding="utf-8")
     return path
 
 

@@ -1,5 +1,7 @@
-"""One whole run: scenario -> testbed up -> calibrate -> (load || faults) -> history ->
-predictions vs measurements -> verdicts -> artefacts. Each stage hands a value to the next.
+"""One whole run: scenario -> testbed up -> calibrate -> (load || faults) -> final reads ->
+history -> evidence -> verdicts -> artefacts. Each stage hands a value to the next; the
+checks meet the load and the faults only through the history (and the figures stored with
+it), so ``edgeproof check RUN_DIR`` can judge a run again from disk.
 
 Every run ends with a final heal and the testbed down, on normal end, on exceptions and on
 SIGINT/SIGTERM; a SIGKILLed run is reaped by `edgeproof clean` or the next run's sweep.
@@ -10,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import shlex
 import signal
-import statistics
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,67 +20,39 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
+import yaml
 
 from faults.schedule import Nemesis, schedule_from
-from harness import checks, measure, report
-from harness.durability import FINAL_PROCESS_BASE, final_reads
-from harness.errors import ConfigError, InfrastructureError
-from harness.models import Calibration, predict
+from harness import measure, report
+from harness.calibrate import (
+    calibrate,
+    calibrate_from_load,
+    measure_service_times,
+    warmup_s,
+)
+from harness.checks.evidence import Evidence
+from harness.checks.registry import run_checks
+from harness.checks.verdict import overall_verdict
+from harness.errors import InfrastructureError
+from harness.headroom import Headroom
+from harness.models.latency import Calibration, predict
 from harness.phases import phases
+from harness.rundir import default_out
 from harness.scenario import Scenario, load_scenario
-from testbeds import reaper
+from testbeds import backends
 from testbeds.base import Testbed
-from testbeds.state import TestbedRecord, labels
+from testbeds.state import labels
+from workloads.final_reads import FINAL_PROCESS_BASE, final_reads
+from workloads.history import operations, read_history
+from workloads.load import LoadProcess, LoadResult, LoadSpec
 
 Say = Callable[[str], None]
-SATURATED_CPU = 90.0  # percent of one core for a harness process, of all cores for the host
-
-
-class Headroom:
-    """Watches the harness's own instruments while the load runs: host CPU, the load
-    generator's CPU (from its progress lines) and Toxiproxy's CPU, one sample a second."""
-
-    def __init__(self, toxiproxy_pid: int | None) -> None:
-        import psutil
-        self.host: list[float] = []
-        self.load: list[float] = []
-        self.proxy: list[float] = []
-        psutil.cpu_percent(interval=None)
-        self._proxy = None
-        if toxiproxy_pid:
-            with contextlib.suppress(psutil.Error):
-                self._proxy = psutil.Process(toxiproxy_pid)
-                self._proxy.cpu_percent(interval=None)
-
-    def sample(self, line: dict[str, Any]) -> None:
-        import psutil
-        self.host.append(psutil.cpu_percent(interval=None))
-        if line.get("cpu_percent") is not None:
-            self.load.append(float(line["cpu_percent"]))
-        if self._proxy is not None:
-            with contextlib.suppress(psutil.Error):
-                self.proxy.append(self._proxy.cpu_percent(interval=None))
-
-    def problem(self) -> str | None:
-        """Why the harness, not the system under test, may have been the bottleneck."""
-        med = {k: statistics.median(v) for k, v in
-               (("host", self.host[1:]), ("load generator", self.load[1:]),
-                ("Toxiproxy", self.proxy[1:])) if v}
-        hot = [f"{k} CPU median {v:.0f}%" for k, v in med.items() if v > SATURATED_CPU]
-        return f"harness saturated ({'; '.join(hot)} > {SATURATED_CPU:.0f}%)" if hot else None
-
-    def as_dict(self) -> dict[str, Any]:
-        def med(v: list[float]) -> float | None:
-            return statistics.median(v[1:]) if len(v) > 1 else None
-        return {"host_cpu_percent_median": med(self.host),
-                "load_cpu_percent_median": med(self.load),
-                "toxiproxy_cpu_percent_median": med(self.proxy),
-                "saturated": self.problem() is not None}
 
 
 @dataclass
 class RunOutcome:
+    """A finished run: its directory, its results (results.json) and its exit code."""
+
     out_dir: Path
     results: dict[str, Any]
     exit_code: int
@@ -87,114 +60,16 @@ class RunOutcome:
 
 
 def new_run_id() -> str:
+    """A fresh run id (labels everything the run creates)."""
     return "ep" + uuid.uuid4().hex[:8]
-
-
-def default_out(name: str) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("reports") / f"{stamp}-{name}"
-
-
-def backend_class(name: str) -> type[Testbed]:
-    if name == "local":
-        from testbeds.local import LocalTestbed
-        return LocalTestbed
-    if name == "docker":
-        try:
-            from testbeds.docker import DockerTestbed  # type: ignore[import-not-found]
-        except ImportError:
-            raise ConfigError(
-                "--backend docker: the docker backend is not available in this version; "
-                "use --backend local"
-            ) from None
-        return DockerTestbed  # type: ignore[no-any-return]
-    raise ConfigError(f"--backend: {name!r} is not a backend; use local or docker")
 
 
 def stand_up(scn: Scenario, *, run_id: str, workdir: Path, detached: bool, say: Say,
              scenario_path: str | None = None) -> Testbed:
-    """Sweep stale testbeds, then stand this one up (the backend reaps it if start-up fails)."""
-    swept = reaper.sweep_stale()
-    if swept.testbeds:
-        say(f"reaped {len(swept.testbeds)} stale testbed(s) left by killed runs")
-    cls = backend_class(scn.testbed.backend)
-    return cls.up(scn.testbed, run_id=run_id, name=scn.name, workdir=workdir,  # type: ignore[attr-defined, no-any-return]
-                  seed=scn.seed, detached=detached, progress=say, scenario_path=scenario_path)
-
-
-def _server_timing(header: str) -> dict[str, float]:
-    """Parse ``Server-Timing: wait;dur=1.2, service;dur=2.0`` into {name: ms}."""
-    out = {}
-    for part in header.split(","):
-        name, _, rest = part.strip().partition(";")
-        if rest.startswith("dur="):
-            out[name] = float(rest[4:])
-    return out
-
-
-def _probe_node(http: httpx.Client, url: str, node: str, samples: int) -> dict[str, list[float]]:
-    """Sequential writes then reads of a calibration key; client-side RTT and server timings."""
-    got: dict[str, list[float]] = {"client": [], "read_repl": [], "write_repl": []}
-    key = f"_calibration-{node}"
-    for i in range(2 * samples):
-        write = i < samples
-        t = time.perf_counter()
-        try:
-            r = (http.put(f"{url}/kv/{key}", json={"value": -i - 1}) if write
-                 else http.get(f"{url}/kv/{key}"))
-        except httpx.HTTPError:
-            continue
-        rtt = (time.perf_counter() - t) * 1000
-        st = _server_timing(r.headers.get("Server-Timing", ""))
-        if r.status_code >= 300 or not st:
-            continue
-        got["client"].append(rtt - sum(st.values()))
-        got["write_repl" if write else "read_repl"].append(st.get("replication", 0.0))
-    return got
-
-
-def calibrate(tb: Testbed, samples: int = 25) -> Calibration:
-    """Measure, at no load, what the model would otherwise assume: the client path overhead
-    (proxy hop, HTTP, client) and the cost of one replica round beyond the link delays. The
-    warm-up's server timings refine both at the operating point (calibrate_from_load), and
-    the nodes report their real service times after the run (measure_service_times)."""
-    from harness.models import replication_ms
-    cal = Calibration(peer_overhead_ms=0.0)
-    spec = tb.spec
-    if not all(spec.node(n).is_reference for n in spec.node_names):
-        return cal
-    repl_extra: list[float] = []
-    with httpx.Client(timeout=2.0, trust_env=False) as http:
-        for node, url in tb.client_targets():
-            got = _probe_node(http, url, node, samples)
-            if got["client"]:
-                cal.client_overhead_ms[node] = max(
-                    0.0, statistics.median(got["client"]) - 2 * spec.clients.latency_ms)
-            static = replication_ms(_scenario_of(tb), node, [], 0.0)
-            if static and got["write_repl"] and static[1] > 0:
-                rounds = 2 if spec.service.mode == "quorum" else 1
-                repl_extra.append((statistics.median(got["write_repl"]) - static[1]) / rounds)
-    if repl_extra:
-        cal.peer_overhead_ms = max(0.0, statistics.median(repl_extra))
-    return cal
-
-
-def measure_service_times(tb: Testbed, cal: Calibration) -> None:
-    """The service time nodes really held a worker for during the run (the emulation's timer
-    granularity included), as the nodes measured it themselves; replaces the no-load figure."""
-    with httpx.Client(timeout=2.0, trust_env=False) as http:
-        for node in tb.spec.node_names:
-            if not tb.spec.node(node).is_reference:
-                continue
-            with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
-                m = http.get(f"{tb.direct_url(node)}/metrics").json()
-                if m.get("completed"):
-                    cal.service_ms[node] = tb.spec.node(node).hardware.service_ms + max(
-                        0.0, float(m["service_overshoot_ms"]))
-
-
-def _scenario_of(tb: Testbed) -> Scenario:
-    return Scenario(testbed=tb.spec)
+    """Sweep stale testbeds, then stand the scenario's testbed up."""
+    return backends.up(scn.testbed, run_id=run_id, name=scn.name, workdir=workdir,
+                       seed=scn.seed, detached=detached, progress=say,
+                       scenario_path=scenario_path)
 
 
 @contextlib.contextmanager
@@ -209,10 +84,9 @@ def signals_heal() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
-def drive_load(scn: Scenario, tb: Testbed, nemesis: Nemesis, out: Path, say: Say) -> Any:
+def drive_load(scn: Scenario, tb: Testbed, nemesis: Nemesis, out: Path,
+               say: Say) -> tuple[LoadResult, Headroom]:
     """Run the load process; start the fault schedule when the load reports its start."""
-    from workloads.load import LoadProcess, LoadSpec
-
     targets = [{"node": n, "url": u} for n, u in tb.client_targets()]
     spec = LoadSpec.from_workload(scn.workload, targets=targets, out_dir=out, seed=scn.seed)
     if all(n.is_reference for n in scn.testbed.nodes) and scn.workload.workers == 0:
@@ -238,107 +112,93 @@ def drive_load(scn: Scenario, tb: Testbed, nemesis: Nemesis, out: Path, say: Say
     if not result.ok:
         raise InfrastructureError(
             f"the load process failed (exit {result.returncode}); its log says:\n"
-            f"{result.stderr_tail}")
+            f"{result.stderr_tail}", tool="load process")
     return result, headroom
 
 
-def warmup_s(scn: Scenario) -> float:
-    """The start of the load that calibrates the model at the scenario's own operating
-    point (and is left out of the checks): 3 s, shorter if a fault or the end comes first."""
-    first = min((f.at_s for f in scn.faults), default=scn.workload.duration_s)
-    return max(0.0, min(3.0, first - 0.5, scn.workload.duration_s / 4))
-
-
-def trimmed_mean(xs: list[float], top: float = 0.1) -> float:
-    """Mean without the slowest ``top`` share: a warm-up stall (GC, a first connection)
-    must not set the model's overhead for the whole run."""
-    xs = sorted(xs)
-    keep = xs[: max(1, int(len(xs) * (1 - top)))]
-    return statistics.fmean(keep)
-
-
-def calibrate_from_load(scn: Scenario, cal: Calibration, timings: list[dict[str, Any]]) -> None:
-    """From the servers' own timings of the warm-up's operations: the client path overhead
-    (round trip minus server time minus the link), the replication cost beyond what the
-    link delays explain, per node and operation, and the service time actually held."""
-    from harness.models import replication_ms
-    if len(timings) < 20:
-        return
-    link = 2 * scn.testbed.clients.latency_ms
-    cal.warmup_s = warmup_s(scn)
-    by: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for t in timings:
-        by.setdefault((t["node"], t["f"]), []).append(t)
-    for node in scn.testbed.client_nodes:
-        rows = by.get((node, "read"), []) + by.get((node, "write"), [])
-        if len(rows) < 10:
-            continue
-        server = [sum(r.get(k, 0.0) for k in ("wait", "service", "replication")) for r in rows]
-        cal.client_overhead_ms[node] = max(0.0, trimmed_mean(
-            [r["latency_ms"] - s for r, s in zip(rows, server, strict=True)]) - link)
-        static = replication_ms(scn, node, [], 0.0) or (0.0, 0.0)
-        extra = []
-        for i, f in enumerate(("read", "write")):
-            got = [r.get("replication", 0.0) for r in by.get((node, f), [])]
-            extra.append(max(0.0, trimmed_mean(got) - static[i]) if got else 0.0)
-        cal.repl_extra_ms[node] = (extra[0], extra[1])
-
-
 def reproduce_cmd(path: str | None, scn: Scenario, backend: str) -> str:
+    """The command line that runs the scenario again with the same seed and backend."""
     return f"edgeproof run {shlex.quote(path or 'SCENARIO.yaml')} --seed {scn.seed} " \
            f"--backend {backend}"
 
 
-def analyse(scn: Scenario, out: Path, result: Any, t0_ns: int, cal: Calibration,
-            fault_results: list[dict[str, Any]], headroom: Headroom) -> dict[str, Any]:
-    """History and metrics -> measurements per phase -> checks -> the results dict."""
-    from workloads.history import operations, read_history
+def fault_times(fault_results: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    """(applied, healed) per fault, the scheduled times where the actual ones are missing."""
+    return [(f["applied_at_s"] if f["applied_at_s"] is not None else f["at_s"],
+             f["healed_at_s"] if f["healed_at_s"] is not None else f["at_s"] + f["for_s"])
+            for f in fault_results]
 
+
+def analyse(scn: Scenario, result: LoadResult, t0_ns: int, cal: Calibration,
+            fault_results: list[dict[str, Any]], headroom: Headroom) -> dict[str, Any]:
+    """History and metrics -> evidence -> verdicts -> the results figures (``res``) and
+    the operations frame (``ops``)."""
     everything = measure.with_phase_times(operations(read_history(result.history_path)), t0_ns)
     ops = everything[everything["process"] < FINAL_PROCESS_BASE]  # the load's own operations
-    times = [(f["applied_at_s"] if f["applied_at_s"] is not None else f["at_s"],
-              f["healed_at_s"] if f["healed_at_s"] is not None else f["at_s"] + f["for_s"])
-             for f in fault_results]
+    times = fault_times(fault_results)
     phs = phases(scn, times)
     pred = predict(scn, cal, times)
     meas = measure.measure(ops, phs, warmup_s=cal.warmup_s)
-    problem = headroom.problem()
-    verdicts = checks.run_checks(scn, pred, meas, problem, ops=everything)
+    ev = Evidence(scn, phs, meas, [p.as_dict() for p in pred.phases], everything,
+                  headroom.problem())
+    verdicts = run_checks(ev)
     res = measure.overall(ops, scn.workload.duration_s)
     res["phases"] = [{**m.as_dict(), "predicted": p.as_dict()}
                      for m, p in zip(meas, pred.phases, strict=False)]
     res["checks"] = [v.as_dict() for v in verdicts]
-    res["verdict"] = checks.overall_verdict(verdicts)
+    res["verdict"] = overall_verdict(verdicts)
     res["prediction"] = {"bottleneck": pred.bottleneck, "saturation_users": pred.saturation_users,
                          "calibration": cal.as_dict()}
     res["harness"] = headroom.as_dict()
+    res["t0_ns"] = t0_ns
     return {"res": res, "ops": ops}
 
 
 def exercise(scn: Scenario, tb: Testbed, out: Path, say: Say = print
              ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Calibrate, drive the load with the fault schedule, heal, analyse: on a testbed that is
-    already up (the pytest plugin's ``edge_load`` uses this too). Always ends with a heal."""
+    """Calibrate, drive the load with the fault schedule, heal, take the final reads the
+    checks need, analyse: on a testbed that is already up (the pytest plugin's
+    ``edge_load`` uses this too). Always ends with a heal."""
     out.mkdir(parents=True, exist_ok=True)
     say("calibrating: measuring the client path overhead")
     cal = calibrate(tb)
-    nemesis = Nemesis(tb, schedule_from(scn))
+    nemesis = Nemesis(tb, schedule_from(scn.faults, scn.testbed.node_names, scn.seed))
     try:
         result, headroom = drive_load(scn, tb, nemesis, out, say)
         measure_service_times(tb, cal)
         calibrate_from_load(scn, cal, (result.stats or {}).get("server_timing", []))
         nemesis.heal_all()
-        if any(getattr(scn.checks, c) is not None for c in
-               ("durability", "consistency", "lost_updates")):
+        if "final_reads" in scn.checks.needs():
             svc = scn.testbed.service
             settle = 3 * svc.anti_entropy_ms / 1000 if svc.mode == "eventual" else 0.0
             say("final reads of every key after the heal")
-            final_reads(scn, tb.client_targets(), result.history_path, settle)
-        t0_ns = int(nemesis.t0 * 1e9) if nemesis.t0 else int(result.stats["started_ns"])
-        analysed = analyse(scn, out, result, t0_ns, cal, nemesis.results(), headroom)
+            final_reads(scn.workload, tb.client_targets(), result.history_path, settle)
+        t0_ns = int(nemesis.t0 * 1e9) if nemesis.t0 else int((result.stats or {})["started_ns"])
+        analysed = analyse(scn, result, t0_ns, cal, nemesis.results(), headroom)
     finally:
         nemesis.heal_all()
     return analysed, nemesis.results()
+
+
+def write_scenario(out: Path, scn: Scenario, source: str | None = None) -> Path:
+    """``scenario.yaml`` in the run directory: the scenario as it runs (chaos expanded);
+    ``edgeproof run`` of it runs the same scenario again."""
+    path = out / "scenario.yaml"
+    head = f"# the scenario as edgeproof ran it{f' (from {source})' if source else ''}\n"
+    path.write_text(head + yaml.safe_dump(scn.as_run(), sort_keys=False), encoding="utf-8")
+    return path
+
+
+def results_of(scn: Scenario, analysed: dict[str, Any], faults: list[dict[str, Any]], *,
+               run_id: str, started: datetime, duration_s: float,
+               reproduce: str) -> dict[str, Any]:
+    """The results.json of a run (the run directory contract in the README)."""
+    res = dict(analysed["res"])
+    return {"name": scn.name, "seed": scn.seed, "backend": scn.testbed.backend,
+            "verdict": res.pop("verdict"), "started_at": started.isoformat(),
+            "duration_s": duration_s, "run_id": run_id,
+            "workload_duration_s": scn.workload.duration_s, **res, "faults": faults,
+            "reproduce": reproduce}
 
 
 def run(path: str, *, out: Path | None = None, backend: str | None = None,
@@ -355,9 +215,12 @@ def run(path: str, *, out: Path | None = None, backend: str | None = None,
 
 def run_scenario(scn: Scenario, *, out: Path | None = None, say: Say = print,
                  source: str | None = None) -> RunOutcome:
-    """Run a scenario value end to end: testbed up, exercise, testbed down, artefacts."""
+    """Run a scenario value end to end: testbed up, exercise, testbed down, artefacts.
+    ``source`` is the file it came from (the reproduce line names it; without one, the
+    run directory's scenario.yaml)."""
     out = out or default_out(scn.name)
     out.mkdir(parents=True, exist_ok=True)
+    written = write_scenario(out, scn, source)
     run_id = new_run_id()
     started = datetime.now(UTC)
     t_start = time.monotonic()
@@ -371,21 +234,19 @@ def run_scenario(scn: Scenario, *, out: Path | None = None, say: Say = print,
             if tb is not None:
                 say("tearing the testbed down")
                 tb.down()
-    res = analysed["res"]
-    results = {"name": scn.name, "seed": scn.seed, "backend": scn.testbed.backend,
-               "verdict": res.pop("verdict"), "started_at": started.isoformat(),
-               "duration_s": time.monotonic() - t_start, "run_id": run_id,
-               "workload_duration_s": scn.workload.duration_s, **res, "faults": faults,
-               "reproduce": reproduce_cmd(source, scn, scn.testbed.backend)}
+    results = results_of(scn, analysed, faults, run_id=run_id, started=started,
+                         duration_s=time.monotonic() - t_start,
+                         reproduce=reproduce_cmd(source or str(written), scn,
+                                                 scn.testbed.backend))
     write_artefacts(out, results, analysed["ops"])
     return RunOutcome(out, results, 0 if results["verdict"] == "pass" else 1)
 
 
 def write_artefacts(out: Path, results: dict[str, Any], ops: Any) -> None:
+    """results.json, junit.xml and report.html of a finished run."""
     report.write_results(out, results)
     report.write_junit(out, results)
     report.write_html(out, results, ops)
 
 
-__all__ = ["RunOutcome", "TestbedRecord", "calibrate", "exercise", "run", "run_scenario",
-           "stand_up"]
+__all__ = ["RunOutcome", "exercise", "run", "run_scenario", "stand_up"]

@@ -2,10 +2,10 @@
 # Build the pinned Toxiproxy server with Go into <repo>/.tools/bin/toxiproxy-server.
 # Idempotent: does nothing if the binary there already is the pinned version.
 # Usage: bash scripts/install-toxiproxy.sh [DEST_DIR]   (works before the venv exists)
-# Same as `edgeproof install-toxiproxy` / faults.toxiproxy_server.install_toxiproxy().
+# Same as `edgeproof install-toxiproxy` / testbeds.toxiproxy.server.install_toxiproxy().
 set -euo pipefail
 
-VERSION="v2.12.0"                       # keep in step with faults/toxiproxy_server.py
+VERSION="v2.12.0"                       # keep in step with testbeds/toxiproxy/server.py
 MODULE="github.com/Shopify/toxiproxy/v2"
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEST="${1:-$REPO/.tools/bin}"

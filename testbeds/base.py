@@ -7,23 +7,23 @@ that lets another process (`status`, `down`, `clean`) find it. Faults only use t
 from __future__ import annotations
 
 import abc
-import socket
+import os
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from harness.errors import TestbedError
-from harness.scenario import CLIENTS, TestbedSpec
-from testbeds.state import NodeRecord, ProxyRecord, TestbedRecord
-
-Progress = Callable[[str], None]
-
-
-def _quiet(_msg: str) -> None:
-    return None
+from harness.errors import EdgeproofError, TestbedError
+from testbeds.net import tcp_open
+from testbeds.placeholders import Address
+from testbeds.progress import Progress, quiet
+from testbeds.reaper import reap
+from testbeds.spec import CLIENTS, TestbedSpec
+from testbeds.state import NodeRecord, ProxyRecord, TestbedRecord, free_slot
+from testbeds.toxiproxy.client import ToxiproxyClient
 
 
 class Testbed(abc.ABC):
@@ -34,16 +34,26 @@ class Testbed(abc.ABC):
     def __init__(self, spec: TestbedSpec, record: TestbedRecord) -> None:
         self.spec = spec
         self.record = record
-        self.admin: Any = None  # a faults.toxiproxy.ToxiproxyClient once up
+        self.admin: ToxiproxyClient | Any = None  # the Toxiproxy admin client once up
 
     # ------------------------------------------------------------ start-up
+    @classmethod
+    @abc.abstractmethod
+    def up(cls, spec: TestbedSpec, *, run_id: str, name: str, workdir: Path, seed: int = 0,
+           detached: bool = False, progress: Progress = quiet,
+           scenario_path: str | None = None) -> Testbed:
+        """Stand a testbed up and wait until every node is ready, or leave nothing behind
+        and raise."""
+
+    @classmethod
+    @abc.abstractmethod
+    def attach(cls, spec: TestbedSpec, record: TestbedRecord) -> Testbed:
+        """A handle on a testbed another process stood up (for status, down and faults)."""
+
     @staticmethod
-    def new_record(spec: TestbedSpec, *, backend: str, run_id: str, name: str, workdir: Any,
+    def new_record(spec: TestbedSpec, *, backend: str, run_id: str, name: str, workdir: Path,
                    detached: bool, scenario_path: str | None) -> TestbedRecord:
         """The on-disk record, written before anything starts (so clean can find it all)."""
-        import os
-
-        from testbeds.state import free_slot
         workdir.mkdir(parents=True, exist_ok=True)
         return TestbedRecord(run_id=run_id, backend=backend, name=name, workdir=str(workdir),
                              owner_pid=os.getpid(), detached=detached, slot=free_slot(),
@@ -52,8 +62,6 @@ class Testbed(abc.ABC):
 
     def start_or_reap(self, start: Callable[[], None], progress: Progress) -> None:
         """Run the backend's start-up; on any failure reap what it made, then raise."""
-        from harness.errors import EdgeproofError
-        from testbeds.reaper import reap
         try:
             start()
         except BaseException as exc:
@@ -86,6 +94,19 @@ class Testbed(abc.ABC):
         """Proxies carrying traffic from src to dst (src may be 'clients', dst may be '*')."""
         return [p for p in self.record.proxies
                 if p.src == src and (dst == "*" or p.dst == dst)]
+
+    def link_addresses(self, node: str) -> dict[str, Address]:
+        """Where ``node`` reaches each peer through its link proxies: {peer: (host, ports)}
+        (the ``{links.OTHER.*}`` placeholders)."""
+        links: dict[str, Address] = {}
+        for p in self.proxies(node, "*"):
+            host, port = p.listen.rsplit(":", 1)
+            links.setdefault(p.dst, (host, {}))[1][p.port_name] = int(port)
+        return links
+
+    def node_addresses(self) -> dict[str, Address]:
+        """Every node's own address (the ``{nodes.OTHER.*}`` placeholders)."""
+        return {n: (r.host, r.ports) for n, r in self.nodes.items()}
 
     def link_proxies(self, a: str, b: str) -> list[ProxyRecord]:
         """Every proxy on the link between a and b, both directions (clients: one way)."""
@@ -150,7 +171,7 @@ class Testbed(abc.ABC):
         port_name = probe.tcp if probe and probe.tcp else spec.main_port
         return tcp_open(rec.host, rec.ports[port_name], timeout_s)
 
-    def wait_ready(self, names: list[str], timeout_s: float, progress: Progress = _quiet,
+    def wait_ready(self, names: list[str], timeout_s: float, progress: Progress = quiet,
                    alive: Callable[[str], str | None] | None = None) -> None:
         """Poll readiness probes until every node answers; a dead node fails fast."""
         pending = list(names)
@@ -166,7 +187,7 @@ class Testbed(abc.ABC):
             for name in list(pending):
                 problem = alive(name) if alive else None
                 if problem:
-                    raise TestbedError(problem)
+                    raise TestbedError(problem, node=name)
                 if self.healthy(name, timeout_s=0.5, http=http):
                     pending.remove(name)
                     progress(f"ready {total - len(pending)}/{total}")
@@ -174,7 +195,7 @@ class Testbed(abc.ABC):
                 raise TestbedError(
                     f"node(s) {', '.join(pending)} not ready within {timeout_s:.0f} s; see "
                     f"their logs under {self.record.workdir}/nodes/ and the readiness probe "
-                    "in the scenario (ready: {tcp|http|command})"
+                    "in the scenario (ready: {tcp|http|command})", node=pending[0]
                 )
             if pending:
                 time.sleep(0.02)  # between probe sweeps, bounded by the deadline
@@ -198,21 +219,3 @@ class Testbed(abc.ABC):
             "active_faults": self.record.active_faults,
         }
 
-
-def tcp_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return True
-    except OSError:
-        return False
-
-
-def port_free(host: str, port: int) -> bool:
-    """True when nothing listens on host:port (we can bind it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True

@@ -36,12 +36,15 @@ from typing import Any
 import httpx
 
 from harness.errors import InfrastructureError, TestbedError
-from harness.scenario import CLIENTS, TestbedSpec
 from testbeds import clock, images
-from testbeds.base import Progress, Testbed, _quiet
+from testbeds.base import Testbed
+from testbeds.placeholders import render_command
+from testbeds.progress import Progress, quiet
 from testbeds.reaper import reap
+from testbeds.spec import CLIENTS, TestbedSpec
 from testbeds.state import NodeRecord, ProxyRecord, TestbedRecord, state_dir
-from testbeds.topology import ProxyPlan, link_toxics, plan_proxies, proxy_name, render_command
+from testbeds.topology import ProxyPlan, link_toxics, plan_proxies, proxy_name
+from testbeds.toxiproxy.client import ToxiproxyClient
 
 SERVICE_PORT = 7000
 ADMIN_PORT = 8474
@@ -55,7 +58,7 @@ DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 
 def connect() -> Any:
     """A Docker client for the engine in the environment, or a clear InfrastructureError."""
-    import docker
+    import docker  # cost: the SDK loads only where a docker engine is wanted
     host = os.environ.get("DOCKER_HOST")
     where = f"DOCKER_HOST={host}" if host else f"{DEFAULT_SOCKET} (DOCKER_HOST is not set)"
     try:
@@ -95,7 +98,7 @@ class DockerTestbed(Testbed):
     # ------------------------------------------------------------ up
     @classmethod
     def up(cls, spec: TestbedSpec, *, run_id: str, name: str, workdir: Path, seed: int = 0,
-           detached: bool = False, progress: Progress = _quiet,
+           detached: bool = False, progress: Progress = quiet,
            scenario_path: str | None = None) -> DockerTestbed:
         """Stand the testbed up, or leave nothing behind and raise."""
         client = connect()
@@ -168,7 +171,6 @@ class DockerTestbed(Testbed):
 
     def _wait_admin(self, container: Any) -> None:
         """Poll the admin API until it answers (bounded), then keep a client on it."""
-        from faults.toxiproxy import ToxiproxyClient
         url = str(self.record.toxiproxy_url)
         deadline = time.monotonic() + ADMIN_TIMEOUT_S
         with httpx.Client(timeout=0.5, trust_env=False) as http:
@@ -204,8 +206,7 @@ class DockerTestbed(Testbed):
 
     # ------------------------------------------------------------ proxies
     def _create_proxies(self) -> None:
-        addrs = {n: (r.host, r.ports) for n, r in self.nodes.items()}
-        plans = plan_proxies(self.spec, self.run_id, addrs)
+        plans = plan_proxies(self.spec, self.run_id, self.node_addresses())
         clients = iter(range(CLIENT_BASE, CLIENT_BASE + len(plans)))
         links = iter(range(LINK_BASE, LINK_BASE + len(plans)))
         port = {p.name: next(clients if p.src == CLIENTS else links) for p in plans}
@@ -253,13 +254,6 @@ class DockerTestbed(Testbed):
         return str(self.record.docker["direct"][node][port_name])
 
     # ------------------------------------------------------------ containers
-    def _links_of(self, name: str) -> dict[str, tuple[str, dict[str, int]]]:
-        links: dict[str, tuple[str, dict[str, int]]] = {}
-        for p in self.proxies(name, "*"):
-            host, port = p.listen.rsplit(":", 1)
-            links.setdefault(p.dst, (host, {}))[1][p.port_name] = int(port)
-        return links
-
     def _service_config(self, name: str) -> dict[str, Any]:
         node = self.spec.node(name)
         svc = self.spec.service
@@ -278,9 +272,8 @@ class DockerTestbed(Testbed):
     def _render(self, name: str, template: str) -> str:
         rec = self.nodes[name]
         return render_command(self.spec.node(name), template, host=rec.host, ports=rec.ports,
-                              data_dir="/data",
-                              nodes={n: (r.host, r.ports) for n, r in self.nodes.items()},
-                              links=self._links_of(name))
+                              data_dir="/data", nodes=self.node_addresses(),
+                              links=self.link_addresses(name))
 
     def _run_args(self, name: str, service_image: str) -> dict[str, Any]:
         """image, command, environment and mounts of one node's container."""
@@ -335,7 +328,7 @@ class DockerTestbed(Testbed):
 
     def _state(self, name: str) -> str:
         """The container's status ('running', 'paused', 'exited', ...; 'missing' if gone)."""
-        import docker.errors
+        import docker.errors  # cost: the SDK loads only with a docker testbed
         try:
             c = self._container(name)
             c.reload()
@@ -414,7 +407,7 @@ class DockerTestbed(Testbed):
         self.wait_ready([node], READY_TIMEOUT_S, alive=self._dead)
 
     def _remove_node(self, node: str) -> None:
-        import docker.errors
+        import docker.errors  # cost: as above
         if self._state(node) != "missing":
             self._container(node).remove(force=True)
         self._containers.pop(node, None)
@@ -437,7 +430,8 @@ class DockerTestbed(Testbed):
         if not rec.clock_file:
             raise TestbedError(
                 f"node {node}: its clock cannot be moved (clock: none, or libfaketime not found "
-                "on the host to mount into a user image); install Debian's libfaketime")
+                "on the host to mount into a user image); install Debian's libfaketime",
+                node=node)
         clock.write_offset(rec.clock_file, offset_s)
 
     def down(self) -> None:
@@ -452,7 +446,6 @@ class DockerTestbed(Testbed):
         """A handle on a testbed another process started (for status, down and faults)."""
         tb = cls(spec, record, client=connect())
         if record.toxiproxy_url:
-            from faults.toxiproxy import ToxiproxyClient
             tb.admin = ToxiproxyClient(record.toxiproxy_url)
         return tb
 

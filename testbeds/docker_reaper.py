@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from testbeds.reaper import ReapReport
+from testbeds.reap_report import ReapReport
+from testbeds.state import state_dir
 
 RUN = "edgeproof.run"
 
@@ -22,7 +22,7 @@ RUN = "edgeproof.run"
 def _client() -> Any:
     """A client for the engine in the environment, or None when none answers."""
     try:
-        import docker
+        import docker  # cost: the SDK loads only where a docker engine is wanted
         client = docker.from_env(timeout=60)
         client.ping()
     except Exception:  # no engine, bad DOCKER_HOST, no SDK: nothing to reap
@@ -32,7 +32,7 @@ def _client() -> Any:
 
 def _remove(objs: list[Any], kind: str, out: list[str], left: list[str],
             remove: Callable[[Any], None]) -> None:
-    import docker.errors
+    import docker.errors  # cost: as above
     for obj in objs:
         try:
             remove(obj)
@@ -44,7 +44,6 @@ def _remove(objs: list[Any], kind: str, out: list[str], left: list[str],
 
 
 def _reap(client: Any, keep: Callable[[dict[str, str]], bool], label: str) -> ReapReport:
-    from testbeds.reaper import ReapReport
     rep = ReapReport()
     flt = {"label": label}
     cons = [c for c in client.containers.list(all=True, filters=flt) if not keep(c.labels)]
@@ -59,7 +58,6 @@ def _reap(client: Any, keep: Callable[[dict[str, str]], bool], label: str) -> Re
 
 def reap_docker(run_id: str) -> ReapReport:
     """Remove every container, network and volume labelled with this run."""
-    from testbeds.reaper import ReapReport
     client = _client()
     if client is None:
         return ReapReport()
@@ -71,7 +69,6 @@ def reap_docker(run_id: str) -> ReapReport:
 
 def reap_docker_orphans(live_ids: set[str]) -> ReapReport:
     """Remove what runs that are not live left behind (see the module docstring)."""
-    from testbeds.reaper import ReapReport
     client = _client()
     if client is None:
         return ReapReport()
@@ -83,7 +80,6 @@ def reap_docker_orphans(live_ids: set[str]) -> ReapReport:
 
 def _keep(lb: dict[str, str], live_ids: set[str]) -> bool:
     """True when a labelled resource belongs to a live run (ours or another state dir's)."""
-    from testbeds.state import state_dir
     run = lb.get(RUN, "")
     if run in live_ids:
         return True

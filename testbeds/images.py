@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import shutil
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,6 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import InfrastructureError
+from testbeds.progress import quiet
+from testbeds.toxiproxy.server import (
+    TOXIPROXY_MODULE,
+    TOXIPROXY_VERSION,
+    find_toxiproxy,
+    repo_tools_bin,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 CONTEXT = Path(__file__).resolve().parent / "docker"
@@ -45,10 +54,6 @@ AIOHTTP = "aiohttp>=3.9"
 Say = Callable[[str], None]
 
 
-def _quiet(_msg: str) -> None:
-    return None
-
-
 @dataclass(frozen=True)
 class Images:
     """The tags a docker testbed runs."""
@@ -59,7 +64,7 @@ class Images:
 
 
 def _has(client: Any, ref: str) -> bool:
-    import docker.errors
+    import docker.errors  # cost: the SDK loads only where images are built
     try:
         client.images.get(ref)
     except docker.errors.ImageNotFound:
@@ -75,7 +80,7 @@ def _digest(parts: list[bytes]) -> str:
 
 
 # ------------------------------------------------------------------ base image
-def choose_base(client: Any, base: str | None = None, say: Say = _quiet) -> str:
+def choose_base(client: Any, base: str | None = None, say: Say = quiet) -> str:
     """The base to build the service on: argument, env, python:3.12-slim, or our own."""
     chosen = base or os.environ.get(BASE_ENV)
     if chosen:
@@ -92,7 +97,7 @@ def choose_base(client: Any, base: str | None = None, say: Say = _quiet) -> str:
     return LOCAL_BASE
 
 
-def build_local_base(client: Any, say: Say = _quiet) -> str:
+def build_local_base(client: Any, say: Say = quiet) -> str:
     """debootstrap a Debian minbase with python3, aiohttp and libfaketime; docker import it."""
     boot = shutil.which("debootstrap")
     if os.geteuid() != 0 or boot is None:
@@ -129,8 +134,6 @@ def build_local_base(client: Any, say: Say = _quiet) -> str:
 def _upgrade_aiohttp(root: Path) -> None:
     """Install aiohttp >= 3.9 into the chroot (bookworm ships 3.8): the wheels are fetched by
     the host's pip (its index, proxy and CA settings), then installed offline in the chroot."""
-    import platform
-    import sys
     ver = _run(["chroot", str(root), "python3", "-c",
                 "import sys; print('%d%d' % sys.version_info[:2])"]).strip()
     arch = platform.machine()
@@ -163,7 +166,7 @@ def service_tag(client: Any, base: str) -> str:
     return f"edgeproof/service:{_digest(parts)}"
 
 
-def build_service(client: Any, base: str, say: Say = _quiet) -> str:
+def build_service(client: Any, base: str, say: Say = quiet) -> str:
     """Build the reference service image unless its tag exists."""
     tag = service_tag(client, base)
     if _has(client, tag):
@@ -180,7 +183,7 @@ def build_service(client: Any, base: str, say: Say = _quiet) -> str:
 
 
 def _build(client: Any, ctx: Path, tag: str, args: dict[str, str]) -> None:
-    import docker.errors
+    import docker.errors  # cost: as above
     try:
         client.images.build(path=str(ctx), tag=tag, buildargs=args, rm=True, forcerm=True,
                             pull=False, labels={LABEL: tag.split(":")[0]})
@@ -208,14 +211,8 @@ def is_static(binary: Path) -> bool:
     return 3 not in types  # PT_INTERP
 
 
-def static_toxiproxy(say: Say = _quiet) -> Path:
+def static_toxiproxy(say: Say = quiet) -> Path:
     """A statically linked toxiproxy-server: the one we use if static, else build one."""
-    from faults.toxiproxy_server import (
-        TOXIPROXY_MODULE,
-        TOXIPROXY_VERSION,
-        find_toxiproxy,
-        repo_tools_bin,
-    )
     found = find_toxiproxy()
     if is_static(found):
         return found
@@ -243,7 +240,7 @@ def static_toxiproxy(say: Say = _quiet) -> Path:
     return target
 
 
-def build_toxiproxy(client: Any, say: Say = _quiet) -> str:
+def build_toxiproxy(client: Any, say: Say = quiet) -> str:
     """edgeproof/toxiproxy:<hash of binary and Dockerfile>, built FROM scratch if missing."""
     binary = static_toxiproxy(say)
     dockerfile = CONTEXT / "toxiproxy.Dockerfile"
@@ -259,13 +256,13 @@ def build_toxiproxy(client: Any, say: Say = _quiet) -> str:
 
 
 # ------------------------------------------------------------------ all of them
-def ensure_images(client: Any, base: str | None = None, say: Say = _quiet) -> Images:
+def ensure_images(client: Any, base: str | None = None, say: Say = quiet) -> Images:
     """Build whatever is missing (each step is a no-op when its tag exists)."""
     chosen = choose_base(client, base, say)
     return Images(chosen, build_service(client, chosen, say), build_toxiproxy(client, say))
 
 
-def timed_ensure(client: Any, base: str | None = None, say: Say = _quiet) -> tuple[Images, float]:
+def timed_ensure(client: Any, base: str | None = None, say: Say = quiet) -> tuple[Images, float]:
     """ensure_images and the seconds it took (for the CLI and the benchmark)."""
     t = time.monotonic()
     return ensure_images(client, base, say), time.monotonic() - t

@@ -18,14 +18,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from faults.toxiproxy_server import ToxiproxyServer, find_toxiproxy
 from harness.errors import InfrastructureError, TestbedError
-from harness.scenario import TestbedSpec
 from testbeds import cgroups, clock
-from testbeds.base import Progress, Testbed, _quiet, port_free
-from testbeds.reaper import kill_group, reap
+from testbeds.base import Testbed
+from testbeds.net import node_host, port_free
+from testbeds.placeholders import render_command
+from testbeds.processes import kill_group, pid_alive
+from testbeds.progress import Progress, quiet
+from testbeds.reaper import reap
+from testbeds.spec import TestbedSpec
 from testbeds.state import NodeRecord, ProxyRecord, TestbedRecord, labels
-from testbeds.topology import link_toxics, node_host, plan_proxies, render_command
+from testbeds.topology import link_toxics, plan_proxies
+from testbeds.toxiproxy.client import ToxiproxyClient
+from testbeds.toxiproxy.server import ToxiproxyServer, find_toxiproxy
 
 BASE_PORT = 7000
 READY_TIMEOUT_S = 60.0
@@ -45,7 +50,7 @@ class LocalTestbed(Testbed):
     # ------------------------------------------------------------ up
     @classmethod
     def up(cls, spec: TestbedSpec, *, run_id: str, name: str, workdir: Path, seed: int = 0,
-           detached: bool = False, progress: Progress = _quiet,
+           detached: bool = False, progress: Progress = quiet,
            scenario_path: str | None = None) -> LocalTestbed:
         """Stand the testbed up, or leave nothing behind and raise."""
         binary = find_toxiproxy()  # fails before anything starts
@@ -102,8 +107,7 @@ class LocalTestbed(Testbed):
                 log=str(Path(self.record.workdir) / "nodes" / f"{node.name}.log"))
 
     def _create_proxies(self) -> None:
-        addrs = {n: (r.host, r.ports) for n, r in self.nodes.items()}
-        plans = plan_proxies(self.spec, self.run_id, addrs)
+        plans = plan_proxies(self.spec, self.run_id, self.node_addresses())
         created = self.admin.populate(
             [{"name": p.name, "listen": "127.0.0.1:0", "upstream": p.upstream} for p in plans])
         listen = {c.name: c.listen for c in created}
@@ -129,14 +133,9 @@ class LocalTestbed(Testbed):
             cfg = data_dir.parent / "node.json"
             cfg.write_text(json.dumps(self._service_config(name, data_dir)))
             return [sys.executable, "-m", "testbeds.service", "--config", str(cfg)]
-        links: dict[str, tuple[str, dict[str, int]]] = {}
-        for p in self.proxies(name, "*"):
-            host, port = p.listen.rsplit(":", 1)
-            links.setdefault(p.dst, (host, {}))[1][p.port_name] = int(port)
         text = render_command(node, str(node.command), host=rec.host, ports=rec.ports,
-                              data_dir=str(data_dir),
-                              nodes={n: (r.host, r.ports) for n, r in self.nodes.items()},
-                              links=links)
+                              data_dir=str(data_dir), nodes=self.node_addresses(),
+                              links=self.link_addresses(name))
         return shlex.split(text)
 
     def _service_config(self, name: str, data_dir: Path) -> dict[str, Any]:
@@ -171,8 +170,8 @@ class LocalTestbed(Testbed):
             except OSError as exc:
                 raise TestbedError(
                     f"node {name}: cannot start {cmd[0]!r}: {exc.strerror}; check the node's "
-                    "command in the scenario (is the program installed and on PATH?)"
-                ) from None
+                    "command in the scenario (is the program installed and on PATH?)",
+                    node=name) from None
         if rec.cgroups:
             cgroups.attach(rec.cgroups, proc.pid)
         self.procs[name] = proc
@@ -193,7 +192,6 @@ class LocalTestbed(Testbed):
         proc = self.procs.get(node)
         if proc is not None:
             return proc.poll() is None
-        from testbeds.state import pid_alive
         return pid_alive(self.nodes[node].pid)
 
     def crash(self, node: str) -> None:
@@ -235,8 +233,7 @@ class LocalTestbed(Testbed):
         if not rec.clock_file:
             raise TestbedError(
                 f"node {node}: its clock cannot be moved (libfaketime not found or clock: none); "
-                "install Debian's libfaketime or set EDGEPROOF_LIBFAKETIME"
-            )
+                "install Debian's libfaketime or set EDGEPROOF_LIBFAKETIME", node=node)
         clock.write_offset(rec.clock_file, offset_s)
 
     def _reap_child(self, node: str) -> None:
@@ -265,6 +262,5 @@ class LocalTestbed(Testbed):
         """A handle on a testbed another process started (for status, down and faults)."""
         tb = cls(spec, record)
         if record.toxiproxy_url:
-            from faults.toxiproxy import ToxiproxyClient
             tb.admin = ToxiproxyClient(record.toxiproxy_url)
         return tb

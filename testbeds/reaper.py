@@ -7,92 +7,19 @@ was SIGKILLed) and by `edgeproof clean`. Idempotent: reaping twice is harmless.
 from __future__ import annotations
 
 import os
-import signal
 import time
-from dataclasses import dataclass, field
 
 from testbeds import cgroups
-from testbeds.state import (
+from testbeds.docker_reaper import reap_docker, reap_docker_orphans
+from testbeds.processes import (
     RUN_LABEL,
     STATE_LABEL,
-    TestbedRecord,
-    is_stale,
+    kill_all,
     labelled_pids,
-    load_records,
-    pid_alive,
     process_labels,
-    release_slot,
-    state_tag,
 )
-
-
-@dataclass
-class ReapReport:
-    """What a reap removed, and what it could not."""
-
-    testbeds: list[str] = field(default_factory=list)
-    processes: list[int] = field(default_factory=list)
-    cgroups: list[str] = field(default_factory=list)
-    containers: list[str] = field(default_factory=list)
-    networks: list[str] = field(default_factory=list)
-    volumes: list[str] = field(default_factory=list)
-    left: list[str] = field(default_factory=list)
-
-    def merge(self, other: ReapReport) -> None:
-        for k in vars(self):
-            getattr(self, k).extend(getattr(other, k))
-
-    @property
-    def empty(self) -> bool:
-        return not any(vars(self).values())
-
-
-def kill_group(pid: int | None, sig: signal.Signals = signal.SIGTERM, grace_s: float = 2.0) -> bool:
-    """Signal a process group (or the process), escalate to SIGKILL after grace; True if sent."""
-    if not pid or not pid_alive(pid):
-        return False
-    for target in (lambda s: os.killpg(pid, s), lambda s: os.kill(pid, s)):
-        try:
-            target(signal.SIGCONT)  # a stopped process cannot act on SIGTERM
-            target(sig)
-            break
-        except (ProcessLookupError, PermissionError):
-            continue
-    deadline = time.monotonic() + grace_s
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if pid_alive(pid):
-        for kill in (os.killpg, os.kill):
-            try:
-                kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                continue
-    return True
-
-
-def kill_all(pids: list[int], grace_s: float) -> list[int]:
-    """SIGTERM every process group at once, wait once, SIGKILL what is left; return the
-    pids that were alive."""
-    alive = [p for p in pids if pid_alive(p)]
-    for pid in alive:
-        _signal(pid, signal.SIGCONT)
-        _signal(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    while any(pid_alive(p) for p in alive) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    for pid in alive:
-        if pid_alive(pid):
-            _signal(pid, signal.SIGKILL)
-    return alive
-
-
-def _signal(pid: int, sig: signal.Signals) -> None:
-    for kill in (os.killpg, os.kill):
-        try:
-            kill(pid, sig)
-            return
-        except (ProcessLookupError, PermissionError):
-            continue
+from testbeds.reap_report import ReapReport
+from testbeds.state import TestbedRecord, is_stale, load_records, release_slot, state_tag
 
 
 def reap(record: TestbedRecord) -> ReapReport:
@@ -111,7 +38,6 @@ def reap(record: TestbedRecord) -> ReapReport:
     rep.cgroups += [g for g in groups if g not in left]
     rep.left += left
     if record.backend == "docker":
-        from testbeds.docker_reaper import reap_docker
         rep.merge(reap_docker(record.run_id))
     if not rep.left:
         record.delete()
@@ -142,11 +68,7 @@ def clean(force: bool = False) -> ReapReport:
             continue
         left = cgroups.remove([group])
         (rep.left if left else rep.cgroups).append(group)
-    try:
-        from testbeds.docker_reaper import reap_docker_orphans
-        rep.merge(reap_docker_orphans(live_ids))
-    except ImportError:
-        pass
+    rep.merge(reap_docker_orphans(live_ids))
     return rep
 
 

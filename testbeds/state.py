@@ -2,45 +2,36 @@
 
 Every testbed writes ``<state dir>/testbeds/<run_id>.json`` before it starts anything and
 updates it as it goes; `edgeproof clean` reaps whatever a record names, plus every process
-labelled with an ``EDGEPROOF_RUN_ID`` in its environment (the testcontainers-reaper idea).
+labelled with its run (testbeds.processes). Loopback slots are claimed machine-wide.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-RUN_LABEL = "EDGEPROOF_RUN_ID"
-STATE_LABEL = "EDGEPROOF_STATE"  # which state dir owns a process: clean never reaps another's
+from harness.errors import InfrastructureError
+from testbeds.net import node_host, port_free
+from testbeds.processes import RUN_LABEL, STATE_LABEL, pid_alive
+
+_SAVE_LOCK = threading.Lock()  # a run's nemesis threads save the same record
+
 
 
 def state_tag() -> str:
     """A short stable tag of the current state dir, put on every process we start."""
-    import hashlib
     return hashlib.sha256(str(state_dir().resolve()).encode()).hexdigest()[:12]
 
 
 def labels(run_id: str) -> dict[str, str]:
     """The environment labels of a process that belongs to run_id."""
     return {RUN_LABEL: run_id, STATE_LABEL: state_tag()}
-
-
-def process_labels(pid: int) -> dict[str, str]:
-    """Our labels in a process's environment ({} if none or unreadable)."""
-    try:
-        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except OSError:
-        return {}
-    out = {}
-    for item in env:
-        key, _, value = item.partition(b"=")
-        if key.decode(errors="replace") in (RUN_LABEL, STATE_LABEL):
-            out[key.decode()] = value.decode(errors="replace")
-    return out
 
 
 def state_dir() -> Path:
@@ -106,9 +97,10 @@ class TestbedRecord:
 
     def save(self) -> None:
         """Write atomically (write then rename) so a kill never leaves half a record."""
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=1))
-        tmp.replace(self.path)
+        with _SAVE_LOCK:
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(asdict(self), indent=1))
+            tmp.replace(self.path)
 
     def delete(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -131,23 +123,6 @@ def load_records() -> list[TestbedRecord]:
     return sorted(out, key=lambda r: r.created_at)
 
 
-def pid_alive(pid: int | None) -> bool:
-    """True when the process exists and is not a zombie."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def is_stale(record: TestbedRecord) -> bool:
     """A record whose owning run died (SIGKILL) and that nobody `up`-ed on purpose."""
     return not record.detached and not pid_alive(record.owner_pid)
@@ -162,8 +137,6 @@ def free_slot(probe_port: int = 7000) -> int:
     A slot is taken while its claim file (created with O_EXCL) names a live process, or while
     something listens on the slot's first address (a detached testbed whose `up` exited).
     State dirs are per user or per test, so the claim lives in one machine-wide folder."""
-    from testbeds.base import port_free
-    from testbeds.topology import node_host
     SLOTS_DIR.mkdir(parents=True, exist_ok=True)
     used = {r.slot for r in load_records()}
     for i in range(1, 150):
@@ -171,7 +144,6 @@ def free_slot(probe_port: int = 7000) -> int:
             continue
         if _claim(SLOTS_DIR / str(i)):
             return i
-    from harness.errors import InfrastructureError
     raise InfrastructureError("no free loopback slot for a testbed (149 running?); run "
                               "`edgeproof clean` to reap old testbeds")
 
@@ -205,22 +177,3 @@ def _mtime(path: Path) -> float:
 def release_slot(slot: int) -> None:
     """Give a slot back (idempotent)."""
     (SLOTS_DIR / str(slot)).unlink(missing_ok=True)
-
-
-def labelled_pids(run_id: str | None = None) -> list[int]:
-    """Processes carrying our run label in their environment (any run, or one run)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            env = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        for item in env:
-            if item.startswith(RUN_LABEL.encode() + b"="):
-                value = item.split(b"=", 1)[1].decode(errors="replace")
-                if run_id is None or value == run_id:
-                    found.append(int(entry.name))
-                break
-    return found

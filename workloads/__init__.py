@@ -13,7 +13,7 @@ __all__ = ["Op", "record", "recorded"]
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        from workloads import recorder
+        from workloads import recorder  # cost: gevent, only for user locustfiles
 
         return getattr(recorder, name)
     raise AttributeError(f"module 'workloads' has no attribute {name!r}")

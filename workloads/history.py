@@ -1,4 +1,4 @@
-"""The operation history: append-only JSONL, one event per line (DESIGN.md, "Run directory").
+"""The operation history: append-only JSONL, one event per line (the README's run directory).
 
 An event is ``{"process", "type", "f", "key", "value", "node", "time_ns"}`` where ``type`` is
 ``invoke`` or a completion (``ok``, ``fail``, ``info`` = outcome unknown) and ``time_ns`` is
@@ -10,6 +10,7 @@ before gevent's monkey-patching is complete).
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
 import threading
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import pandas as pd
+    import pandas as pd  # cost: frames only when asked for (see the module docstring)
 
 TYPES = ("invoke", "ok", "fail", "info")
 COMPLETIONS = ("ok", "fail", "info")
@@ -147,7 +148,7 @@ def read_history(path: str | Path) -> list[dict[str, Any]]:
 
 def to_dataframe(events: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """The events as a DataFrame with the history columns, in file order."""
-    import pandas as pd
+    import pandas as pd  # cost: frames only when asked for (see the module docstring)
 
     rows = list(events)
     df = pd.DataFrame(rows, columns=list(FIELDS))
@@ -195,7 +196,7 @@ def operations(events: Iterable[dict[str, Any]]) -> pd.DataFrame:
     ``value`` is the completion's for reads, the invoke's otherwise; an invoke with no
     completion becomes ``info`` with ``end_ns`` and ``latency_ms`` NaN.
     """
-    import pandas as pd
+    import pandas as pd  # cost: frames only when asked for (see the module docstring)
 
     rows = []
     for inv, comp in _pairs(events, strict=False):
@@ -226,7 +227,7 @@ def windows(ops: pd.DataFrame, t0_ns: int, width_s: float = 1.0) -> pd.DataFrame
     from ``t0_ns``: completions, throughput, error rate (fail + info over all) and latency
     quantiles of the ``ok`` operations. An operation falls in the window of its completion
     (of its invoke if it never completed); empty windows in between are rows of zeros/NaN."""
-    import pandas as pd
+    import pandas as pd  # cost: frames only when asked for (see the module docstring)
 
     if len(ops) == 0:
         return pd.DataFrame(columns=WINDOW_COLUMNS)
@@ -254,8 +255,6 @@ def merge_parts(parts: Iterable[str | Path], out: str | Path) -> dict[str, int]:
     """Merge history parts (each in time order, as a writer leaves them) into one file in
     ``time_ns`` order, keeping each part's order among equal times; torn tails are dropped.
     Processes must already be distinct across parts. Returns the counts per type."""
-    import heapq
-
     streams = [read_history(p) for p in parts]
     counts = dict.fromkeys(TYPES, 0)
     with HistoryWriter(out) as w:

@@ -59,6 +59,7 @@ from locust.env import Environment  # noqa: E402
 
 from workloads.history import HistoryWriter, merge_parts  # noqa: E402
 from workloads.shapes import SHAPES, Arrivals, make_shape, open_loop_class, pool_size  # noqa: E402
+from workloads.timing import parse_server_timing  # noqa: E402
 
 REQUIRED = ("targets", "history_path", "stats_path", "users", "duration_s")
 DEFAULTS: dict[str, Any] = {
@@ -133,11 +134,7 @@ class LoadContext:
         elapsed = time.monotonic() - self.t0
         if not self.timing_window_s / 3 <= elapsed <= self.timing_window_s:
             return  # the first third warms connections and pools up
-        parts = {}
-        for part in header.split(","):
-            name, _, rest = part.strip().partition(";")
-            if rest.startswith("dur="):
-                parts[name] = float(rest[4:])
+        parts = parse_server_timing(header)
         self.timings.append({"node": node, "f": f, "latency_ms": latency_ms, **parts})
 
     def invoke(self, process: int, f: str, key: Any, value: Any, node: str | None) -> None:

@@ -160,7 +160,7 @@ class record:  # lower case: used like a function, ``with record(...) as op``
         if ctx is None:
             return _NoOp(self.f, self.key, self.value)
         if ctx.stopping:  # the run is ending: start no new operation
-            from locust.exception import StopUser
+            from locust.exception import StopUser  # cost: Locust only inside a load process
 
             raise StopUser()
         me = getcurrent()

@@ -7,13 +7,8 @@ import sys
 from pathlib import Path
 
 from testbeds import cgroups
-from testbeds.state import (
-    STATE_LABEL,
-    labelled_pids,
-    load_records,
-    process_labels,
-    state_tag,
-)
+from testbeds.processes import STATE_LABEL, labelled_pids, process_labels
+from testbeds.state import load_records, state_tag
 
 REPO = Path(__file__).resolve().parents[2]
 EDGEPROOF = str(Path(sys.executable).with_name("edgeproof"))

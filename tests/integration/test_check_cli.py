@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from _cli import edgeproof
 
-from harness.lin_gen import inject_stale_read, simulate_register
+from harness.checks.lin.gen import inject_stale_read, simulate_register
 
 pytestmark = pytest.mark.integration
 
@@ -83,3 +83,59 @@ def test_bad_input_exits_2(tmp_path: Path, ep_env: dict[str, str]) -> None:
     good = _write(tmp_path / "good.jsonl", ev)
     assert "--model: 'sequential' is not" in _bad(tmp_path, ep_env, str(good), "--model",
                                                   "sequential")
+
+
+RECHECKED = """\
+name: recheck
+seed: 5
+testbed:
+  service: {mode: eventual, anti_entropy_ms: 500}
+  nodes:
+    - {name: edge-1, hardware: {workers: 4, service_ms: 2}}
+    - {name: edge-2, hardware: {workers: 4, service_ms: 2}}
+    - {name: edge-3, hardware: {workers: 4, service_ms: 2}}
+  links:
+    - {between: [edge-1, edge-2], latency_ms: 1}
+    - {between: [edge-2, edge-3], latency_ms: 1}
+    - {between: [edge-1, edge-3], latency_ms: 1}
+workload: {users: 6, think_time_ms: 40, duration_s: 10, keys: 4, timeout_ms: 1000}
+faults:
+  - {at_s: 4, for_s: 3, kind: partition, isolate: edge-3}
+checks:
+  latency: {min_samples: 20}
+  availability: {tolerance_pp: 5}
+  consistency: {model: linearizable}
+  durability: {}
+"""
+
+
+def _figures(checks: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [(c["name"], c["verdict"], c["predicted"], c["measured"]) for c in checks]
+
+
+def test_check_run_dir_gives_the_runs_verdicts(tmp_path: Path, ep_env: dict[str, str]) -> None:
+    scenario = tmp_path / "recheck.yaml"
+    scenario.write_text(RECHECKED)
+    out = tmp_path / "run"
+    run = edgeproof("run", str(scenario), "--out", str(out), env=ep_env, timeout=180)
+    assert run.returncode in (0, 1), run.stdout + run.stderr
+    res = json.loads((out / "results.json").read_text())
+    kinds = {c["kind"] for c in res["checks"]}
+    assert kinds == {"latency", "availability", "consistency", "durability"}, kinds
+
+    again = edgeproof("check", str(out), "--json", env=ep_env, timeout=120)
+    assert again.returncode == run.returncode, again.stdout + again.stderr
+    judged = json.loads(again.stdout)
+    assert judged["verdict"] == res["verdict"]
+    assert _figures(judged["checks"]) == _figures(res["checks"])
+
+    table = edgeproof("check", str(out), env=ep_env, timeout=120)
+    assert table.returncode == run.returncode
+    assert f"re-checked {out} from disk: {res['verdict']}" in " ".join(table.stdout.split())
+
+
+def test_check_run_dir_of_a_folder_that_is_no_run(tmp_path: Path,
+                                                  ep_env: dict[str, str]) -> None:
+    proc = edgeproof("check", str(tmp_path), env=ep_env)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "not a run directory" in proc.stderr and "Traceback" not in proc.stderr

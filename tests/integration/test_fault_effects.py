@@ -13,8 +13,8 @@ from faults.clock import ClockSkew
 from faults.node import Crash, Pause
 from faults.partition import Partition
 from faults.toxics import ToxicFault
-from harness.scenario import TestbedSpec
 from testbeds.local import LocalTestbed
+from testbeds.spec import TestbedSpec
 
 pytestmark = pytest.mark.integration
 

@@ -13,9 +13,9 @@ import pytest
 from faults.clock import ClockSkew
 from faults.node import Crash
 from faults.toxics import ToxicFault
-from harness.runner import _server_timing
-from harness.scenario import TestbedSpec
 from testbeds.local import LocalTestbed
+from testbeds.spec import TestbedSpec
+from workloads.timing import parse_server_timing
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,7 @@ def _replication_ms(url: str, n: int = 15) -> float:
     with httpx.Client(timeout=5) as http:
         for _ in range(n):
             r = http.get(f"{url}/kv/probe")
-            got.append(_server_timing(r.headers["Server-Timing"])["replication"])
+            got.append(parse_server_timing(r.headers["Server-Timing"])["replication"])
     return statistics.median(got)
 
 

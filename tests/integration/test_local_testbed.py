@@ -13,7 +13,8 @@ import httpx
 import pytest
 from _cli import EDGEPROOF, REPO, edgeproof, leftovers
 
-from testbeds.state import load_records, pid_alive
+from testbeds.processes import pid_alive
+from testbeds.state import load_records
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.queueing import mva_latency
+from harness.models.queueing import mva_latency
 from harness.runner import run_scenario
 from harness.scenario import Scenario
 

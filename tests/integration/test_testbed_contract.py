@@ -18,9 +18,9 @@ from faults.clock import ClockSkew
 from faults.node import Crash, Pause
 from faults.partition import Partition
 from faults.toxics import ToxicFault
-from harness.runner import backend_class
-from harness.scenario import TestbedSpec
+from testbeds.backends import backend_class
 from testbeds.base import Testbed
+from testbeds.spec import TestbedSpec
 
 pytestmark = pytest.mark.integration
 

@@ -20,9 +20,9 @@ import httpx
 import psutil
 import pytest
 
-from faults.toxiproxy import Proxy, ProxyAdmin, ProxySpec, Toxic, ToxiproxyClient
-from faults.toxiproxy_server import ToxiproxyServer, find_toxiproxy, toxiproxy_version
 from harness.errors import EdgeproofError, FaultError, InfrastructureError
+from testbeds.toxiproxy.client import Proxy, ProxyAdmin, ProxySpec, Toxic, ToxiproxyClient
+from testbeds.toxiproxy.server import ToxiproxyServer, find_toxiproxy, toxiproxy_version
 
 pytestmark = pytest.mark.integration
 

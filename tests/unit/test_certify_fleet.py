@@ -85,7 +85,7 @@ class FakeRunner:
     def __init__(self, verdicts: dict[str, str], stop_at: str | None = None) -> None:
         self.verdicts, self.stop_at, self.ran = verdicts, stop_at, []
 
-    def __call__(self, scn: Any, *, out: Path, say: Any, source: str) -> Any:
+    def __call__(self, scn: Any, *, out: Path, say: Any, source: str | None = None) -> Any:
         cell = out.name
         if cell == self.stop_at:
             raise KeyboardInterrupt
@@ -100,17 +100,16 @@ class FakeRunner:
 
 def test_interrupted_certification_resumes(tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    import harness.runner
     cells = [c.name for c in cf.load_fleet(FLEET).cells]
     out = tmp_path / "cert"
     first = FakeRunner({cells[1]: "fail"}, stop_at=cells[2])
-    monkeypatch.setattr(harness.runner, "run_scenario", first)
+    monkeypatch.setattr(cf, "run_scenario", first)
     with pytest.raises(KeyboardInterrupt):
         cf.certify(FLEET, out=out, say=lambda _m: None)
     assert first.ran == cells[:2] and list(cf.read_journal(out / "journal.jsonl")) == cells[:2]
 
     second = FakeRunner({})
-    monkeypatch.setattr(harness.runner, "run_scenario", second)
+    monkeypatch.setattr(cf, "run_scenario", second)
     said: list[str] = []
     cert = cf.certify(FLEET, out=out, say=said.append)
     assert second.ran == cells[2:], "done cells are not run again"
@@ -124,31 +123,29 @@ def test_interrupted_certification_resumes(tmp_path: Path,
 
 
 def test_changed_cell_runs_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import harness.runner
     fleet = tmp_path / "fleet.yaml"
     text = (REPO / "examples" / "fleet.yaml").read_text().replace(
         "base: fleet/base.yaml", f"base: {REPO / 'examples' / 'fleet' / 'base.yaml'}")
     fleet.write_text(text)
-    monkeypatch.setattr(harness.runner, "run_scenario", FakeRunner({}))
+    monkeypatch.setattr(cf, "run_scenario", FakeRunner({}))
     cf.certify(str(fleet), out=tmp_path / "c", say=lambda _m: None)
     fleet.write_text(text.replace("think_time_ms: 50}", "think_time_ms: 60}"))
     again = FakeRunner({})
-    monkeypatch.setattr(harness.runner, "run_scenario", again)
+    monkeypatch.setattr(cf, "run_scenario", again)
     cf.certify(str(fleet), out=tmp_path / "c", say=lambda _m: None)
     assert len(again.ran) == 4, "a changed load changes every cell's definition"
 
 
 def test_infrastructure_error_is_tried_once_more_then_journaled(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import harness.runner
     from harness.errors import TestbedError
     calls: list[str] = []
 
-    def broken(scn: Any, *, out: Path, say: Any, source: str) -> Any:
+    def broken(scn: Any, *, out: Path, say: Any, source: str | None = None) -> Any:
         calls.append(out.name)
         raise TestbedError("node edge-1 did not become ready")
 
-    monkeypatch.setattr(harness.runner, "run_scenario", broken)
+    monkeypatch.setattr(cf, "run_scenario", broken)
     cert = cf.certify(FLEET, out=tmp_path / "c", say=lambda _m: None)
     assert len(calls) == 8, "each of the 4 cells twice"
     entries = cf.read_journal(tmp_path / "c" / "journal.jsonl")
@@ -156,6 +153,6 @@ def test_infrastructure_error_is_tried_once_more_then_journaled(
     assert cf.summary(cert)["verdict"] == "unknown" and cf.exit_code(cert) == 1
     assert "<error" in (tmp_path / "c" / "junit.xml").read_text()
     again = FakeRunner({})
-    monkeypatch.setattr(harness.runner, "run_scenario", again)
+    monkeypatch.setattr(cf, "run_scenario", again)
     cf.certify(FLEET, out=tmp_path / "c", say=lambda _m: None)
     assert len(again.ran) == 4, "cells that ended in an error run again on resume"

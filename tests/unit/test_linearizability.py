@@ -17,19 +17,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.lin_gen import inject_stale_read, simulate_register
-from harness.lin_mapping import eligible, read_mapping_check
-from harness.lin_ops import Op, by_key, make_op, ops_from_events
-from harness.lin_wgl import wgl_check
-from harness.linearizability import (
+from harness.checks.lin.check import (
     FAIL,
     PASS,
     UNKNOWN,
-    _closure,
     check_history,
     check_key,
     check_ops,
+    closure,
 )
+from harness.checks.lin.gen import inject_stale_read, simulate_register
+from harness.checks.lin.mapping import eligible, read_mapping_check
+from harness.checks.lin.ops import Op, by_key, make_op, ops_from_events
+from harness.checks.lin.wgl import wgl_check
 
 INF = math.inf
 
@@ -293,7 +293,7 @@ def test_witness_is_minimal(sim: dict[str, Any], rnd: random.Random) -> None:
     res = check_history(injected[0])
     (v,) = res.violations
     for op in v.witness:  # dropping any op (with the reads it feeds) makes it pass
-        drop = _closure(v.witness, {op.id})
+        drop = closure(v.witness, {op.id})
         rest = [o for o in v.witness if o.id not in drop]
         assert not rest or wgl_check(rest)[0] == PASS
 
@@ -316,21 +316,26 @@ def test_info_and_unfinished_ops_from_events() -> None:
 
 
 def test_consistency_check_in_run_checks() -> None:
-    from types import SimpleNamespace
-
-    from harness.checks import HISTORY_CHECKS, run_checks
+    from harness.checks.evidence import Evidence
+    from harness.checks.registry import CHECKS, run_checks
+    from harness.scenario import Scenario
     from workloads.history import operations
 
-    assert "consistency" in HISTORY_CHECKS
-    scn = SimpleNamespace(checks=SimpleNamespace(
-        latency=None, consistency=SimpleNamespace(model="linearizable")))
+    assert "consistency" in [c.name for c in CHECKS]
+    scn = Scenario.model_validate({"testbed": {"nodes": [{"name": "a"}]},
+                                   "checks": {"latency": None, "consistency": {}}})
+
+    def evidence(events: list[dict[str, Any]], problem: str | None = None) -> Evidence:
+        return Evidence(scn, [], [], [], operations(events), problem)
+
     ev = simulate_register(5, n_ops=300, processes=6, keys=3, p_info=0.05, p_fail=0.05)
-    (v,) = run_checks(scn, None, [], ops=operations(ev))  # type: ignore[arg-type]
+    (v,) = run_checks(evidence(ev))
     assert (v.name, v.kind, v.verdict, v.measured) == (
         "consistency[linearizable]", "consistency", PASS, "linearizable")
     injected = inject_stale_read(ev, random.Random(1))
     assert injected is not None
-    (v,) = run_checks(scn, None, [], harness_problem="harness saturated",  # type: ignore[arg-type]
-                      ops=operations(injected[0]))
+    (v,) = run_checks(evidence(injected[0], "harness saturated"))
     assert v.verdict == FAIL and v.evidence["violations"][0]["witness"]
-    assert run_checks(scn, None, [], ops=None) == []  # type: ignore[arg-type]
+    unchecked = Scenario.model_validate({"testbed": {"nodes": [{"name": "a"}]},
+                                         "checks": {"latency": None}})
+    assert run_checks(Evidence(unchecked, [], [], [], operations(ev))) == []

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from harness.lww import lww_expected_lost, poisson_interval
+from harness.models.lww import lww_expected_lost, poisson_interval
 
 
 def simulate(keys: int, lam_i: float, lam_o: float, delta: float, horizon: float,

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from faults.partition import cuts_for_groups
-from harness.models import Calibration, Prediction, predict, users_per_node
-from harness.queueing import mva_latency
+from harness.models.latency import Calibration, Prediction, predict, users_per_node
+from harness.models.queueing import mva_latency
 from harness.scenario import Scenario
 
 NODES = ["edge-1", "edge-2", "edge-3"]
@@ -247,7 +247,9 @@ def test_saturation_is_the_knee_of_the_asymptotic_bounds() -> None:
 
 
 def test_each_window_is_checked_against_its_own_prediction() -> None:
-    from harness.checks import PASS, latency_check
+    from harness.checks.evidence import Evidence
+    from harness.checks.latency import latency_check
+    from harness.checks.verdict import PASS
     from harness.measure import PhaseMeasurement
 
     scn = scenario([
@@ -261,6 +263,7 @@ def test_each_window_is_checked_against_its_own_prediction() -> None:
     # a system that behaves exactly as predicted passes every phase
     meas = [PhaseMeasurement(p.phase, 1000, 1000, 0, 0, dict(p.latency_ms), 1.0, 1000,
                              p.throughput_rps) for p in pred.phases]
-    verdicts = latency_check(scn, pred, meas)
+    verdicts = latency_check(Evidence(scn, [p.phase for p in pred.phases], meas,
+                                      [p.as_dict() for p in pred.phases], None))  # type: ignore[arg-type]
     assert [v.verdict for v in verdicts] == [PASS] * len(pred.phases), [v.detail
                                                                        for v in verdicts]

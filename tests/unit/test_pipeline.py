@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 
-from faults.pipeline import _Reader, pipelined
+from testbeds.toxiproxy.pipeline import ResponseReader, pipelined
 
 
 class FakeSock:
@@ -23,7 +23,7 @@ def test_reader_parses_back_to_back_responses_in_any_fragmentation() -> None:
            b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n"
            b"0\r\n\r\n")
     for step in (1, 7, 1000):
-        r = _Reader(FakeSock(raw, step))  # type: ignore[arg-type]
+        r = ResponseReader(FakeSock(raw, step))  # type: ignore[arg-type]
         assert [r.response() for _ in range(3)] == [(200, b"{}"), (404, b"nopee"),
                                                     (201, b"abcde")]
 

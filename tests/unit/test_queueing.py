@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.queueing import (
+from harness.models.queueing import (
     erlang_c,
     mixture_quantile,
     mmc_mean_sojourn,

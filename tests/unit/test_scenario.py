@@ -12,8 +12,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from faults.registry import FAULT_KINDS
 from harness.errors import ConfigError
-from harness.scenario import FAULT_KINDS, LinkSpec, Scenario, load_scenario
+from harness.scenario import Scenario, load_scenario
+from testbeds.spec import LinkSpec
 
 DESIGN_EXAMPLE = """\
 name: quorum-partition

@@ -6,7 +6,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from faults.schedule import Nemesis, Scheduled, build_fault
+from faults.registry import build_fault
+from faults.schedule import Nemesis, Scheduled
 from harness.scenario import Scenario
 
 

@@ -10,15 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.errors import ConfigError
-from harness.scenario import CLIENTS, NodeSpec, TestbedSpec
-from testbeds.topology import (
-    ProxyPlan,
-    link_toxics,
-    node_host,
-    plan_proxies,
-    proxy_name,
-    render_command,
-)
+from testbeds.net import node_host
+from testbeds.placeholders import render_command
+from testbeds.spec import CLIENTS, NodeSpec, TestbedSpec
+from testbeds.topology import ProxyPlan, link_toxics, plan_proxies, proxy_name
 
 RUN = "ep1234abcd"
 

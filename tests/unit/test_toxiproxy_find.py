@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from faults import toxiproxy_server as ts
 from harness.errors import ConfigError, InfrastructureError
+from testbeds.toxiproxy import server as ts
 
 
 def fake_binary(folder: Path, version: str = "2.12.0", name: str = "toxiproxy-server") -> Path:
@@ -95,7 +95,7 @@ def test_missing_everywhere_names_places_and_fix(places: dict[str, Path]) -> Non
 
 
 def test_default_places_are_repo_and_user_folders() -> None:
-    repo = Path(ts.__file__).resolve().parent.parent
+    repo = Path(ts.__file__).resolve().parents[2]
     assert ts.repo_tools_bin() == repo / ".tools" / "bin"
     assert ts.user_tools_bin(Path("/h")) == Path("/h/.local/share/edgeproof/bin")
 

@@ -1,8 +1,14 @@
-"""`edgeproof check HISTORY.jsonl --model linearizable`: loading, validation and output.
+"""`edgeproof check`: a recorded history against a consistency model, or a finished run
+directory judged again from disk (Jepsen's ``analyze``).
 
-Bad input (missing file, a malformed line other than a torn tail, an event without the fields
-the check needs, unpaired operations, an unknown model) raises :class:`ConfigError` with the
-file and line, so the CLI prints one paragraph and exits 2.
+``edgeproof check HISTORY.jsonl --model linearizable``: bad input (missing file, a malformed
+line other than a torn tail, an event without the fields the check needs, unpaired
+operations, an unknown model) raises :class:`ConfigError` with the file and line, so the CLI
+prints one paragraph and exits 2.
+
+``edgeproof check RUN_DIR``: the run's checks again, from its history (consistency,
+durability, lost updates, staleness, availability) and from the predictions and measurements
+it stored (latency); the same verdicts and exit code as the run.
 """
 
 from __future__ import annotations
@@ -12,9 +18,15 @@ import re
 from pathlib import Path
 from typing import Any
 
+from rich.table import Table
+
+from harness.checks.lin.check import MODELS, LinResult, check_ops
+from harness.checks.lin.ops import REGISTER_FUNCTIONS, fmt, op_dict, ops_from_events
+from harness.checks.registry import run_checks
+from harness.checks.verdict import Verdict, overall_verdict
 from harness.errors import ConfigError
-from harness.lin_ops import REGISTER_FUNCTIONS, fmt, op_dict, ops_from_events
-from harness.linearizability import MODELS, LinResult, check_ops
+from harness.rundir import RunDir
+from workloads.history import read_history, validate_pairs
 
 FORMAT_HINT = ('each line must be {"process", "type": "invoke|ok|fail|info", '
                '"f": "read|write|cas", "key", "value", "node", "time_ns"}')
@@ -45,8 +57,6 @@ def _check_event(ev: dict[str, Any], line: int, path: Path) -> None:
 
 def load_events(path_s: str) -> list[dict[str, Any]]:
     """Read and validate a history file; ConfigError (exit 2) on bad input."""
-    from workloads.history import read_history, validate_pairs
-
     path = Path(path_s)
     if not path.is_file():
         raise ConfigError(f"{path}: no such history file; give the path of a history.jsonl "
@@ -82,8 +92,6 @@ def as_json(res: LinResult) -> str:
 
 def witness_tables(res: LinResult) -> list[Any]:
     """One rich table per violating key: the minimal witness, in invoke order."""
-    from rich.table import Table
-
     tables = []
     for k in res.violations:
         t = Table(title=f"key {fmt(k.key)}: minimal non-linearizable sub-history "
@@ -98,3 +106,10 @@ def witness_tables(res: LinResult) -> list[Any]:
                       str(d["node"]))
         tables.append(t)
     return tables
+
+
+def recheck(run_dir: str | Path) -> tuple[RunDir, list[Verdict], str]:
+    """A finished run's checks again, from its directory: (the run, verdicts, verdict)."""
+    run = RunDir(run_dir)
+    verdicts = run_checks(run.evidence())
+    return run, verdicts, overall_verdict(verdicts)

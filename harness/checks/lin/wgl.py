@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from harness.lin_ops import Op
+from harness.checks.lin.ops import Op
 
 PASS, FAIL, UNKNOWN = "pass", "fail", "unknown"
 

@@ -22,6 +22,7 @@ from urllib.parse import quote
 import httpx
 
 from harness.errors import FaultError, InfrastructureError
+from testbeds.toxiproxy.pipeline import pipelined
 
 DEFAULT_URL = "http://127.0.0.1:8474"
 STREAMS = ("upstream", "downstream")
@@ -50,13 +51,28 @@ class Toxic:
 
 
 @dataclass(frozen=True)
-class Proxy:
-    """A proxy as the server reports it; ``listen`` is the real bound address."""
+class ProxySpec:
+    """What to create: the input of ``populate``."""
 
     name: str
     listen: str
     upstream: str
     enabled: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object Toxiproxy expects."""
+        return {
+            "name": self.name,
+            "listen": self.listen,
+            "upstream": self.upstream,
+            "enabled": self.enabled,
+        }
+
+
+@dataclass(frozen=True)
+class Proxy(ProxySpec):
+    """A proxy as the server reports it; ``listen`` is the real bound address."""
+
     toxics: tuple[Toxic, ...] = ()
 
     @property
@@ -79,25 +95,6 @@ class Proxy:
             enabled=bool(data.get("enabled", True)),
             toxics=tuple(Toxic.from_json(t) for t in data.get("toxics") or ()),
         )
-
-
-@dataclass(frozen=True)
-class ProxySpec:
-    """What to create: the input of ``populate``."""
-
-    name: str
-    listen: str
-    upstream: str
-    enabled: bool = True
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON object Toxiproxy expects."""
-        return {
-            "name": self.name,
-            "listen": self.listen,
-            "upstream": self.upstream,
-            "enabled": self.enabled,
-        }
 
 
 @runtime_checkable
@@ -353,9 +350,8 @@ class ToxiproxyClient:
 
     def bulk(self, calls: list[tuple[str, str, Any]], what: str,
              missing_ok: bool = False) -> list[Any]:
-        """Many admin calls at once over pipelined connections (see faults.pipeline); the
-        first rejection raises FaultError after all were sent."""
-        from faults.pipeline import pipelined
+        """Many admin calls at once over pipelined connections (testbeds.toxiproxy.pipeline);
+        the first rejection raises FaultError after all were sent."""
         if not calls:
             return []
         try:

@@ -14,11 +14,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness import scenario as sc
+from faults.registry import fault_seed
+from harness.models.queueing import closed_sojourn_tail, mixture_quantile, mva_latency
 from harness.phases import Phase, phases
-from harness.queueing import closed_sojourn_tail, mixture_quantile, mva_latency
-
-NODE_DOWN = ("crash", "stop", "pause")
+from harness.scenario import Scenario
+from testbeds.spec import CLIENTS
 
 
 @dataclass
@@ -85,7 +85,7 @@ class Prediction:
                 "phases": [p.as_dict() for p in self.phases]}
 
 
-def users_per_node(scenario: sc.Scenario) -> dict[str, int]:
+def users_per_node(scenario: Scenario) -> dict[str, int]:
     """Locust users stick to one client node, assigned round-robin by process id."""
     nodes = scenario.testbed.client_nodes
     counts = dict.fromkeys(nodes, 0)
@@ -94,49 +94,43 @@ def users_per_node(scenario: sc.Scenario) -> dict[str, int]:
     return counts
 
 
-def _extra_ms(fault: Any) -> float:
-    """Round-trip delay a latency toxic adds to a request over its link."""
-    return fault.ms * (2 if fault.direction == "both" else 1)
+def client_delay_ms(scn: Scenario, node: str, active: list[Any]) -> float:
+    """Round trip of the client link to ``node`` with the active faults' added delay."""
+    return 2 * scn.testbed.clients.latency_ms + sum(
+        f.added_delay_ms(CLIENTS, node) for f in active)
 
 
-def client_delay_ms(scn: sc.Scenario, node: str, active: list[Any]) -> float:
-    d = 2 * scn.testbed.clients.latency_ms
-    for f in active:
-        if f.kind == "latency" and f.link[0] == sc.CLIENTS and f.link[1] in ("*", node):
-            d += _extra_ms(f)
-    return d
-
-
-def _cuts(scn: sc.Scenario, active: list[Any]) -> set[tuple[str, str]]:
-    from faults.partition import cuts_for
+def cuts(scn: Scenario, active: list[Any]) -> set[tuple[str, str]]:
+    """Every (src, dst) direction the active faults cut."""
     nodes = scn.testbed.node_names
     out: set[tuple[str, str]] = set()
     for f in active:
-        if f.kind == "partition":
-            out |= cuts_for(f, nodes, scn.seed * 1000 + scn.faults.index(f))[0]
+        out |= f.cuts(nodes, fault_seed(scn.seed, scn.faults.index(f)))
     return out
 
 
-def peer_rtt_map(scn: sc.Scenario, node: str, active: list[Any],
+def down_nodes(active: list[Any]) -> set[str]:
+    """The nodes the active faults take down (crashed, stopped, paused)."""
+    return {n for f in active if (n := f.down_node()) is not None}
+
+
+def peer_rtt_map(scn: Scenario, node: str, active: list[Any],
                  peer_ms: float) -> dict[str, float]:
     """Round trip (ms) from node to every peer replica it can reach in this phase."""
     links = {(s, d): link for s, d, link in scn.testbed.link_directions()}
-    cuts = _cuts(scn, active)
-    down = {f.node for f in active if f.kind in NODE_DOWN}
+    cut = cuts(scn, active)
+    down = down_nodes(active)
     out = {}
     for peer in scn.testbed.node_names:
         link = links.get((node, peer))
-        if peer == node or link is None or (node, peer) in cuts or peer in down:
+        if peer == node or link is None or (node, peer) in cut or peer in down:
             continue
-        rtt = 2 * link.latency_ms + peer_ms
-        for f in active:
-            if f.kind == "latency" and set(f.link) == {node, peer}:
-                rtt += _extra_ms(f)
-        out[peer] = rtt
+        out[peer] = 2 * link.latency_ms + peer_ms + sum(
+            f.added_delay_ms(node, peer) for f in active)
     return out
 
 
-def replication_ms(scn: sc.Scenario, node: str, active: list[Any],
+def replication_ms(scn: Scenario, node: str, active: list[Any],
                    peer_ms: float) -> tuple[float, float] | None:
     """(read, write) replication delay at node, or None when the node cannot serve."""
     mode = scn.testbed.service.mode
@@ -162,12 +156,12 @@ def replication_ms(scn: sc.Scenario, node: str, active: list[Any],
     return 0.0, rtts[primary] + fanout
 
 
-def predict_node(scn: sc.Scenario, node: str, users: int, active: list[Any],
+def predict_node(scn: Scenario, node: str, users: int, active: list[Any],
                  cal: Calibration) -> NodePrediction:
     spec = scn.testbed.node(node)
     hw = spec.hardware
     s_ms = cal.service_ms.get(node, hw.service_ms)
-    down = any(f.kind in NODE_DOWN and f.node == node for f in active)
+    down = node in down_nodes(active)
     peer_ms = 0.0 if node in cal.repl_extra_ms else cal.peer_overhead_ms  # no double count
     repl = None if down else replication_ms(scn, node, active, peer_ms)
     base = client_delay_ms(scn, node, active) + cal.client_overhead_ms.get(node, 0.0)
@@ -192,7 +186,7 @@ def _tail_of(n: NodePrediction) -> Any:
     return lambda t: closed_sojourn_tail(t, n.arrival, n.workers, s)
 
 
-def predict_phase(scn: sc.Scenario, phase: Phase, cal: Calibration) -> PhasePrediction:
+def predict_phase(scn: Scenario, phase: Phase, cal: Calibration) -> PhasePrediction:
     active = [scn.faults[i] for i in phase.faults]
     nodes = [predict_node(scn, n, u, active, cal) for n, u in users_per_node(scn).items() if u]
     up = [n for n in nodes if n.available and n.throughput_rps > 0]
@@ -211,7 +205,7 @@ def predict_phase(scn: sc.Scenario, phase: Phase, cal: Calibration) -> PhasePred
     return PhasePrediction(phase, nodes, {"mean": mean, **q}, x)
 
 
-def predict(scn: sc.Scenario, cal: Calibration | None = None,
+def predict(scn: Scenario, cal: Calibration | None = None,
             times: list[tuple[float, float]] | None = None) -> Prediction:
     """Predictions for every phase of the scenario, plus the bottleneck and saturation point."""
     cal = cal or Calibration()

@@ -1,66 +1,19 @@
-"""Availability: predicted per phase, per client node and per operation from the fault
-schedule and quorum reachability on the partitioned graph; measured from the history.
-
-Also the k-of-n steady state for random node loss: with independent nodes that fail after
-exp(MTTF) and are repaired after exp(MTTR), each node's two-state Markov chain is up with
-probability A = MTTF / (MTTF + MTTR), and a k-of-n service is up with the binomial tail
-sum_{j>=k} C(n, j) A^j (1-A)^(n-j) (Trivedi, *Probability and Statistics with Reliability,
-Queuing and Computer Science Applications*, ch. 8).
-"""
+"""The availability check: per phase, client node and operation, the measured share of
+completed operations that succeeded against the model's 0 or 100% (models/availability.py),
+with Wilson intervals."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 
-from harness import scenario as sc
-from harness.models import NODE_DOWN, peer_rtt_map
+from harness.checks.evidence import Evidence
+from harness.checks.verdict import FAIL, PASS, UNKNOWN, Verdict
+from harness.models.availability import predict_phase
 from harness.phases import Phase
-
-OPS = ("read", "write")
-
-
-def node_availability(mttf_s: float, mttr_s: float) -> float:
-    """Steady-state probability that one repairable node is up."""
-    return mttf_s / (mttf_s + mttr_s)
-
-
-def quorum_availability(n: int, k: int, mttf_s: float, mttr_s: float) -> float:
-    """Probability that at least k of n independent repairable nodes are up (k-of-n)."""
-    a = node_availability(mttf_s, mttr_s)
-    return sum(math.comb(n, j) * a**j * (1 - a) ** (n - j) for j in range(k, n + 1))
-
-
-def can_serve(scn: sc.Scenario, node: str, op: str, active: list[Any]) -> bool:
-    """Whether a client of ``node`` can complete ``op`` while ``active`` faults hold."""
-    if any(f.kind in NODE_DOWN and f.node == node for f in active):
-        return False
-    mode = scn.testbed.service.mode
-    if mode == "eventual":
-        return True
-    reach = peer_rtt_map(scn, node, active, 0.0)
-    n = len(scn.testbed.nodes)
-    if mode == "quorum":
-        return len(reach) + 1 >= n // 2 + 1
-    if op == "read":
-        return True
-    primary = scn.testbed.service.primary or scn.testbed.node_names[0]
-    if node != primary and primary not in reach:
-        return False
-    if any(f.kind in NODE_DOWN and f.node == primary for f in active):
-        return False
-    replicas = peer_rtt_map(scn, primary, active, 0.0)
-    return len(replicas) == n - 1
-
-
-def predict_phase(scn: sc.Scenario, phase: Phase) -> dict[str, dict[str, float]]:
-    """{client node: {op: 1.0 or 0.0}} for one phase."""
-    active = [scn.faults[i] for i in phase.faults]
-    return {node: {op: float(can_serve(scn, node, op, active)) for op in OPS}
-            for node in scn.testbed.client_nodes}
+from harness.scenario import Scenario
 
 
 @dataclass
@@ -87,7 +40,7 @@ class Cell:
         return 100 * half
 
 
-def measure_cells(scn: sc.Scenario, ops: pd.DataFrame, phases: list[Phase],
+def measure_cells(scn: Scenario, ops: pd.DataFrame, phases: list[Phase],
                   settle_s: float) -> list[Cell]:
     """Availability cells, skipping ``settle_s`` after each phase boundary (operations that
     straddle a fault's onset or heal belong to neither side)."""
@@ -104,16 +57,16 @@ def measure_cells(scn: sc.Scenario, ops: pd.DataFrame, phases: list[Phase],
     return cells
 
 
-def availability_check(scn: sc.Scenario, ops: pd.DataFrame, phases: list[Phase]) -> list[Any]:
+def availability_check(ev: Evidence) -> list[Verdict]:
     """Per phase and client node: measured availability of reads and writes within
     ``tolerance_pp`` percentage points of the prediction (0 or 100%), with Wilson intervals;
     a cell with fewer than 5 completed operations is ``unknown``."""
-    from harness.checks import FAIL, PASS, UNKNOWN, Verdict
+    scn = ev.scenario
     cfg = scn.checks.availability
     assert cfg is not None
     settle = scn.testbed.service.replica_timeout_ms / 1000 + 0.25
     out = []
-    for cell in measure_cells(scn, ops, phases, settle):
+    for cell in measure_cells(scn, ev.ops, ev.phases, settle):
         name = (f"availability[{cell.phase.name} {cell.phase.start_s:g}-{cell.phase.end_s:g}s "
                 f"{cell.node} {cell.op}]")
         want, got = 100 * cell.predicted, 100 * cell.measured

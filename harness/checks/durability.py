@@ -1,6 +1,6 @@
-"""Durability: no acknowledged write may be lost. After the final heal the harness reads every
-key at every client node (the "final reads", appended to the history as processes of their
-own); the check then asks of each key whether its final value could be the last write.
+"""Durability: no acknowledged write may be lost. After the final heal the run reads every
+key at every client node (the final reads, workloads/final_reads.py); this check asks of
+each key whether its final value could be the last write.
 
 A write W is *lost* when the final value comes from a write V that completed before W was
 invoked: W should have superseded V, yet V survived (an acknowledged write vanished, e.g. a
@@ -10,70 +10,13 @@ write acknowledged before replication, or last-writer-wins by a lagging clock).
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
-import httpx
 import pandas as pd
 
-from harness.scenario import Scenario
-from workloads.history import HistoryWriter
-
-FINAL_PROCESS_BASE = 10_000_000  # history processes of the final reads
-
-
-def keys_of(scn: Scenario) -> list[str]:
-    """The keys builtin:kv uses."""
-    return [f"k{i}" for i in range(scn.workload.keys)]
-
-
-def final_reads(scn: Scenario, targets: list[tuple[str, str]], history_path: str,
-                converge_s: float = 0.0) -> int:
-    """Read every key at every client node once, recording invoke/ok|fail|info events.
-
-    With ``converge_s`` (eventual mode) first wait, probing, until every node returns the same
-    value for every key, or at most that long: anti-entropy needs its period to converge."""
-    if scn.workload.locustfile != "builtin:kv":
-        return 0
-    timeout_s = scn.workload.timeout_ms / 1000
-    with httpx.Client(timeout=timeout_s, trust_env=False) as http:
-        if converge_s > 0:
-            wait_converged(http, targets, keys_of(scn), converge_s)
-        writer = HistoryWriter(history_path)
-        n = 0
-        try:
-            for i, (node, url) in enumerate(targets):
-                proc = FINAL_PROCESS_BASE + i
-                for key in keys_of(scn):
-                    writer.append(proc, "invoke", "read", key, None, node)
-                    writer.append(proc, *_read(http, url, key), node)
-                    n += 1
-        finally:
-            writer.close()
-    return n
-
-
-def wait_converged(http: httpx.Client, targets: list[tuple[str, str]], keys: list[str],
-                   timeout_s: float) -> bool:
-    """Probe until all nodes agree on every key (True) or the deadline passes (False)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        views = [[_read(http, url, k)[3] for k in keys] for _, url in targets]
-        if all(v == views[0] for v in views) or time.monotonic() > deadline:
-            return all(v == views[0] for v in views)
-        time.sleep(0.05)  # between probe rounds, bounded by the deadline
-
-
-def _read(http: httpx.Client, url: str, key: str) -> tuple[str, str, str, Any]:
-    try:
-        r = http.get(f"{url}/kv/{key}")
-    except httpx.TimeoutException:
-        return "info", "read", key, None
-    except httpx.HTTPError:
-        return "fail", "read", key, None
-    if r.status_code in (200, 404):
-        return "ok", "read", key, r.json().get("value")
-    return "fail", "read", key, None
+from harness.checks.evidence import Evidence
+from harness.checks.verdict import FAIL, PASS, UNKNOWN, Verdict
+from workloads.final_reads import FINAL_PROCESS_BASE
 
 
 def lost_writes(ops: pd.DataFrame) -> tuple[list[dict[str, Any]], int, list[str]]:
@@ -110,9 +53,9 @@ def _row(w: Any) -> dict[str, Any]:
             "node": w["node"], "start_ns": int(w["start_ns"]), "end_ns": int(w["end_ns"])}
 
 
-def durability_check(scn: Scenario, ops: pd.DataFrame) -> list[Any]:
+def durability_check(ev: Evidence) -> list[Verdict]:
     """No acknowledged write lost, judged from the final reads after the heal."""
-    from harness.checks import FAIL, PASS, UNKNOWN, Verdict
+    ops = ev.ops
     if not (ops["process"] >= FINAL_PROCESS_BASE).any():
         return [Verdict("durability", "durability", UNKNOWN, detail="no final reads were "
                         "taken (only builtin:kv workloads get them)")]

@@ -23,7 +23,7 @@ def _request(method: str, path: str, body: Any, host: str) -> bytes:
     return head.encode() + data
 
 
-class _Reader:
+class ResponseReader:
     """Reads consecutive HTTP/1.1 responses (Content-Length or chunked) from one socket."""
 
     def __init__(self, sock: socket.socket) -> None:
@@ -78,7 +78,7 @@ def pipelined(url: str, calls: list[tuple[str, str, Any]], timeout_s: float) -> 
         for sock, idx in zip(socks, shards, strict=True):
             sock.sendall(b"".join(_request(*calls[i], host=f"{host}:{port}") for i in idx))
         for sock, idx in zip(socks, shards, strict=True):
-            reader = _Reader(sock)
+            reader = ResponseReader(sock)
             for i in idx:
                 out[i] = reader.response()
     finally:

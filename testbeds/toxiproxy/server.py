@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -22,14 +21,15 @@ from typing import IO
 import httpx
 import psutil
 
-from faults.toxiproxy import ToxiproxyClient
 from harness.errors import ConfigError, InfrastructureError
+from testbeds.net import free_port
+from testbeds.toxiproxy.client import ToxiproxyClient
 
 TOXIPROXY_VERSION = "v2.12.0"
 TOXIPROXY_MODULE = "github.com/Shopify/toxiproxy/v2"
 ENV_VAR = "EDGEPROOF_TOXIPROXY"
 BINARY_NAME = "toxiproxy-server"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 FIX_HINT = (
     "Fix: run `edgeproof install-toxiproxy` (or `bash scripts/setup.sh`, or "
     "`bash scripts/install-toxiproxy.sh`; both need Go), or set "
@@ -172,13 +172,6 @@ def install_toxiproxy(dest_dir: Path | None = None, timeout_s: float = 900.0) ->
         staging.chmod(0o755)
         os.replace(staging, target)  # atomic: a concurrent reader sees old or new, never half
     return target
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port that was free a moment ago (bind to port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def _tail(path: Path | None, lines: int = 20, offset: int = 0) -> str:

@@ -19,9 +19,12 @@ concurrent). ``ingest`` and other non-register functions are ignored.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
+
+from workloads.history import operations
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -99,7 +102,6 @@ def ops_from_frame(df: pd.DataFrame) -> list[Op]:
 
 def ops_from_events(events: Iterable[dict[str, Any]]) -> list[Op]:
     """Register ops of raw history events (paired as :func:`workloads.history.operations`)."""
-    from workloads.history import operations
     return ops_from_frame(operations(events))
 
 
@@ -124,7 +126,6 @@ def describe(op: Op | None) -> str:
 
 def fmt(value: Any) -> str:
     """A value as JSON-ish text (``null`` for absent)."""
-    import json
     return json.dumps(thaw(value), separators=(",", ":"), default=str)
 
 

@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.lin_ops import Op
+from harness.checks.lin.ops import Op
 
 INITIAL = object()  # the cluster key of the initial (absent) value
 

@@ -1,4 +1,5 @@
-"""The Toxiproxy toxic faults: latency, bandwidth, timeout, reset_peer, slicer, limit_data.
+"""The Toxiproxy toxic faults, one small module per toxic (latency, bandwidth, timeout,
+reset_peer, slicer, limit_data), and the one fault value they share.
 
 Each adds one toxic per stream to every proxy of the named link (both directions of a node
 link; the client proxy of a client link; ``[clients, "*"]`` every client proxy) and heals by
@@ -7,11 +8,16 @@ removing exactly the toxics it added, leaving the link's own ``link-*`` toxics i
 
 from __future__ import annotations
 
+import random
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from faults.base import Kind, LinkFaultSpec
 from harness.errors import FaultError
 from testbeds.base import Testbed
+from testbeds.spec import CLIENTS, TestbedSpec
 
 
 @dataclass
@@ -40,8 +46,8 @@ class ToxicFault:
         if not proxies:
             raise FaultError(
                 f"{self.kind} fault on link {list(self.link)}: the testbed has no such link; "
-                "declare it under testbed.links (or use [clients, NODE] for a client link)"
-            )
+                "declare it under testbed.links (or use [clients, NODE] for a client link)",
+                fault=self.kind)
         items = [(p.name, f"{self.id}-{self.kind}-{s}", self.toxic_type or self.kind, s,
                   self.attributes) for p in proxies for s in self.streams]
         self._added += [(p, n) for p, n, *_ in items]
@@ -60,3 +66,22 @@ class ToxicFault:
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "target": self.target, "direction": self.direction,
                 **self.attributes}
+
+
+def toxic_kind(spec: type[LinkFaultSpec], attributes: Callable[[Any], dict[str, Any]],
+               draw: Callable[[random.Random, Any, TestbedSpec], dict[str, Any]] | None = None,
+               toxic_type: str = "") -> Kind:
+    """The Kind of a toxic fault: an entry becomes a ToxicFault with these attributes."""
+    name = str(typing.get_args(spec.model_fields["kind"].annotation)[0])  # Literal["latency"]
+
+    def build(entry: Any, index: int, _nodes: list[str], _seed: int) -> ToxicFault:
+        return ToxicFault(entry.kind, tuple(entry.link), attributes(entry),
+                          direction=entry.direction, toxic_type=toxic_type, id=f"fault{index}")
+
+    return Kind(name, spec, build, draw)
+
+
+def random_link(rng: random.Random, tb: TestbedSpec) -> list[str]:
+    """A link of the testbed (a node link direction or a client link), drawn from rng."""
+    pairs = [(s, d) for s, d, _ in tb.link_directions()] + [(CLIENTS, n) for n in tb.client_nodes]
+    return list(rng.choice(pairs))

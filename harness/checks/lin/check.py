@@ -1,14 +1,14 @@
 """Linearizability of read/write/cas register histories, per key, with a minimal witness.
 
 Semantics (Herlihy & Wing 1990; Jepsen/Knossos for unknown outcomes) are in
-:mod:`harness.lin_ops`. Each key is checked on its own (locality, the P-compositionality of
-Horn & Kroening 2015 that Porcupine uses):
+:mod:`harness.checks.lin.ops`. Each key is checked on its own (locality, the
+P-compositionality of Horn & Kroening 2015 that Porcupine uses):
 
 * with no cas and every written value unique (the built-in workloads), the O(n log n)
-  read-mapping test of Gibbons & Korach (1997) (:mod:`harness.lin_mapping`);
+  read-mapping test of Gibbons & Korach (1997) (:mod:`harness.checks.lin.mapping`);
 * otherwise (cas, duplicate values, foreign histories) the Wing & Gong (1993) search with
-  Lowe's (2017) memoisation, as Porcupine's ``checkSingle`` (:mod:`harness.lin_wgl`), under a
-  step/time budget whose exhaustion is ``unknown``, never ``pass``.
+  Lowe's (2017) memoisation, as Porcupine's ``checkSingle`` (:mod:`harness.checks.lin.wgl`),
+  under a step/time budget whose exhaustion is ``unknown``, never ``pass``.
 
 A violation comes with a witness: a non-linearizable sub-history, shrunk by delta debugging
 (Zeller & Hildebrandt 2002) to one from which no operation can be dropped while it still
@@ -22,9 +22,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.lin_mapping import Conflict, eligible, read_mapping_check
-from harness.lin_ops import INF, Op, by_key, describe, fmt, op_dict, ops_from_events
-from harness.lin_wgl import FAIL, PASS, UNKNOWN, wgl_check
+from harness.checks.lin.mapping import Conflict, eligible, read_mapping_check
+from harness.checks.lin.ops import INF, Op, by_key, describe, fmt, op_dict, ops_from_events
+from harness.checks.lin.wgl import FAIL, PASS, UNKNOWN, wgl_check
 
 MODELS = ("linearizable",)
 DEFAULT_BUDGET_S = 30.0  # per key, for the search
@@ -155,7 +155,7 @@ def _produced(ops: list[Op]) -> set[Any]:
         out |= more
 
 
-def _closure(cur: list[Op], drop: set[int]) -> set[int]:
+def closure(cur: list[Op], drop: set[int]) -> set[int]:
     """Grow ``drop`` so that every remaining ok read (and ok cas) still has a value some
     remaining write or cas can produce (or reads/expects the initial ``null``)."""
     while True:
@@ -184,7 +184,7 @@ def shrink(ops: list[Op], fails: Callable[[list[Op]], bool], deadline_s: float
         while i < len(cur):
             if time.monotonic() > end:
                 return cur, False
-            drop = _closure(cur, {o.id for o in cur[i:i + chunk]})
+            drop = closure(cur, {o.id for o in cur[i:i + chunk]})
             rest = [o for o in cur if o.id not in drop]
             if rest and fails(rest):
                 cur, changed = rest, True
@@ -260,31 +260,6 @@ def _explain_forward(k: str, a: Any, b: Any) -> str:
             f"{describe(b.lo_op)} had completed, while the read by process "
             f"{b.hi_op.process} returned {fmt(b.value)} after {describe(a.lo_op)} had "
             f"completed: no order of the writes explains both reads")
-
-
-# ------------------------------------------------------------------ run check
-
-
-def consistency_verdicts(scn: Any, ops_frame: Any) -> list[Any]:
-    """The ``consistency`` check of a run: one verdict from the run's operations frame.
-
-    Linearizability failures are never downgraded for a saturated harness: a slow harness
-    only widens the recorded intervals, which can hide a violation but not invent one.
-    """
-    from harness.checks import Verdict
-    from harness.lin_ops import ops_from_frame
-
-    cfg = scn.checks.consistency
-    model = getattr(cfg, "model", "linearizable")
-    res = check_ops(ops_from_frame(ops_frame))
-    verdict = res.verdict if res.ops else UNKNOWN
-    detail = res.summary() if res.ops else "no read/write/cas operations in the history"
-    measured = {PASS: "linearizable", FAIL: "not linearizable", UNKNOWN: "unknown"}[verdict]
-    evidence = {"ops": res.ops, "keys": len(res.keys), "elapsed_s": round(res.elapsed_s, 3),
-                "violations": [k.as_dict() for k in res.violations[:5]],
-                "unknown_keys": [k.key for k in res.unknown]}
-    return [Verdict(f"consistency[{model}]", "consistency", verdict, predicted=model,
-                    measured=measured, detail=detail, evidence=evidence)]
 
 
 __all__ = ["FAIL", "INF", "MODELS", "PASS", "UNKNOWN", "KeyResult", "LinResult", "Op",

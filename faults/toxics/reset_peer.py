@@ -1,0 +1,26 @@
+"""The reset_peer toxic: connections are reset (TCP RST) after ``timeout_ms``."""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Literal
+
+from pydantic import Field
+
+from faults.base import LinkFaultSpec
+from faults.toxics import random_link, toxic_kind
+from testbeds.spec import TestbedSpec
+
+
+class ResetPeerFault(LinkFaultSpec):
+    """Resets connections on the link after ``timeout_ms`` (Toxiproxy reset_peer)."""
+
+    kind: Literal["reset_peer"]
+    timeout_ms: float = Field(default=0.0, ge=0)
+
+
+def _draw(rng: random.Random, _chaos: Any, tb: TestbedSpec) -> dict[str, Any]:
+    return {"kind": "reset_peer", "link": random_link(rng, tb)}
+
+
+KIND = toxic_kind(ResetPeerFault, lambda f: {"timeout": round(f.timeout_ms)}, _draw)

@@ -1,0 +1,81 @@
+"""The ``checks:`` block of a scenario: one config model per check, and the evidence each
+needs beyond the history (``final_reads``: the runner reads every key after the last heal).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from testbeds.spec import SpecModel
+
+
+class CheckConfig(SpecModel):
+    """A check's settings; ``needs`` names the evidence the run must gather for it."""
+
+    needs: ClassVar[frozenset[str]] = frozenset()
+
+
+class LatencyCheck(CheckConfig):
+    """Per phase: measured mean latency within ``tolerance`` (relative) of the prediction."""
+
+    model: Literal["mva", "mmc"] = "mva"
+    tolerance: float = Field(default=0.15, gt=0, description="relative, on the mean")
+    min_samples: int = Field(default=30, ge=1)
+
+
+class AvailabilityCheck(CheckConfig):
+    """Per phase, client node and operation: availability within ``tolerance_pp``."""
+
+    tolerance_pp: float = Field(default=2.0, ge=0)
+
+
+class ConsistencyCheck(CheckConfig):
+    """The history against a consistency model (linearizable registers per key)."""
+
+    needs: ClassVar[frozenset[str]] = frozenset({"final_reads"})
+    model: Literal["linearizable"] = "linearizable"
+
+
+class DurabilityCheck(CheckConfig):
+    """No acknowledged write lost (final reads of every key after the heal)."""
+
+    needs: ClassVar[frozenset[str]] = frozenset({"final_reads"})
+
+
+class LostUpdatesCheck(CheckConfig):
+    """Lost updates under clock skew (eventual mode) against the LWW model."""
+
+    needs: ClassVar[frozenset[str]] = frozenset({"final_reads"})
+    tolerance: float = Field(default=0.3, ge=0, description="relative widening of the "
+                             "Poisson interval of the expected count")
+
+
+class StalenessCheck(CheckConfig):
+    """PBS t-visibility of eventual mode's reads against the model (models/staleness.py)."""
+
+    tolerance_pp: float = Field(default=15.0, ge=0)
+    processing_ms: float = Field(default=1.5, gt=0, description="mean push processing delay")
+    transit_ms: float = Field(default=1.0, ge=0, description="ack path + read request transit")
+    timer_ms: float = Field(default=0.6, ge=0, description="emulated service overshoot")
+
+
+class ChecksSpec(SpecModel):
+    """Which checks a run makes (a check left out, or null, is not made)."""
+
+    latency: LatencyCheck | None = Field(default_factory=LatencyCheck)
+    availability: AvailabilityCheck | None = None
+    consistency: ConsistencyCheck | None = None
+    durability: DurabilityCheck | None = None
+    lost_updates: LostUpdatesCheck | None = None
+    staleness: StalenessCheck | None = None
+
+    def configured(self) -> dict[str, CheckConfig]:
+        """The checks this scenario makes, by name."""
+        return {name: cfg for name in type(self).model_fields
+                if isinstance(cfg := getattr(self, name), CheckConfig)}
+
+    def needs(self) -> frozenset[str]:
+        """Every kind of evidence the configured checks need beyond the history."""
+        return frozenset().union(*(c.needs for c in self.configured().values()))

@@ -1,0 +1,42 @@
+"""The evidence of a run: the one value every check reads (Jepsen's checker input).
+
+Built by the runner as the run ends, or from a finished run directory by
+:meth:`harness.rundir.RunDir.evidence` (``edgeproof check RUN_DIR``): the same value either
+way, so re-checking from disk gives the verdicts the run gave.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from harness.measure import PhaseMeasurement
+from harness.phases import Phase
+from harness.scenario import Scenario
+from workloads.final_reads import FINAL_PROCESS_BASE
+
+if TYPE_CHECKING:  # cost: pandas only for the annotation
+    import pandas as pd
+
+
+@dataclass
+class Evidence:
+    """What a run measured, and what was predicted for it."""
+
+    scenario: Scenario
+    """The scenario as it ran (chaos expanded)."""
+    phases: list[Phase]
+    """The phases, cut at the faults' actual apply and heal times."""
+    measured: list[PhaseMeasurement]
+    """Per phase: counts, latency and throughput (the warm-up left out of latency)."""
+    predicted: list[dict[str, Any]]
+    """Per phase: the model's prediction as results.json stores it (``latency_ms`` ...)."""
+    ops: pd.DataFrame
+    """Every operation (final reads included), with ``start_s``/``end_s`` from t0."""
+    harness_problem: str | None = None
+    """Why the harness itself may have been the bottleneck (None: it was not)."""
+
+    @property
+    def load_ops(self) -> pd.DataFrame:
+        """The load's own operations (without the final reads)."""
+        return self.ops[self.ops["process"] < FINAL_PROCESS_BASE]

@@ -1,0 +1,73 @@
+"""Every check, registered once, and the one loop that runs them (Jepsen's ``check-safe``).
+
+A check is a function from the run's :class:`Evidence` to one or more verdicts, named after
+its field in the scenario's ``checks:`` block. The loop runs the configured ones in order; a
+check that crashes gives ``unknown`` (never ``pass``). When the harness itself was saturated,
+the checks judged against load figures (latency, availability) become ``unknown``; history
+checks keep their verdict, with a note on a pass: a slow harness only widens the recorded
+intervals, which can hide a violation but not invent one.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from harness.checks.availability import availability_check
+from harness.checks.consistency import consistency_check
+from harness.checks.durability import durability_check
+from harness.checks.evidence import Evidence
+from harness.checks.latency import latency_check
+from harness.checks.lost_updates import lost_updates_check
+from harness.checks.staleness import staleness_check
+from harness.checks.verdict import PASS, UNKNOWN, Verdict
+
+
+@dataclass(frozen=True)
+class Check:
+    """A registered check: its name (the ``checks:`` field), the function, and whether a
+    saturated harness turns its verdicts ``unknown`` (load figures) or only notes it."""
+
+    name: str
+    run: Callable[[Evidence], list[Verdict]]
+    load_figures: bool
+
+
+CHECKS: tuple[Check, ...] = (
+    Check("consistency", consistency_check, load_figures=False),
+    Check("durability", durability_check, load_figures=False),
+    Check("lost_updates", lost_updates_check, load_figures=False),
+    Check("staleness", staleness_check, load_figures=False),
+    Check("latency", latency_check, load_figures=True),
+    Check("availability", availability_check, load_figures=True),
+)
+
+
+def check_safe(check: Check, ev: Evidence) -> list[Verdict]:
+    """Run one check; a crash is one ``unknown`` verdict with the error."""
+    try:
+        return list(check.run(ev))
+    except Exception as exc:  # a crashed checker is unknown, not pass
+        tb = traceback.format_exc(limit=3)
+        return [Verdict(check.name, check.name, UNKNOWN,
+                        detail=f"checker crashed: {exc!r}\n{tb}")]
+
+
+def run_checks(ev: Evidence) -> list[Verdict]:
+    """Run every check the scenario configures, in registry order."""
+    configured = ev.scenario.checks.configured()
+    out: list[Verdict] = []
+    for check in CHECKS:
+        if check.name not in configured:
+            continue
+        verdicts = check_safe(check, ev)
+        problem = ev.harness_problem
+        for v in verdicts if problem else []:
+            if check.load_figures and not v.detail.startswith("checker crashed"):
+                v.verdict = UNKNOWN  # the harness, not the system, was the bottleneck
+                v.detail = f"unknown: {problem}. {v.detail}"
+            elif not check.load_figures and v.verdict == PASS:
+                v.detail = f"{v.detail} (note: {problem})"
+        out += verdicts
+    return out

@@ -1,0 +1,114 @@
+"""Processes of a testbed: the labels they carry, whether they live, how they are stopped.
+
+Every process a testbed starts carries ``EDGEPROOF_RUN_ID`` (its run) and ``EDGEPROOF_STATE``
+(a tag of the state dir that owns it) in its environment, so a reaper finds them by label
+(the testcontainers-reaper idea) and never reaps another state dir's.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+RUN_LABEL = "EDGEPROOF_RUN_ID"
+STATE_LABEL = "EDGEPROOF_STATE"  # which state dir owns a process: clean never reaps another's
+
+
+def pid_alive(pid: int | None) -> bool:
+    """True when the process exists and is not a zombie."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def process_labels(pid: int) -> dict[str, str]:
+    """Our labels in a process's environment ({} if none or unreadable)."""
+    try:
+        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return {}
+    out = {}
+    for item in env:
+        key, _, value = item.partition(b"=")
+        if key.decode(errors="replace") in (RUN_LABEL, STATE_LABEL):
+            out[key.decode()] = value.decode(errors="replace")
+    return out
+
+
+def labelled_pids(run_id: str | None = None) -> list[int]:
+    """Processes carrying our run label in their environment (any run, or one run)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            env = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        for item in env:
+            if item.startswith(RUN_LABEL.encode() + b"="):
+                value = item.split(b"=", 1)[1].decode(errors="replace")
+                if run_id is None or value == run_id:
+                    found.append(int(entry.name))
+                break
+    return found
+
+
+def kill_group(pid: int | None, sig: signal.Signals = signal.SIGTERM, grace_s: float = 2.0) -> bool:
+    """Signal a process group (or the process), escalate to SIGKILL after grace; True if sent."""
+    if not pid or not pid_alive(pid):
+        return False
+    for target in (lambda s: os.killpg(pid, s), lambda s: os.kill(pid, s)):
+        try:
+            target(signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+            target(sig)
+            break
+        except (ProcessLookupError, PermissionError):
+            continue
+    deadline = time.monotonic() + grace_s
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if pid_alive(pid):
+        for kill in (os.killpg, os.kill):
+            try:
+                kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                continue
+    return True
+
+
+def kill_all(pids: list[int], grace_s: float) -> list[int]:
+    """SIGTERM every process group at once, wait once, SIGKILL what is left; return the
+    pids that were alive."""
+    alive = [p for p in pids if pid_alive(p)]
+    for pid in alive:
+        _signal(pid, signal.SIGCONT)
+        _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while any(pid_alive(p) for p in alive) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for pid in alive:
+        if pid_alive(pid):
+            _signal(pid, signal.SIGKILL)
+    return alive
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, sig)
+            return
+        except (ProcessLookupError, PermissionError):
+            continue

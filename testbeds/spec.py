@@ -1,0 +1,209 @@
+"""The testbed spec: nodes, their hardware, links, the load generator's side, the reference
+service's settings (the ``testbed:`` block of a scenario, or a bare testbed file).
+
+Validated values (pydantic); every layer above reads them, none writes them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
+CLIENTS = "clients"
+BACKENDS = ("local", "docker")
+
+
+class SpecModel(BaseModel):
+    """Base of every spec model: unknown fields are errors, aliases (``from``) accepted."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=False)
+
+
+def unknown_node(field: str, value: str, names: list[str]) -> str:
+    """The message for a reference to a node the testbed does not have."""
+    return (
+        f"{field}: {value!r} is not a node of this testbed (nodes: {', '.join(names)}); "
+        "use one of those names"
+    )
+
+
+class Hardware(SpecModel):
+    """Emulated hardware of a node: real limits where the backend can set them, plus emulation."""
+
+    cpus: float | None = Field(default=None, gt=0, description="CPU quota in cores")
+    memory_mb: int | None = Field(default=None, gt=0, description="memory limit in MiB")
+    workers: int = Field(default=2, ge=1, le=1024, description="c parallel servers (M/M/c)")
+    service_ms: float = Field(default=2.0, ge=0, description="mean exponential service time")
+
+
+class ReadyProbe(SpecModel):
+    """How to tell that a node of a user's own system is ready."""
+
+    tcp: str | None = None
+    http: str | None = None
+    port: str | None = None
+    command: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ReadyProbe:
+        kinds = [k for k in ("tcp", "http", "command") if getattr(self, k)]
+        if len(kinds) != 1:
+            raise ValueError("give exactly one of tcp, http or command (e.g. {tcp: main})")
+        return self
+
+
+class NodeSpec(SpecModel):
+    """One node: the reference service (default) or a user's own ``command`` / ``image``."""
+
+    name: str
+    tier: str = "edge"
+    hardware: Hardware = Field(default_factory=Hardware)
+    command: str | None = None
+    image: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    ports: list[str] = Field(default_factory=lambda: ["main"])
+    client_port: str | None = None
+    ready: ReadyProbe | None = None
+    clock: Literal["faketime", "none"] = "faketime"
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if v == CLIENTS or not NAME_RE.match(v):
+            raise ValueError(
+                f"{v!r} is not a valid node name: use lower-case letters, digits and '-', "
+                "at most 40 characters, not 'clients' (e.g. edge-1)"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _ports(self) -> NodeSpec:
+        if not self.ports:
+            raise ValueError("ports: give at least one named port (e.g. [main])")
+        if self.client_port and self.client_port not in self.ports:
+            raise ValueError(
+                f"client_port: {self.client_port!r} is not one of ports {self.ports}; "
+                "name one of those, or add it to ports"
+            )
+        return self
+
+    @property
+    def is_reference(self) -> bool:
+        """True when the node runs the reference edge service rather than a user's system."""
+        return self.command is None and self.image is None
+
+    @property
+    def main_port(self) -> str:
+        """The port clients use."""
+        return self.client_port or self.ports[0]
+
+
+class LinkSpec(SpecModel):
+    """A node-to-node link: symmetric with ``between``, one direction with ``from``/``to``.
+
+    ``latency_ms`` is the one-way delay, so a round trip over the link costs twice it.
+    """
+
+    between: tuple[str, str] | None = None
+    from_: str | None = Field(default=None, alias="from")
+    to: str | None = None
+    latency_ms: float = Field(default=0.0, ge=0)
+    jitter_ms: float = Field(default=0.0, ge=0)
+    bandwidth_kbps: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _shape(self) -> LinkSpec:
+        if (self.between is None) == (self.from_ is None and self.to is None):
+            raise ValueError("give either between: [a, b] or from: a and to: b")
+        if self.between is None and (self.from_ is None or self.to is None):
+            raise ValueError("a directed link needs both from and to")
+        ends = self.between or (self.from_, self.to)
+        if ends[0] == ends[1]:
+            raise ValueError(f"a link joins two different nodes, not {ends[0]!r} to itself")
+        return self
+
+    def directions(self) -> list[tuple[str, str]]:
+        """The (source, destination) pairs this link carries traffic for."""
+        if self.between:
+            a, b = self.between
+            return [(a, b), (b, a)]
+        return [(str(self.from_), str(self.to))]
+
+
+class ClientsSpec(SpecModel):
+    """The load generator's side: which nodes take client traffic and over what link."""
+
+    nodes: list[str] | None = None
+    latency_ms: float = Field(default=0.0, ge=0)
+    jitter_ms: float = Field(default=0.0, ge=0)
+    bandwidth_kbps: float | None = Field(default=None, gt=0)
+
+
+class ServiceSpec(SpecModel):
+    """The reference edge service's replication settings."""
+
+    mode: Literal["quorum", "primary", "eventual"] = "quorum"
+    primary: str | None = None
+    anti_entropy_ms: float = Field(default=1000.0, gt=0)
+    replica_timeout_ms: float = Field(default=1000.0, gt=0)
+    bug: Literal["read_one", "early_ack"] | None = Field(
+        default=None, description="seed a known bug (quorum mode), to prove a check catches it")
+
+
+class TestbedSpec(SpecModel):
+    """A whole testbed: backend, service settings, nodes, links and client links."""
+
+    __test__ = False
+
+    backend: Literal["local", "docker"] = "local"
+    service: ServiceSpec = Field(default_factory=ServiceSpec)
+    nodes: list[NodeSpec] = Field(min_length=1)
+    links: list[LinkSpec] = Field(default_factory=list)
+    clients: ClientsSpec = Field(default_factory=ClientsSpec)
+
+    @model_validator(mode="after")
+    def _refs(self) -> TestbedSpec:
+        names = [n.name for n in self.nodes]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise ValueError(
+                    f"nodes[{i}].name: duplicate node name {name!r} (nodes[{names.index(name)}] "
+                    "has it too); give every node a unique name"
+                )
+        known = set(names)
+        for i, link in enumerate(self.links):
+            for src, dst in link.directions():
+                for end in (src, dst):
+                    if end not in known:
+                        raise ValueError(unknown_node(f"links[{i}]", end, names))
+        for end in self.clients.nodes or []:
+            if end not in known:
+                raise ValueError(unknown_node("clients.nodes", end, names))
+        if self.service.primary and self.service.primary not in known:
+            raise ValueError(unknown_node("service.primary", self.service.primary, names))
+        return self
+
+    @property
+    def node_names(self) -> list[str]:
+        """Every node's name, in declaration order."""
+        return [n.name for n in self.nodes]
+
+    @property
+    def client_nodes(self) -> list[str]:
+        """The nodes that take client traffic (all of them unless ``clients.nodes`` says)."""
+        return list(self.clients.nodes) if self.clients.nodes else self.node_names
+
+    def node(self, name: str) -> NodeSpec:
+        """The spec of one node by name."""
+        return next(n for n in self.nodes if n.name == name)
+
+    def link_directions(self) -> list[tuple[str, str, LinkSpec]]:
+        """Every directed (src, dst) with the link it belongs to; later links win."""
+        out: dict[tuple[str, str], LinkSpec] = {}
+        for link in self.links:
+            for d in link.directions():
+                out[d] = link
+        return [(s, d, link) for (s, d), link in out.items()]
