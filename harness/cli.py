@@ -359,7 +359,7 @@ def certify(
     cert = None
     try:
         fl = cf.load_fleet(fleet, backend=backend)
-        target = out_dir or cf.default_out(fl.name)
+        target = out_dir or cf.default_out(fl.name, "certify")
         if out_dir is None and (old := cf.unfinished(fl.name)) is not None:
             console.print(f"note: an unfinished certification of {fl.name} is in {old}; "
                           f"resume it with --out {old}", highlight=False)
