@@ -48,9 +48,17 @@ from rich.table import Table
 
 from harness.errors import ConfigError, EdgeproofError, Problem
 from harness.junit import Case, junit_xml
-from harness.rundir import REPORTS, default_out
+from harness.rundir import default_out, reports_root
 from harness.runner import run_scenario
-from harness.scenario import Scenario, load_scenario, load_yaml, problems_of
+from harness.scenario import (
+    Scenario,
+    absolute,
+    check_files,
+    load_scenario,
+    load_yaml,
+    problems_of,
+    resolve_paths,
+)
 
 Say = Callable[[str], None]
 AXIS_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]|_(?!_)){0,39}$")
@@ -193,16 +201,19 @@ def _explain_fleet(path: str, exc: ValidationError, tree: yaml.Node | None) -> C
 
 
 def _base(path: str, spec: FleetSpec) -> tuple[dict[str, Any], str]:
-    """The base scenario as a raw mapping (validated on its own first) and how to name it."""
+    """The base scenario as a raw mapping (validated on its own first) and how to name it.
+    Relative paths resolve against the fleet file's folder (an inline base, a base file's
+    path), or against the base file's own folder (the paths written in it)."""
+    folder = absolute(path).parent
     if isinstance(spec.base, dict):
-        raw = copy.deepcopy(spec.base)
+        raw = resolve_paths(copy.deepcopy(spec.base), folder)
         try:
             Scenario.model_validate(raw)
         except ValidationError as exc:
             raise ConfigError(problems=tuple(problems_of(path, exc, None,
                                                          prefix=("base",)))) from None
         return raw, f"{path}: base"
-    file = Path(path).parent / spec.base
+    file = folder / spec.base
     if not file.is_file():
         raise ConfigError(f"{path}: base: {spec.base!r} is not a file (looked for {file}); "
                           "give a scenario path relative to the fleet file", path=path,
@@ -211,18 +222,21 @@ def _base(path: str, spec: FleetSpec) -> tuple[dict[str, Any], str]:
     raw, _ = load_yaml(file)
     if "testbed" not in raw:  # a bare testbed file
         raw = {"name": file.stem, "testbed": raw}
-    return raw, str(file)
+    return resolve_paths(raw, file.parent), str(file)
 
 
 def _cells(path: str, spec: FleetSpec, base: dict[str, Any], base_label: str,
            backend: str | None, name: str, tree: yaml.Node | None) -> list[Cell]:
     plans: dict[str, list[dict[str, Any]] | None] = (
         dict(spec.faults) if spec.faults is not None else {"base": None})
+    folder = absolute(path).parent
+    loads = {name: resolve_paths({"workload": dict(load)}, folder)["workload"]
+             for name, load in spec.loads.items()}
     cells: list[Cell] = []
     problems: list[Problem] = []
     for tb_name, variant in spec.testbeds.items():
         for plan_name, plan in plans.items():
-            for load_name, load in spec.loads.items():
+            for load_name, load in loads.items():
                 try:
                     cells.append(_cell(base, (tb_name, variant), (plan_name, plan),
                                        (load_name, load), backend, name))
@@ -230,6 +244,8 @@ def _cells(path: str, spec: FleetSpec, base: dict[str, Any], base_label: str,
                     problems += _explain_cell(path, tree, exc, tb_name, plan_name, load_name)
     if problems:
         raise ConfigError(problems=tuple(dict.fromkeys(problems)))
+    for cell in cells:
+        check_files(cell.scenario, path, None)
     return cells
 
 
@@ -350,8 +366,9 @@ class Certification:
         return cmd + (f" --backend {self.backend}" if self.backend else "")
 
 
-def unfinished(name: str, root: Path = REPORTS) -> Path | None:
+def unfinished(name: str, root: Path | None = None) -> Path | None:
     """The newest earlier certification of this fleet that has a journal but no end."""
+    root = root or reports_root()
     found = sorted(root.glob(f"*-certify-{name}/journal.jsonl")) if root.is_dir() else []
     for j in reversed(found):
         cert = j.parent / "certification.json"
@@ -364,7 +381,8 @@ def certify(path: str, *, out: Path | None = None, backend: str | None = None,
             say: Say = print) -> Certification:
     """Run every cell not already journaled as done; write the journal and the reports."""
     fleet = load_fleet(path, backend=backend)
-    cert = Certification(fleet, out or default_out(fleet.name, "certify"), backend)
+    cert = Certification(fleet, absolute(out) if out else default_out(fleet.name, "certify"),
+                         backend)
     cert.out.mkdir(parents=True, exist_ok=True)
     (cert.out / "cells").mkdir(exist_ok=True)
     repair_journal(cert.journal)
@@ -425,7 +443,7 @@ def attempt_cell(cert: Certification, cell: Cell, say: Say) -> dict[str, Any]:
                for c in outcome.results.get("checks", []) if c["verdict"] != "pass"]
     return {**entry, "verdict": outcome.results["verdict"], "exit_code": outcome.exit_code,
             "failing": failing, "duration_s": time.monotonic() - t, "finished_at": _now(),
-            "reproduce": f"edgeproof run {src}"}
+            "reproduce": f"edgeproof run {shlex.quote(str(src))}"}
 
 
 def _now() -> str:
@@ -443,7 +461,21 @@ def overall(verdicts: list[str], complete: bool) -> str:
 
 
 def exit_code(cert: Certification) -> int:
-    return 0 if summary(cert)["verdict"] == "pass" else 1
+    """0 every cell passed; 2 a cell could not run (infrastructure); else 1."""
+    s = summary(cert)
+    if s["errored_cells"]:
+        return 2
+    return 0 if s["verdict"] == "pass" else 1
+
+
+def errors_once(s: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """Why cells could not run, each cause once with the cells it stopped."""
+    by: dict[str, list[str]] = {}
+    for c in s["cells"]:
+        if c["verdict"] == "error":
+            cause = c["failing"][0]["detail"] if c.get("failing") else "unknown cause"
+            by.setdefault(cause, []).append(c["cell"])
+    return list(by.items())
 
 
 # ---------------------------------------------------------------- reports
@@ -463,6 +495,7 @@ def summary(cert: Certification) -> dict[str, Any]:
     return {"name": cert.fleet.name, "fleet": cert.fleet.path, "started_at": cert.started_at,
             "updated_at": _now(), "complete": complete, "verdict": overall(verdicts, complete),
             "counts": counts, "axes": cert.fleet.axes(), "resumed_cells": cert.skipped,
+            "errored_cells": [c["cell"] for c in cells if c["verdict"] == "error"],
             "resume": cert.resume_command(), "cells": cells}
 
 
@@ -488,7 +521,10 @@ def _explanations(cell: dict[str, Any]) -> str:
 
 
 def _why(cell: dict[str, Any]) -> str:
-    """One line for the table: the first explanation and how many more there are."""
+    """One line for the table: the first explanation and how many more there are (for a
+    cell that could not run, a pointer to the cause printed once below the table)."""
+    if cell["verdict"] == "error":
+        return "could not run (the cause is below the table)"
     lines = _explanations(cell).splitlines()
     if not lines:
         return ""
@@ -497,16 +533,16 @@ def _why(cell: dict[str, Any]) -> str:
 
 
 def junit(s: dict[str, Any]) -> str:
-    """One test case per cell: fail = failure (the failing checks' explanations), unknown or
-    not run = skipped, infrastructure error = error."""
-    outcome = {"pass": "passed", "fail": "failure", "error": "error", "unknown": "skipped",
-               "not run": "skipped"}
+    """One test case per cell: fail = failure (the failing checks' explanations); unknown,
+    not run and infrastructure errors = error (never a green skipped)."""
+    outcome = {"pass": "passed", "fail": "failure", "error": "error", "unknown": "error",
+               "not run": "error"}
     cases = []
     for c in s["cells"]:
         text = _explanations(c)
         o = outcome.get(c["verdict"], "error")
         cases.append(Case(f"edgeproof.certify.{c['testbed']}", c["cell"], o,
-                          text.replace("\n", "; ") or (c["verdict"] if o == "skipped" else ""),
+                          text.replace("\n", "; ") or c["verdict"],
                           text, c.get("duration_s", 0.0)))
     return junit_xml(f"edgeproof.certify.{s['name']}", cases,
                      sum(c.get("duration_s", 0.0) for c in s["cells"]))

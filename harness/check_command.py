@@ -22,10 +22,8 @@ from rich.table import Table
 
 from harness.checks.lin.check import MODELS, LinResult, check_ops
 from harness.checks.lin.ops import REGISTER_FUNCTIONS, fmt, op_dict, ops_from_events
-from harness.checks.registry import run_checks
 from harness.checks.verdict import Verdict, overall_verdict
 from harness.errors import ConfigError
-from harness.rundir import RunDir
 from workloads.history import read_history, validate_pairs
 
 FORMAT_HINT = ('each line must be {"process", "type": "invoke|ok|fail|info", '
@@ -108,8 +106,10 @@ def witness_tables(res: LinResult) -> list[Any]:
     return tables
 
 
-def recheck(run_dir: str | Path) -> tuple[RunDir, list[Verdict], str]:
+def recheck(run_dir: str | Path) -> tuple[Any, list[Verdict], str]:
     """A finished run's checks again, from its directory: (the run, verdicts, verdict)."""
+    from harness.checks.registry import judge  # cost: pandas, only for a run directory
+    from harness.rundir import RunDir  # cost: as above
     run = RunDir(run_dir)
-    verdicts = run_checks(run.evidence())
+    verdicts = judge(run.evidence())
     return run, verdicts, overall_verdict(verdicts)

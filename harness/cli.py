@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.errors import EdgeproofError
+from harness.progress import Progress
 from testbeds.state import is_stale, load_records, state_dir
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -28,6 +29,8 @@ out = Console()
 
 FileArg = Annotated[str, typer.Argument(help="scenario (or testbed) YAML file")]
 BackendOpt = Annotated[str | None, typer.Option("--backend", help="local or docker")]
+QuietOpt = Annotated[bool, typer.Option("-q", "--quiet",
+                                        help="no progress (the verdicts are still printed)")]
 
 
 def _fail(exc: EdgeproofError) -> None:
@@ -168,14 +171,13 @@ def predict(file: FileArg, as_json: Annotated[bool, typer.Option("--json")] = Fa
 def run(file: FileArg,
         out_dir: Annotated[Path | None, typer.Option("--out", help="run directory")] = None,
         backend: BackendOpt = None,
-        seed: Annotated[int | None, typer.Option("--seed", help="override the seed")] = None
-        ) -> None:
+        seed: Annotated[int | None, typer.Option("--seed", help="override the seed")] = None,
+        quiet: QuietOpt = False) -> None:
     """Run one whole scenario: testbed, load, faults, checks, report."""
     from harness.runner import run as do_run  # cost: the runner's imports
     try:
-        with console.status("starting") as st:
-            outcome = do_run(file, out=out_dir, backend=backend, seed=seed,
-                             say=lambda m: st.update(m))
+        with Progress(console, quiet=quiet) as say:
+            outcome = do_run(file, out=out_dir, backend=backend, seed=seed, say=say)
     except EdgeproofError as exc:
         _fail(exc)
     except KeyboardInterrupt:
@@ -185,26 +187,48 @@ def run(file: FileArg,
     raise typer.Exit(outcome.exit_code)
 
 
+SATURATED = "unknown: harness saturated"
+
+
 def _verdict_table(name: str, verdict: str, checks: list[dict[str, Any]]) -> Table:
     t = Table(title=f"{name}: {verdict}")
     for col in ("check", "verdict", "predicted", "measured", "detail"):
         t.add_column(col, overflow="fold")
     colour = {"pass": "green", "fail": "red", "unknown": "yellow"}
     for c in checks:
-        t.add_row(c["name"], f"[{colour[c['verdict']]}]{c['verdict']}[/]", str(c["predicted"]),
-                  str(c["measured"]), c["detail"])
+        detail = str(c["detail"])
+        if detail.startswith(SATURATED):  # said once, in the banner above the table
+            detail = detail.split(". ", 1)[-1]
+        t.add_row(escape(c["name"]), f"[{colour[c['verdict']]}]{c['verdict']}[/]",
+                  str(c["predicted"]), str(c["measured"]), escape(detail))
     return t
+
+
+def _banner(checks: list[dict[str, Any]], warnings: list[str]) -> None:
+    """What concerns the whole run, once: a saturated harness, the load's warnings."""
+    saturated = next((str(c["detail"]).split(". ", 1)[0] for c in checks
+                      if str(c["detail"]).startswith(SATURATED)), None)
+    if saturated:
+        out.print(f"[bold yellow]{escape(saturated.removeprefix('unknown: '))}[/]: the "
+                  "harness, not the system under test, was the bottleneck, so the verdicts "
+                  "judged on load figures below are unknown", soft_wrap=True)
+    for w in warnings:
+        out.print(f"[yellow]warning:[/] {escape(w)}", soft_wrap=True)
 
 
 def _print_verdicts(outcome: Any) -> None:
     res = outcome.results
+    _banner(res["checks"], res.get("warnings") or [])
     out.print(_verdict_table(res["name"], res["verdict"], res["checks"]))
     w = res["workload"]
+    lat = res["latency_ms"]["mean"]
+    mean = f"{lat:.2f} ms" if isinstance(lat, float | int) else "-"
     out.print(f"{w['ops']} ops ({w['ok']} ok, {w['fail']} fail, {w['info']} info), "
-              f"{w['throughput_rps']:.1f} ok/s, mean {res['latency_ms']['mean']:.2f} ms; "
-              f"artefacts in {outcome.out_dir}")
+              f"{w['throughput_rps']:.1f} ok/s, mean {mean}; artefacts in {outcome.out_dir}",
+              highlight=False, soft_wrap=True)
     if outcome.exit_code:
-        out.print(f"to reproduce: {res['reproduce']}")
+        out.print(f"to reproduce: {res['reproduce']}", highlight=False, soft_wrap=True,
+                  markup=False)
 
 
 @app.command()
@@ -310,17 +334,19 @@ def explore(
             "--max-faults", help="at most this many faults per schedule")] = None,
         min_faults: Annotated[int | None, typer.Option(
             "--min-faults", help="at least this many faults (1 skips the fault-free run)")] = None,
+        quiet: QuietOpt = False,
 ) -> None:
     """Search fault schedules (hypothesis); shrink a failing one to DIR/minimal.yaml.
 
-    Exit 0 none failed, 1 found one, 2 bad input.
+    Exit 0 none failed (and at least one run completed), 1 found one, 2 bad input or no run
+    could complete.
     """
     from harness.explore import explore as do_explore  # cost: hypothesis and the runner
     try:
-        with console.status("exploring") as st:
+        with Progress(console, quiet=quiet) as progress:
             res = do_explore(file, budget=budget, budget_minutes=budget_minutes, out=out_dir,
                              seed=seed, duration_s=duration_s, max_faults=max_faults,
-                             min_faults=min_faults, say=lambda m: _say(st, m))
+                             min_faults=min_faults, say=lambda m: _say(progress, m))
     except EdgeproofError as exc:
         _fail(exc)
     except KeyboardInterrupt:
@@ -331,11 +357,12 @@ def explore(
     raise typer.Exit(res.exit_code)
 
 
-def _say(status: Any, message: str) -> None:
-    """Progress: one line per run or cell (kept), inner run messages in the spinner."""
+def _say(progress: Progress, message: str) -> None:
+    """Progress: one line per run or cell (kept), inner run messages as progress."""
     if message.startswith(("run ", "cell ", "confirming", "skip")):
-        console.print(message, markup=False, highlight=False, soft_wrap=True)
-    status.update(escape(message))
+        progress.keep(message)
+    else:
+        progress(message)
 
 
 # ---------------------------------------------------------------- certify (issue 7, item 3)
@@ -349,17 +376,18 @@ def certify(
             "--out", help="certification folder; the same --out resumes "
                           "(default reports/<timestamp>-certify-<name>/)")] = None,
         backend: BackendOpt = None,
+        quiet: QuietOpt = False,
 ) -> None:
     """A matrix of scenarios (testbeds x faults x loads): a verdict per cell and overall.
 
-    Exit 0 every cell passed, 1 a cell failed or is unknown, 2 bad input. Re-run with the
-    same --out to resume.
+    Exit 0 every cell passed, 1 a cell failed or is unknown, 2 bad input or a cell that could
+    not run. Re-run with the same --out to resume.
     """
     from harness import certify as cf  # cost: the runner's imports
     cert = None
     try:
         fl = cf.load_fleet(fleet, backend=backend)
-        target = out_dir or cf.default_out(fl.name, "certify")
+        target = cf.absolute(out_dir) if out_dir else cf.default_out(fl.name, "certify")
         if out_dir is None and (old := cf.unfinished(fl.name)) is not None:
             console.print(f"note: an unfinished certification of {fl.name} is in {old}; "
                           f"resume it with --out {old}", highlight=False)
@@ -370,8 +398,9 @@ def certify(
                           "already done are skipped", highlight=False)
         console.print(f"{len(fl.cells)} cell(s) -> {target}; if interrupted, resume with: "
                       f"{cert.resume_command()}", highlight=False, soft_wrap=True)
-        with console.status("certifying") as st:
-            cert = cf.certify(fleet, out=target, backend=backend, say=lambda m: _say(st, m))
+        with Progress(console, quiet=quiet) as progress:
+            cert = cf.certify(fleet, out=target, backend=backend,
+                              say=lambda m: _say(progress, m))
     except EdgeproofError as exc:
         _fail(exc)
     except KeyboardInterrupt:
@@ -382,7 +411,12 @@ def certify(
     assert cert is not None
     out.print(cf.summary_table(cert))
     s = cf.summary(cert)
+    for cause, cells in cf.errors_once(s):
+        console.print(f"[yellow]{len(cells)} cell(s) could not run[/] ({', '.join(cells)}): "
+                      f"{escape(cause)}", highlight=False, soft_wrap=True)
+    errored = f"; cells that could not run: {', '.join(s['errored_cells'])}" \
+        if s["errored_cells"] else ""
     out.print(f"certify {s['name']}: {s['verdict']} "
-              f"({', '.join(f'{n} {v}' for v, n in s['counts'].items())}); "
+              f"({', '.join(f'{n} {v}' for v, n in s['counts'].items())}){errored}; "
               f"report: {cert.out / 'report.html'}", highlight=False, soft_wrap=True)
     raise typer.Exit(cf.exit_code(cert))

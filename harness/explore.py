@@ -27,7 +27,9 @@ The ``explore:`` block (optional, every field has a default)::
 
 from __future__ import annotations
 
+import html
 import json
+import shlex
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -44,10 +46,18 @@ from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from harness.errors import ConfigError, EdgeproofError
+from harness.errors import ConfigError, EdgeproofError, InfrastructureError
 from harness.rundir import default_out
 from harness.runner import run_scenario
-from harness.scenario import Scenario, load_scenario, load_yaml, problems_of
+from harness.scenario import (
+    Scenario,
+    absolute,
+    check_files,
+    load_scenario,
+    load_yaml,
+    problems_of,
+    resolve_paths,
+)
 from testbeds.spec import CLIENTS
 
 Say = Callable[[str], None]
@@ -136,10 +146,12 @@ def load_base(path: str, *, duration_s: float | None = None, max_faults: int | N
     data["faults"] = []
     if spec.duration_s is not None:
         data["workload"] = {**(data.get("workload") or {}), "duration_s": spec.duration_s}
+    resolve_paths(data, absolute(path).parent)  # minimal.yaml works from anywhere
     try:
         scn = Scenario.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(problems=tuple(problems_of(path, exc, tree))) from None
+    check_files(scn, path, tree)
     _check_room(path, spec, scn.workload.duration_s)
     return Base(path=path, raw=data, scenario=scn, spec=spec)
 
@@ -458,7 +470,7 @@ def explore(path: str, *, budget: int, budget_minutes: float | None = None,
     if budget_minutes is not None and budget_minutes <= 0:
         raise ConfigError(f"--budget-minutes: {budget_minutes} is not a positive time")
     base = load_base(path, duration_s=duration_s, max_faults=max_faults, min_faults=min_faults)
-    out = out or default_out(base.scenario.name, "explore")
+    out = absolute(out) if out else default_out(base.scenario.name, "explore")
     out.mkdir(parents=True, exist_ok=True)
     seed = base.scenario.seed if seed is None else seed
     started = datetime.now(UTC)
@@ -466,6 +478,7 @@ def explore(path: str, *, budget: int, budget_minutes: float | None = None,
     ex = Explorer(base, out, budget, deadline, say)
     try:
         search(ex, seed)
+        ex.error = ex.error or nothing_completed(ex)
         if ex.error is not None:
             ex.stopped_by = f"error: {ex.error}"
             finish(ex, path, seed, started, None)
@@ -476,6 +489,22 @@ def explore(path: str, *, budget: int, budget_minutes: float | None = None,
         finish(ex, path, seed, started, None)
         raise
     return finish(ex, path, seed, started, confirmed)
+
+
+def nothing_completed(ex: Explorer) -> EdgeproofError | None:
+    """The error of an exploration that tried nothing, or none of whose runs completed: it
+    checked nothing, so it is never a 0."""
+    done = [e for e in ex.examples if e.verdict != "error"]
+    if done:
+        return None
+    if not ex.examples:
+        return InfrastructureError(
+            f"explore tried no schedule ({ex.stopped_by}); raise --budget or "
+            "--budget-minutes (one run takes about the workload's duration plus 5 s)")
+    last = ex.examples[-1].failing[0]["detail"] if ex.examples[-1].failing else "unknown"
+    return InfrastructureError(
+        f"explore: none of its {len(ex.examples)} run(s) could complete; the last one "
+        f"failed with: {last}")
 
 
 def confirm(ex: Explorer) -> bool | None:
@@ -506,7 +535,7 @@ def write_minimal(ex: Explorer) -> Path:
     header = (f"# Minimal failing fault schedule found by `edgeproof explore {ex.base.path}`\n"
               f"# ({describe(ex.best.faults)}; first failing check: "
               f"{ex.best.failing[0]['name'] if ex.best.failing else '-'}).\n"
-              f"# Reproduce: edgeproof run {path}\n")
+              f"# Reproduce: edgeproof run {shlex.quote(str(path))}\n")
     path.write_text(ex.base.minimal_yaml(ex.best.faults, header))
     return path
 
@@ -526,12 +555,46 @@ def finish(ex: Explorer, path: str, seed: int, started: datetime,
         "examples": [e.as_dict() for e in ex.examples],
         "minimal": None if ex.best is None else {
             **ex.best.as_dict(), "path": str(minimal), "confirmed": confirmed,
-            "reproduce": f"edgeproof run {minimal}"},
+            "reproduce": f"edgeproof run {shlex.quote(str(minimal))}"},
         "exit_code": 2 if ex.error is not None else int(ex.best is not None),
         "summary": summary,
     }
     (ex.out / "explore.json").write_text(json.dumps(report, indent=2))
+    (ex.out / "explore.html").write_text(explore_html(report, ex.out), encoding="utf-8")
     return ExploreOutcome(ex.out, report["exit_code"], summary, report)
+
+
+def explore_html(report: dict[str, Any], out: Path) -> str:
+    """explore.html: the schedules tried with their verdicts and runs, the minimal one."""
+    colour = {"pass": "#e6f4e6", "fail": "#fbe3e3"}
+    rows = []
+    for e in report["examples"]:
+        run = Path(e["out_dir"]) if e.get("out_dir") else None
+        link = (f'<a href="{html.escape(str(run.relative_to(out)))}/report.html">run</a>'
+                if run is not None and run.is_relative_to(out) else "")
+        failing = "; ".join(f"{c['name']}: {c['detail']}" for c in e["failing_checks"])
+        rows.append(f'<tr style="background:{colour.get(e["verdict"], "#fff6d6")}">'
+                    f"<td>{e['n']}</td><td>{html.escape(e['phase'])}</td>"
+                    f"<td>{html.escape(e['description'])}</td>"
+                    f"<td>{html.escape(e['verdict'])}</td><td>{html.escape(failing[:400])}</td>"
+                    f"<td>{link}</td></tr>")
+    minimal = report.get("minimal")
+    found = (f"<p>minimal failing schedule: <b>{html.escape(minimal['description'])}</b> · "
+             f'<a href="minimal.yaml">minimal.yaml</a> · reproduce: '
+             f"<code>{html.escape(minimal['reproduce'])}</code></p>" if minimal else
+             "<p>no failing schedule found</p>")
+    return f"""<!doctype html><html><head><meta charset="utf-8">
+<title>edgeproof explore: {html.escape(report['name'])}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:
+collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left;
+vertical-align:top}}</style></head><body>
+<h1>explore: {html.escape(report['name'])}</h1>
+<p id="summary">{html.escape(report['summary'])}</p>{found}
+<p>{report['runs']} run(s) of a budget of {report['budget_runs']} · stopped by
+{html.escape(str(report['stopped_by']))} · seed {report['seed']}</p>
+<table><thead><tr><th>#</th><th>phase</th><th>schedule</th><th>verdict</th>
+<th>failing checks</th><th>run</th></tr></thead><tbody>{''.join(rows)}</tbody></table>
+</body></html>"""
 
 
 def summary_line(ex: Explorer, minimal: Path | None, confirmed: bool | None = None) -> str:
@@ -546,4 +609,4 @@ def summary_line(ex: Explorer, minimal: Path | None, confirmed: bool | None = No
         "schedules with faults only)")
     flaky = "; it passed when run again (flaky)" if confirmed is False else ""
     return (f"{runs}, found a failing schedule with {len(faults)} fault(s): {what}{flaky}; "
-            f"minimal: {minimal}; reproduce: edgeproof run {minimal}")
+            f"minimal: {minimal}; reproduce: edgeproof run {shlex.quote(str(minimal))}")

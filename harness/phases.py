@@ -44,22 +44,36 @@ def fault_label(spec: Any) -> str:
 
 
 def phases(scenario: Scenario, times: list[tuple[float, float]] | None = None) -> list[Phase]:
-    """Cut [0, duration) into phases; ``times`` may give actual (applied, healed) per fault."""
+    """Cut [0, duration) into phases; ``times`` may give actual (applied, healed) per fault.
+
+    Names are stable across runs of the same scenario: ``baseline``, the fault labels
+    (``partition isolate edge-3``), ``recovery after <fault>``, with `` #2`` ... when a name
+    comes again; never a time."""
     duration = scenario.workload.duration_s
     spans = times or [(f.at_s, f.at_s + f.for_s) for f in scenario.faults]
     spans = [(max(0.0, a), min(duration, h)) for a, h in spans]
     cuts = sorted({0.0, duration, *[t for s in spans for t in s if 0 < t < duration]})
     out: list[Phase] = []
-    seen_fault = False
+    before = ""  # the fault window the calm follows
     for start, end in itertools.pairwise(cuts):
         active = tuple(i for i, (a, h) in enumerate(spans) if a <= start < h)
         if active:
-            seen_fault = True
-            name = " + ".join(fault_label(scenario.faults[i]) for i in active)
+            name = before = " + ".join(fault_label(scenario.faults[i]) for i in active)
         else:
-            name = "recovery" if seen_fault else "baseline"
+            name = f"recovery after {before}" if before else "baseline"
         if out and out[-1].faults == active and out[-1].name == name:
-            out[-1] = Phase(name, out[-1].start_s, end, active)
+            out[-1] = Phase(out[-1].name, out[-1].start_s, end, active)
         else:
             out.append(Phase(name, start, end, active))
+    return _numbered(out)
+
+
+def _numbered(phs: list[Phase]) -> list[Phase]:
+    """Give a name that comes again an ordinal: ``latency clients->* #2``."""
+    seen: dict[str, int] = {}
+    out = []
+    for p in phs:
+        seen[p.name] = seen.get(p.name, 0) + 1
+        n = seen[p.name]
+        out.append(p if n == 1 else Phase(f"{p.name} #{n}", p.start_s, p.end_s, p.faults))
     return out

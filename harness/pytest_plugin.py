@@ -245,8 +245,9 @@ class LoadRun:
 
     @property
     def ops(self) -> pd.DataFrame:
-        """One row per operation (:func:`workloads.history.operations`), with latency_ms."""
-        return self.run_dir.operations
+        """One row per operation of the load (:func:`workloads.history.operations`, without
+        the final reads), with latency_ms."""
+        return self.run_dir.load_operations
 
     @property
     def windows(self) -> pd.DataFrame:

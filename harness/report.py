@@ -1,7 +1,9 @@
 """Run artefacts: results.json (the contract), junit.xml (one case per check), report.html.
 
-The HTML report is self-contained (inline SVG, no external assets): latency over time with
-fault windows shaded, throughput per second, predicted vs measured per phase, the verdicts.
+The HTML report is self-contained (inline SVG, no external assets): the verdict badge and
+its reason, latency over time with fault windows labelled and the prediction per phase drawn,
+throughput and errors per second, predicted vs measured per phase, the verdicts, Locust's
+own count of requests.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from harness.junit import Case, junit_xml
+from harness.plots import Step, Window, time_series
 
 
 def clean(obj: Any) -> Any:
@@ -36,10 +39,11 @@ def write_results(out: Path, results: dict[str, Any]) -> Path:
 
 
 def write_junit(out: Path, results: dict[str, Any]) -> Path:
-    """junit.xml: one test case per check (fail = failure, unknown = skipped)."""
-    outcome = {"pass": "passed", "fail": "failure", "unknown": "skipped"}
+    """junit.xml: one test case per check: fail = ``<failure>``, unknown = ``<error>`` with
+    its reason (never a green ``<skipped>``), so a dashboard agrees with the exit code."""
+    outcome = {"pass": "passed", "fail": "failure", "unknown": "error"}
     cases = [Case(f"edgeproof.{c['kind']}", c["name"], outcome.get(c["verdict"], "error"),
-                  c["detail"][:200], c["detail"] if c["verdict"] == "fail" else "")
+                  c["detail"][:200], c["detail"] if c["verdict"] != "pass" else "")
              for c in results.get("checks", [])]
     path = out / "junit.xml"
     path.write_text(junit_xml(f"edgeproof.{results['name']}", cases,
@@ -47,49 +51,43 @@ def write_junit(out: Path, results: dict[str, Any]) -> Path:
     return path
 
 
-def _svg_series(ops: pd.DataFrame, faults: list[dict[str, Any]], duration: float,
-                column: str, title: str, unit: str) -> str:
-    w, h, pad = 900, 220, 40
-    if ops.empty:
-        return f"<p>{html.escape(title)}: no operations</p>"
-    ymax = float(ops[column].max()) or 1.0
-    ymax *= 1.1
-
-    def x(t: float) -> float:
-        return pad + (w - 2 * pad) * max(0.0, min(t, duration)) / max(duration, 1e-9)
-
-    def y(v: float) -> float:
-        return h - pad - (h - 2 * pad) * v / ymax
-
-    parts = [f'<svg class="plot" viewBox="0 0 {w} {h}" width="{w}" height="{h}" '
-             f'role="img" aria-label="{html.escape(title)}">',
-             f'<text x="{pad}" y="16" font-size="13">{html.escape(title)} ({unit})</text>']
-    for f in faults:
-        a = f.get("applied_at_s") if f.get("applied_at_s") is not None else f["at_s"]
-        b = f.get("healed_at_s") if f.get("healed_at_s") is not None else f["at_s"] + f["for_s"]
-        parts.append(f'<rect class="fault" x="{x(a):.1f}" y="{pad}" width="{x(b) - x(a):.1f}" '
-                     f'height="{h - 2 * pad}" fill="#f4a6a6" opacity="0.35">'
-                     f'<title>{html.escape(f["kind"] + " " + f["target"])}</title></rect>')
-    pts = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in zip(ops["t"], ops[column], strict=False))
-    parts.append(f'<polyline fill="none" stroke="#2364aa" stroke-width="1.2" points="{pts}"/>')
-    parts.append(f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="#333"/>')
-    parts.append(f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h - pad}" stroke="#333"/>')
-    parts.append(f'<text x="4" y="{pad + 4}" font-size="11">{ymax:.0f}</text>')
-    parts.append(f'<text x="{w - pad - 30}" y="{h - 8}" font-size="11">{duration:.0f} s</text>')
-    parts.append("</svg>")
-    return "\n".join(parts)
-
-
-def per_second(ops: pd.DataFrame) -> pd.DataFrame:
-    """Per-second windows: mean and p99 latency of ok ops, throughput, errors."""
+def per_second(ops: pd.DataFrame, duration_s: float | None = None) -> pd.DataFrame:
+    """Per-second windows: mean and p99 latency of ok ops, throughput, errors. Only whole
+    seconds of the load: a last, partial second would look like an incident."""
     if ops.empty:
         return pd.DataFrame(columns=["t", "mean_ms", "p99_ms", "ok", "errors"])
     sec = ops.assign(sec=ops["start_s"].clip(lower=0).astype(int))
+    if duration_s is not None:
+        sec = sec[sec["sec"] + 1 <= duration_s + 1e-9]
     ok = sec[sec["type"] == "ok"].groupby("sec")["latency_ms"]
     df = pd.DataFrame({"mean_ms": ok.mean(), "p99_ms": ok.quantile(0.99),
                        "ok": sec[sec["type"] == "ok"].groupby("sec").size(),
                        "errors": sec[sec["type"] != "ok"].groupby("sec").size()}).fillna(0)
     return df.reset_index(names="sec").assign(t=lambda d: d["sec"] + 0.5)
+
+
+def _series(secs: pd.DataFrame, column: str) -> list[tuple[float, float]]:
+    return [(float(t), float(v)) for t, v in zip(secs["t"], secs[column], strict=False)]
+
+
+def fault_windows(results: dict[str, Any]) -> list[Window]:
+    """The fault windows of a run, as they happened, labelled with their fault."""
+    out = []
+    for f in results.get("faults", []):
+        a = f.get("applied_at_s") if f.get("applied_at_s") is not None else f["at_s"]
+        b = f.get("healed_at_s") if f.get("healed_at_s") is not None else f["at_s"] + f["for_s"]
+        out.append(Window(float(a), float(b), f"{f['kind']} {f['target']}"))
+    return out
+
+
+def predicted_steps(results: dict[str, Any], key: str) -> list[Step]:
+    """The model's prediction (``mean`` or ``p99``) per phase, as steps."""
+    out = []
+    for ph in results.get("phases", []):
+        v = ((ph.get("predicted") or {}).get("latency_ms") or {}).get(key)
+        if isinstance(v, int | float):
+            out.append(Step(float(ph["start_s"]), float(ph["end_s"]), float(v)))
+    return out
 
 
 def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
@@ -161,14 +159,35 @@ def _witnesses(checks: list[dict[str, Any]]) -> str:
     return '<h2 id="witness">Consistency witness</h2>' + "".join(out)
 
 
+BADGE = {"pass": "#2e7d32", "fail": "#c62828", "unknown": "#b26a00"}
+
+
+def _reason(results: dict[str, Any]) -> str:
+    """Why the verdict is what it is, in one line."""
+    checks = results.get("checks", [])
+    worst = [c for c in checks if c["verdict"] == results["verdict"]]
+    if results["verdict"] == "pass":
+        return f"all {len(checks)} check(s) passed"
+    first = worst[0] if worst else {"name": "", "detail": ""}
+    more = f" (and {len(worst) - 1} more)" if len(worst) > 1 else ""
+    return f"{first['name']}: {str(first['detail'])[:300]}{more}"
+
+
 def write_html(out: Path, results: dict[str, Any], ops: pd.DataFrame) -> Path:
-    secs = per_second(ops)
+    """report.html: the verdict badge and its reason, plots with the fault windows and the
+    prediction per phase, predicted vs measured, checks, witnesses, faults, Locust's table."""
     dur = float(results.get("workload_duration_s") or results.get("duration_s") or 1)
-    faults = results.get("faults", [])
-    lat_plot = _svg_series(secs, faults, dur, "mean_ms", "mean latency per second", "ms")
-    p99_plot = _svg_series(secs, faults, dur, "p99_ms", "p99 latency per second", "ms")
-    thr_plot = _svg_series(secs, faults, dur, "ok", "throughput per second", "ok ops/s")
-    err_plot = _svg_series(secs, faults, dur, "errors", "errors per second", "fail+info ops/s")
+    secs = per_second(ops, dur)
+    win = fault_windows(results)
+    plots = "".join([
+        time_series(_series(secs, "mean_ms"), title="mean latency per second", unit="ms",
+                    duration_s=dur, windows=win, predicted=predicted_steps(results, "mean")),
+        time_series(_series(secs, "p99_ms"), title="p99 latency per second", unit="ms",
+                    duration_s=dur, windows=win, predicted=predicted_steps(results, "p99")),
+        time_series(_series(secs, "ok"), title="throughput per second", unit="ok ops/s",
+                    duration_s=dur, windows=win),
+        time_series(_series(secs, "errors"), title="errors per second",
+                    unit="fail+info ops/s", duration_s=dur, windows=win)])
     phase_rows = []
     for ph in results.get("phases", []):
         pred = ph.get("predicted", {}).get("latency_ms", {})
@@ -179,18 +198,26 @@ def write_html(out: Path, results: dict[str, Any], ops: pd.DataFrame) -> Path:
                            "measured_p99": ph["latency_ms"].get("p99"),
                            "availability": ph.get("availability")})
     checks = results.get("checks", [])
+    verdict = str(results["verdict"])
+    locust = (results.get("locust") or {}).get("entries") or []
+    warnings = "".join(f'<p class="warning">warning: {html.escape(w)}</p>'
+                       for w in results.get("warnings") or [])
     doc = f"""<!doctype html><html><head><meta charset="utf-8">
-<title>edgeproof: {html.escape(results['name'])}</title>
+<title>edgeproof: {html.escape(results['name'])}: {html.escape(verdict)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1000px}}
 table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;
 font-size:13px;text-align:left}}tr.pass td{{background:#e6f4e6}}tr.fail td{{background:#fbe3e3}}
-tr.unknown td{{background:#fff6d6}}.verdict{{font-size:1.4em}}</style></head><body>
+tr.unknown td{{background:#fff6d6}}.verdict{{font-size:1.1em}}
+.badge{{display:inline-block;color:#fff;font-weight:bold;font-size:1.3em;padding:4px 14px;
+border-radius:6px;background:{BADGE.get(verdict, '#555')}}}.warning{{color:#8a5a00}}</style>
+</head><body>
 <h1>{html.escape(results['name'])}</h1>
-<p class="verdict" id="verdict">verdict: <b>{html.escape(results['verdict'])}</b> ·
-seed {results['seed']} · backend {html.escape(results['backend'])} ·
-{results['workload']['ops']} ops · {results['duration_s']:.1f} s</p>
-<p>Reproduce: <code>{html.escape(results.get('reproduce', ''))}</code></p>
-<h2>Latency and throughput</h2>{lat_plot}{p99_plot}{thr_plot}{err_plot}
+<p class="verdict" id="verdict"><span class="badge" id="badge">{html.escape(verdict)}</span>
+<span id="reason">{html.escape(_reason(results))}</span></p>
+<p>seed {results['seed']} · backend {html.escape(results['backend'])} ·
+{results['workload']['ops']} ops · {results['duration_s']:.1f} s ·
+reproduce: <code>{html.escape(results.get('reproduce', ''))}</code></p>{warnings}
+<h2>Latency and throughput</h2>{plots}
 <h2>Predicted vs measured, per phase</h2>
 {_table(phase_rows, list(phase_rows[0]) if phase_rows else [])}
 <h2>Checks</h2>
@@ -198,7 +225,10 @@ seed {results['seed']} · backend {html.escape(results['backend'])} ·
                                   "detail"])}</div>
 {_witnesses(checks)}
 <h2>Faults</h2>
-{_table(faults, ["kind", "target", "at_s", "for_s", "applied_at_s", "healed_at_s", "ok"])}
+{_table(results.get("faults", []), ["kind", "target", "at_s", "for_s", "applied_at_s",
+                                    "healed_at_s", "ok"])}
+<h2>Locust's requests</h2>
+{_table(locust, list(locust[0]) if locust else []) if locust else "<p>none</p>"}
 <script>/* layout facts for automated checks (e.g. a headless browser's --dump-dom) */
 window.addEventListener("load", function () {{
   var plots = Array.from(document.querySelectorAll("svg.plot")).filter(function (e) {{
@@ -206,8 +236,16 @@ window.addEventListener("load", function () {{
       e.querySelector("polyline").getTotalLength() > 0; }});
   var rows = Array.from(document.querySelectorAll("#checks tbody tr")).filter(function (e) {{
     return e.getBoundingClientRect().height > 0; }});
+  var ticks = Array.from(document.querySelectorAll("svg.plot text.tick")).filter(function (e) {{
+    return e.getBoundingClientRect().width > 0 && e.textContent.length > 0; }});
+  var labels = Array.from(document.querySelectorAll("svg.plot text.fault-label")).filter(
+    function (e) {{ return e.getBoundingClientRect().width > 0; }});
+  var badge = document.getElementById("badge").getBoundingClientRect();
   document.body.setAttribute("data-rendered-plots", plots.length);
   document.body.setAttribute("data-rendered-check-rows", rows.length);
+  document.body.setAttribute("data-rendered-ticks", ticks.length);
+  document.body.setAttribute("data-rendered-fault-labels", labels.length);
+  document.body.setAttribute("data-badge", badge.width > 0 ? "{html.escape(verdict)}" : "");
 }});
 </script>
 </body></html>"""

@@ -8,7 +8,9 @@ RUN_DIR`` judges the run again. Where runs go by default is decided here too.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -19,20 +21,35 @@ from harness.errors import ConfigError
 from harness.measure import PhaseMeasurement, with_phase_times
 from harness.phases import Phase
 from harness.scenario import Scenario, load_scenario
+from workloads.final_reads import FINAL_PROCESS_BASE
 from workloads.history import operations, read_history, windows
-from workloads.stats import stats_frames
 
 if TYPE_CHECKING:  # cost: pandas only for the annotations
     import pandas as pd
 
-REPORTS = Path("reports")
+def reports_root() -> Path:
+    """Where runs go by default: ``reports/`` under the current working directory."""
+    return Path.cwd() / "reports"
 
 
 def default_out(name: str, kind: str = "") -> Path:
     """Where a run (``kind`` ''), a certification or an exploration writes by default:
-    ``reports/<timestamp>-[<kind>-]<name>/``."""
+    ``<cwd>/reports/<timestamp>-[<kind>-]<name>/`` (absolute)."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return REPORTS / f"{stamp}-{kind + '-' if kind else ''}{name}"
+    return reports_root() / f"{stamp}-{kind + '-' if kind else ''}{name}"
+
+
+def point_latest(out: Path) -> None:
+    """Make ``reports/latest`` point at ``out`` when it is a run under the reports folder,
+    replacing the link atomically (a reader sees the old run or the new one, never none)."""
+    root = reports_root()
+    if out.parent != root:
+        return
+    tmp = root / f".latest.{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    tmp.symlink_to(out.name, target_is_directory=True)
+    os.replace(tmp, root / "latest")
 
 
 class RunDir:
@@ -57,7 +74,7 @@ class RunDir:
     @cached_property
     def scenario(self) -> Scenario:
         """The scenario as it ran (scenario.yaml of the run directory)."""
-        return load_scenario(self.path / "scenario.yaml")
+        return load_scenario(self.path / "scenario.yaml", files=False)
 
     @cached_property
     def locust_stats(self) -> dict[str, Any]:
@@ -87,13 +104,22 @@ class RunDir:
         return with_phase_times(ops, int(t0) if t0 else int(ops["start_ns"].min()))
 
     @cached_property
+    def load_operations(self) -> pd.DataFrame:
+        """The load's own operations (:attr:`operations` without the final reads)."""
+        ops = self.operations
+        return ops[ops["process"] < FINAL_PROCESS_BASE]
+
+    @cached_property
     def windows(self) -> pd.DataFrame:
-        """Per-second figures from t0: ops, ok/fail/info, throughput, error rate, latency."""
-        return windows(self.operations, self.t0_ns)
+        """Per-second figures of the load from t0: ops, ok/fail/info, throughput, error rate,
+        latency."""
+        return windows(self.load_operations, self.t0_ns)
 
     @cached_property
     def stats(self) -> dict[str, pd.DataFrame]:
         """Locust's statistics as DataFrames (entries, total, errors, history, run)."""
+        from workloads.stats import stats_frames  # cost: pandas, only when frames are asked
+
         return stats_frames(self.locust_stats)
 
     def evidence(self) -> Evidence:

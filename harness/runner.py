@@ -31,14 +31,14 @@ from harness.calibrate import (
     warmup_s,
 )
 from harness.checks.evidence import Evidence
-from harness.checks.registry import run_checks
+from harness.checks.registry import judge
 from harness.checks.verdict import overall_verdict
 from harness.errors import InfrastructureError
 from harness.headroom import Headroom
 from harness.models.latency import Calibration, predict
 from harness.phases import phases
-from harness.rundir import default_out
-from harness.scenario import Scenario, load_scenario
+from harness.rundir import default_out, point_latest
+from harness.scenario import Scenario, absolute, load_scenario
 from testbeds import backends
 from testbeds.base import Testbed
 from testbeds.state import labels
@@ -93,17 +93,20 @@ def drive_load(scn: Scenario, tb: Testbed, nemesis: Nemesis, out: Path,
         spec.extra["timing_window_s"] = warmup_s(scn)
     headroom = Headroom(tb.record.toxiproxy_pid)
     plan = phases(scn)
+    last = {"t": 0.0, "ops": 0}
 
     def on_progress(line: dict[str, Any]) -> None:
         if nemesis.t0 == 0.0 and "elapsed_s" in line:
             nemesis.start(time.monotonic() - float(line["elapsed_s"]))
         headroom.sample(line)
         active = ", ".join(f"{f['kind']} {f['target']}" for f in tb.record.active_faults)
-        t = float(line.get("elapsed_s", 0))
+        t, ops = float(line.get("elapsed_s", 0)), int(line.get("ops", 0))
+        rate = (ops - last["ops"]) / max(t - last["t"], 1e-9)
+        last.update(t=t, ops=ops)
         phase = next((p.name for p in plan if p.start_s <= t < p.end_s), "ending")
-        say(f"phase {phase} · {t:.0f}/{scn.workload.duration_s:.0f} s · "
-            f"{line.get('ops', 0)} ops ({line.get('fail', 0)} fail, {line.get('info', 0)} "
-            f"info) · faults: {active or 'none'}")
+        errors = int(line.get("fail", 0)) + int(line.get("info", 0))
+        say(f"phase {phase} · {t:.0f}/{scn.workload.duration_s:.0f} s · {ops} ops, "
+            f"{rate:.0f} ops/s, {errors} errors (fail+info) · faults: {active or 'none'}")
 
     with LoadProcess(spec, on_progress=on_progress, env=labels(tb.run_id)) as lp:
         tb.record.extra_pids.append(lp.proc.pid)
@@ -116,9 +119,10 @@ def drive_load(scn: Scenario, tb: Testbed, nemesis: Nemesis, out: Path,
     return result, headroom
 
 
-def reproduce_cmd(path: str | None, scn: Scenario, backend: str) -> str:
-    """The command line that runs the scenario again with the same seed and backend."""
-    return f"edgeproof run {shlex.quote(path or 'SCENARIO.yaml')} --seed {scn.seed} " \
+def reproduce_cmd(path: str | Path, scn: Scenario, backend: str) -> str:
+    """The command line that runs the scenario again with the same seed and backend; the
+    path is absolute and shell-quoted, so the line works pasted anywhere."""
+    return f"edgeproof run {shlex.quote(str(absolute(path)))} --seed {scn.seed} " \
            f"--backend {backend}"
 
 
@@ -138,10 +142,10 @@ def analyse(scn: Scenario, result: LoadResult, t0_ns: int, cal: Calibration,
     times = fault_times(fault_results)
     phs = phases(scn, times)
     pred = predict(scn, cal, times)
-    meas = measure.measure(ops, phs, warmup_s=cal.warmup_s)
+    meas = measure.measure(ops, phs, warmup_s=cal.warmup_s, duration_s=scn.workload.duration_s)
     ev = Evidence(scn, phs, meas, [p.as_dict() for p in pred.phases], everything,
                   headroom.problem())
-    verdicts = run_checks(ev)
+    verdicts = judge(ev)
     res = measure.overall(ops, scn.workload.duration_s)
     res["phases"] = [{**m.as_dict(), "predicted": p.as_dict()}
                      for m, p in zip(meas, pred.phases, strict=False)]
@@ -151,7 +155,19 @@ def analyse(scn: Scenario, result: LoadResult, t0_ns: int, cal: Calibration,
                          "calibration": cal.as_dict()}
     res["harness"] = headroom.as_dict()
     res["t0_ns"] = t0_ns
+    res["locust"] = locust_summary(result.stats or {})
+    res["warnings"] = list((result.stats or {}).get("warnings") or [])
     return {"res": res, "ops": ops}
+
+
+def locust_summary(stats: dict[str, Any]) -> dict[str, Any]:
+    """Locust's own count of the run's requests, in total and per request name."""
+    total = stats.get("total") or {}
+    keep = ("name", "method", "num_requests", "num_failures", "avg_response_time",
+            "p95_response_time", "p99_response_time")
+    return {"requests": total.get("num_requests"), "failures": total.get("num_failures"),
+            "recorded_as_operations": stats.get("requests_recorded"),
+            "entries": [{k: e.get(k) for k in keep} for e in stats.get("entries") or []]}
 
 
 def exercise(scn: Scenario, tb: Testbed, out: Path, say: Say = print
@@ -218,8 +234,9 @@ def run_scenario(scn: Scenario, *, out: Path | None = None, say: Say = print,
     """Run a scenario value end to end: testbed up, exercise, testbed down, artefacts.
     ``source`` is the file it came from (the reproduce line names it; without one, the
     run directory's scenario.yaml)."""
-    out = out or default_out(scn.name)
+    out = absolute(out) if out else default_out(scn.name)
     out.mkdir(parents=True, exist_ok=True)
+    point_latest(out)
     written = write_scenario(out, scn, source)
     run_id = new_run_id()
     started = datetime.now(UTC)

@@ -10,6 +10,7 @@ explainer, used for scenario, fleet and explore files alike.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import types
 import typing
@@ -255,8 +256,43 @@ def explain_validation(path: str | Path, exc: ValidationError, tree: yaml.Node |
     return "\n".join(str(p) for p in problems_of(path, exc, tree, overridden=overridden))
 
 
-def load_scenario(path: str | Path, *, overrides: dict[str, Any] | None = None) -> Scenario:
-    """Load and validate a scenario file; raise ConfigError with a readable message."""
+def resolve_paths(data: Any, folder: Path) -> Any:
+    """In a raw scenario mapping, make a relative ``workload.locustfile`` absolute against
+    ``folder`` (the folder of the file it was written in)."""
+    workload = data.get("workload") if isinstance(data, dict) else None
+    lf = workload.get("locustfile") if isinstance(workload, dict) else None
+    if isinstance(lf, str) and lf and not lf.startswith("builtin:") and not Path(lf).is_absolute():
+        workload["locustfile"] = str(absolute(folder / Path(lf).expanduser()))
+    return data
+
+
+def check_files(scn: Scenario, path: str | Path, tree: yaml.Node | None,
+                written: Any = None) -> None:
+    """ConfigError when a file the scenario names is not there (before anything starts)."""
+    lf = scn.workload.locustfile
+    if lf.startswith("builtin:") or Path(lf).is_file():
+        return
+    loc = ("workload", "locustfile")
+    given = written if isinstance(written, str) and written != lf else None
+    tried = f"{given!r} (relative to the scenario's folder: {lf})" if given else repr(lf)
+    raise ConfigError(problems=(Problem(
+        str(path), "workload.locustfile", line_of(tree, loc),
+        f"no such locustfile {tried}; give the path of a Python file defining Locust User "
+        "classes (relative paths start from the scenario file's folder), or builtin:kv / "
+        "builtin:ingest"),))
+
+
+def _locustfile_as_written(data: Any) -> Any:
+    workload = data.get("workload") if isinstance(data, dict) else None
+    return workload.get("locustfile") if isinstance(workload, dict) else None
+
+
+def load_scenario(path: str | Path, *, overrides: dict[str, Any] | None = None,
+                  files: bool = True) -> Scenario:
+    """Load and validate a scenario file; raise ConfigError with a readable message.
+
+    Relative paths in it (``workload.locustfile``) resolve against the file's folder;
+    ``files`` (default) also checks that they exist."""
     data, tree = load_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(
@@ -270,14 +306,24 @@ def load_scenario(path: str | Path, *, overrides: dict[str, Any] | None = None) 
             tree = yaml.MappingNode("tag:yaml.org,2002:map", [(key, tree)])
     for key, value in (overrides or {}).items():
         set_path(data, key, value)
+    written = _locustfile_as_written(data)
+    resolve_paths(data, absolute(path).parent)
     try:
-        return Scenario.model_validate(data)
+        scn = Scenario.model_validate(data)
     except ValidationError as exc:
         found = problems_of(path, exc, tree, overridden=set(overrides or {}))
         if bare:  # name the fields as the file spells them: links[0], not testbed.links[0]
             found = [Problem(p.path, p.field.removeprefix("testbed."), p.line, p.message)
                      for p in found]
         raise ConfigError(problems=tuple(found)) from None
+    if files:
+        check_files(scn, path, tree, written)
+    return scn
+
+
+def absolute(path: str | Path) -> Path:
+    """A path made absolute against the current working directory (symlinks kept)."""
+    return Path(os.path.abspath(Path(path).expanduser()))
 
 
 def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:

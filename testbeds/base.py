@@ -53,7 +53,9 @@ class Testbed(abc.ABC):
     @staticmethod
     def new_record(spec: TestbedSpec, *, backend: str, run_id: str, name: str, workdir: Path,
                    detached: bool, scenario_path: str | None) -> TestbedRecord:
-        """The on-disk record, written before anything starts (so clean can find it all)."""
+        """The on-disk record, written before anything starts (so clean can find it all).
+        The work dir is made absolute: nodes start in their own data dirs."""
+        workdir = Path(os.path.abspath(workdir))
         workdir.mkdir(parents=True, exist_ok=True)
         return TestbedRecord(run_id=run_id, backend=backend, name=name, workdir=str(workdir),
                              owner_pid=os.getpid(), detached=detached, slot=free_slot(),

@@ -102,6 +102,13 @@ class HistoryWriter:
         self._put(event_line(process, type_, f, key, value, node, now))
         return now
 
+    def append_at(self, process: int, type_: str, f: str, key: Any, value: Any,
+                  node: str | None, time_ns: int) -> None:
+        """Append an event stamped ``time_ns`` (an operation recorded after the fact)."""
+        if type_ not in TYPES:
+            raise ValueError(f"event type {type_!r}: must be one of {', '.join(TYPES)}")
+        self._put(event_line(process, type_, f, key, value, node, time_ns))
+
     def record(
         self, process: int, type_: str, f: str, key: str | None, value: Any, node: str | None
     ) -> dict[str, Any]:
@@ -156,10 +163,12 @@ def to_dataframe(events: Iterable[dict[str, Any]]) -> pd.DataFrame:
     return df
 
 
-def _pairs(
-    events: Iterable[dict[str, Any]], strict: bool
+def pairs(
+    events: Iterable[dict[str, Any]], strict: bool = False
 ) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
-    """Yield (invoke, completion-or-None) in invoke order; in strict mode raise on bad pairing."""
+    """(invoke, completion or None) per operation, in invoke order: each invoke paired with its
+    process's next completion; in strict mode a bad pairing raises ValueError naming the line.
+    Pure Python (no pandas), for readers that need no frame."""
     open_: dict[Any, tuple[int, dict[str, Any]]] = {}
     order: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
     index: dict[int, int] = {}
@@ -187,7 +196,7 @@ def _pairs(
 def validate_pairs(events: Iterable[dict[str, Any]]) -> None:
     """Raise ValueError naming the line if a process invokes twice without a completion in
     between, or completes without an invoke. A trailing open invoke is allowed."""
-    _pairs(events, strict=True)
+    pairs(events, strict=True)
 
 
 def operations(events: Iterable[dict[str, Any]]) -> pd.DataFrame:
@@ -199,7 +208,7 @@ def operations(events: Iterable[dict[str, Any]]) -> pd.DataFrame:
     import pandas as pd  # cost: frames only when asked for (see the module docstring)
 
     rows = []
-    for inv, comp in _pairs(events, strict=False):
+    for inv, comp in pairs(events, strict=False):
         end = comp["time_ns"] if comp is not None else None
         value = inv.get("value")
         if inv["f"] == "read" and comp is not None:

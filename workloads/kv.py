@@ -55,6 +55,8 @@ class EdgeproofUser(FastHttpUser):
     """Base user: process id, target node, seeded RNG, exponential think time, recording."""
 
     abstract = True
+    edgeproof_targets = True  # picks its own target node (the load process leaves it be)
+    edgeproof_records = True  # records its operations itself (not each Locust request)
 
     def __init__(self, environment: Any) -> None:
         ctx = environment.edgeproof

@@ -55,9 +55,11 @@ import psutil  # noqa: E402
 from gevent.event import Event  # noqa: E402
 from greenlet import getcurrent  # noqa: E402
 from locust import User  # noqa: E402
+from locust import events as locust_events  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
 from workloads.history import HistoryWriter, merge_parts  # noqa: E402
+from workloads.recorder import is_timeout, root_error  # noqa: E402
 from workloads.shapes import SHAPES, Arrivals, make_shape, open_loop_class, pool_size  # noqa: E402
 from workloads.timing import parse_server_timing  # noqa: E402
 
@@ -96,6 +98,9 @@ class LoadContext:
         self.timing_window_s = float((spec.get("extra") or {}).get("timing_window_s", 0.0))
         self.timings: list[dict[str, Any]] = []  # Server-Timing samples of the first window
         self._nodes = {t["url"].rstrip("/"): t["node"] for t in self.targets}
+        self.users: dict[Any, Any] = {}  # greenlet -> Locust user (set on the user's start)
+        self.warnings: list[str] = []
+        self.requests_recorded = 0  # Locust requests recorded as operations of their own
 
     def next_process(self) -> int:
         """A fresh, unique history process id."""
@@ -120,11 +125,35 @@ class LoadContext:
         return d["_edgeproof_node"]
 
     def on_request(self, exception: BaseException | None = None, response: Any = None,
-                   **_kw: Any) -> None:
-        """Locust request listener: tell the recorder op open in this greenlet, if any."""
-        op = self.active.get(getcurrent())
+                   name: str = "", response_time: float = 0.0, **_kw: Any) -> None:
+        """Locust request listener: tell the recorder op open in this greenlet, if any; a
+        request of a user whose class records nothing is an operation of its own."""
+        me = getcurrent()
+        op = self.active.get(me)
         if op is not None:
             op.on_request(exception, response)
+            return
+        user = self.users.get(me)
+        if user is None or getattr(type(user), "edgeproof_records", False):
+            return
+        self._record_request(user, name, exception, float(response_time or 0.0))
+
+    def _record_request(self, user: Any, name: str, exception: BaseException | None,
+                        response_time_ms: float) -> None:
+        """One Locust request as an operation: ``f`` its name, ok, or fail (info when it
+        timed out), spanning the request's own response time."""
+        end = time.monotonic_ns()
+        start = end - int(response_time_ms * 1e6)
+        type_ = "ok" if exception is None else (
+            "info" if is_timeout(root_error(exception)) else "fail")
+        process, node = self.process_of(user), self.node_of(user)
+        for t, at in (("invoke", start), (type_, end)):
+            self.counts[t] += 1
+            try:
+                self.history.append_at(process, t, name or "request", None, None, node, at)
+            except ValueError:
+                logging.warning("request after the history was closed: process %s", process)
+        self.requests_recorded += 1
 
     def note_timing(self, node: str, f: str, latency_ms: float, header: str) -> None:
         """Keep the server's own timing of an ok operation, during the calibration window
@@ -236,17 +265,61 @@ def n_users(spec: dict[str, Any]) -> int:
     return int(spec["users"])
 
 
+def placed(cls: type[User]) -> type[User]:
+    """``cls`` as it runs here (a subclass of the same name): each user gets its history
+    process on start, and one without a ``host`` of its own gets a client target, round-robin
+    by process, so a plain locustfile's users spread over the client links (and their
+    faults). Classes that pick their own target (:class:`workloads.kv.EdgeproofUser`) are
+    used as they are."""
+    if getattr(cls, "edgeproof_targets", False):
+        return cls
+    own_host = getattr(cls, "host", None)
+
+    def __init__(self: Any, environment: Environment) -> None:
+        ctx = environment.edgeproof  # type: ignore[attr-defined]
+        process = ctx.process_of(self)
+        if own_host is None:
+            self.host = ctx.target_for(process)["url"]
+        cls.__init__(self, environment)
+
+    def on_start(self: Any) -> None:
+        self.environment.edgeproof.users[getcurrent()] = self
+        cls.on_start(self)
+
+    return type(cls.__name__, (cls,), {"__init__": __init__, "on_start": on_start,
+                                       "__module__": cls.__module__})
+
+
+def own_hosts(classes: list[type[User]], targets: list[dict[str, str]]) -> list[str]:
+    """Warnings for user classes whose own ``host`` bypasses the client proxies."""
+    urls = {t["url"].rstrip("/") for t in targets}
+    out = []
+    for cls in classes:
+        host = getattr(cls, "host", None)
+        if host and str(host).rstrip("/") not in urls and not getattr(cls, "edgeproof_targets",
+                                                                        False):
+            out.append(f"user class {cls.__name__} sets its own host {host!r}: its requests "
+                       "bypass the client proxies, so client-link faults cannot reach them "
+                       "(remove the host to have edgeproof spread its users over the nodes)")
+    return out
+
+
 def make_env(spec: dict[str, Any], classes: list[type[User]],
              arrivals: Arrivals | None = None) -> Environment:
-    """An Environment for the spec (users get the first target as host if they have none)."""
-    first_url = spec["targets"][0]["url"]
-    for cls in classes:
-        if getattr(cls, "host", None) is None:
-            cls.host = first_url
+    """An Environment for the spec, with Locust's own ``events`` (so a locustfile's
+    ``@events.init``, ``test_start`` and ``test_stop`` listeners fire) and no global host
+    (Locust would force it on every class): users get their targets from :func:`placed`."""
+    classes = [placed(c) for c in classes]
     if arrivals is not None:
         classes = [open_loop_class(c, arrivals) for c in classes]
-    return Environment(user_classes=classes, host=first_url, shape_class=make_shape(spec),
+    return Environment(user_classes=classes, host=None, events=locust_events,
+                       shape_class=make_shape(spec),
                        stop_timeout=spec["timeout_ms"] / 1000.0 + 1.0, catch_exceptions=True)
+
+
+def fire_init(env: Environment) -> None:
+    """Locust's ``init`` event, as ``locust`` itself fires it once the runner exists."""
+    env.events.init.fire(environment=env, runner=env.runner, web_ui=None)
 
 
 def make_arrivals(spec: dict[str, Any], index: int = 0) -> Arrivals | None:
@@ -261,6 +334,9 @@ def attach(env: Environment, spec: dict[str, Any], history_path: str, offset: in
            stride: int = 1) -> LoadContext:
     """Create the run's LoadContext on ``env`` and hook the recorder to Locust's events."""
     ctx = LoadContext(spec, HistoryWriter(history_path), offset, stride)
+    ctx.warnings += own_hosts(list(env.user_classes), spec["targets"])
+    for w in ctx.warnings:
+        log.warning("%s", w)
     env.edgeproof = ctx  # type: ignore[attr-defined]
     env.events.request.add_listener(ctx.on_request)
     return ctx
@@ -356,6 +432,7 @@ def run(spec: dict[str, Any], user_classes: list[type[User]]) -> int:
     env = make_env(spec, user_classes, arrivals)
     ctx = attach(env, spec, spec["history_path"])
     runner = env.create_local_runner()
+    fire_init(env)
     stop, interrupted = Event(), []
     _signals(stop, interrupted)
     _start_users(env, spec, arrivals)
@@ -379,6 +456,8 @@ def run(spec: dict[str, Any], user_classes: list[type[User]]) -> int:
     stats = stats_dict(env, spec, ctx.counts, started_ns, ended_ns, bool(interrupted),
                        arrivals.as_dict() if arrivals is not None else None)
     stats["server_timing"] = ctx.timings
+    stats["warnings"] = ctx.warnings
+    stats["requests_recorded"] = ctx.requests_recorded
     _write_stats(spec, stats)
     return 0
 
@@ -465,6 +544,7 @@ def run_master(spec: dict[str, Any], user_classes: list[type[User]], spec_path: 
     env = make_env(spec, user_classes, make_arrivals(spec))
     runner = env.create_master_runner(master_bind_host="127.0.0.1",
                                       master_bind_port=(port := _free_port()))
+    fire_init(env)
     workers = Workers(spec_path, int(spec["workers"]), port)
     runner.register_message("edgeproof_counts", workers.on_counts)
     runner.register_message("edgeproof_done", workers.on_done)
@@ -518,6 +598,7 @@ def run_worker(spec: dict[str, Any], user_classes: list[type[User]], index: int,
     env = make_env(spec, user_classes, arrivals)
     ctx = attach(env, spec, part_path(spec["history_path"], index), offset=index, stride=n)
     runner = env.create_worker_runner("127.0.0.1", master_port)
+    fire_init(env)
     gevent.signal_handler(signal.SIGTERM, lambda: None)  # the master ends the run
     gevent.signal_handler(signal.SIGINT, lambda: None)
 

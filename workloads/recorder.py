@@ -168,6 +168,7 @@ class record:  # lower case: used like a function, ``with record(...) as op``
             raise RuntimeError(
                 f"record({self.f!r}): process {ctx.process_of(self.user)} already has an "
                 f"open operation ({ctx.active[me].f!r}); operations of one user cannot nest")
+        type(self.user).edgeproof_records = True  # its other requests are not operations
         op = Op(ctx, ctx.process_of(self.user), self.f, self.key, self.value,
                 self.node or ctx.node_of(self.user))
         ctx.invoke(op.process, op.f, op.key, op.value, op.node)

@@ -67,13 +67,14 @@ def availability_check(ev: Evidence) -> list[Verdict]:
     settle = scn.testbed.service.replica_timeout_ms / 1000 + 0.25
     out = []
     for cell in measure_cells(scn, ev.ops, ev.phases, settle):
-        name = (f"availability[{cell.phase.name} {cell.phase.start_s:g}-{cell.phase.end_s:g}s "
-                f"{cell.node} {cell.op}]")
+        name = f"availability[{cell.phase.name} {cell.node} {cell.op}]"
+        window = [round(cell.phase.start_s, 3), round(cell.phase.end_s, 3)]
         want, got = 100 * cell.predicted, 100 * cell.measured
         if cell.done < 5:
             out.append(Verdict(name, "availability", UNKNOWN, want, None, cfg.tolerance_pp,
                                f"not enough samples: {cell.done} completed {cell.op}s at "
-                               f"{cell.node} in this phase (5 needed)"))
+                               f"{cell.node} in this phase (5 needed)",
+                               {"window_s": window}))
             continue
         ok = abs(got - want) <= cfg.tolerance_pp
         out.append(Verdict(
@@ -82,5 +83,6 @@ def availability_check(ev: Evidence) -> list[Verdict]:
             f"{cell.ok}/{cell.done} {cell.op}s at {cell.node} succeeded ({got:.1f}%, 95% CI "
             f"±{cell.ci95_pp():.1f} pp) vs predicted {want:.0f}%; tolerance "
             f"±{cfg.tolerance_pp:g} pp",
-            {"ok": cell.ok, "done": cell.done, "ci95_pp": round(cell.ci95_pp(), 2)}))
+            {"ok": cell.ok, "done": cell.done, "ci95_pp": round(cell.ci95_pp(), 2),
+             "window_s": window}))
     return out

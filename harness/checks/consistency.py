@@ -19,6 +19,6 @@ def consistency_check(ev: Evidence) -> list[Verdict]:
     measured = {PASS: "linearizable", FAIL: "not linearizable", UNKNOWN: "unknown"}[verdict]
     evidence = {"ops": res.ops, "keys": len(res.keys), "elapsed_s": round(res.elapsed_s, 3),
                 "violations": [k.as_dict() for k in res.violations[:5]],
-                "unknown_keys": [k.key for k in res.unknown]}
+                "unknown_keys": [k.key for k in res.unknown], "reason": res.reason or None}
     return [Verdict(f"consistency[{model}]", "consistency", verdict, predicted=model,
                     measured=measured, detail=detail, evidence=evidence)]

@@ -20,18 +20,20 @@ def latency_check(ev: Evidence) -> list[Verdict]:
     assert cfg is not None
     out = []
     for m, pp in zip(ev.measured, ev.predicted, strict=False):
-        name = f"latency[{m.phase.name} {m.phase.start_s:g}-{m.phase.end_s:g}s]"
+        name = f"latency[{m.phase.name}]"
+        window = {"window_s": [round(m.phase.start_s, 3), round(m.phase.end_s, 3)]}
         pred = pp.get("latency_ms") or {}
         want, got = number(pred.get("mean")), m.latency_ms["mean"]
         if math.isnan(want):
             out.append(Verdict(name, "latency", UNKNOWN, detail="no prediction for this phase "
-                               "(the model says the nodes cannot serve)"))
+                               "(the model says the nodes cannot serve)", evidence=window))
             continue
         if m.latency_samples < cfg.min_samples:
             out.append(Verdict(name, "latency", UNKNOWN, rounded(want), rounded(got),
                                cfg.tolerance,
                                f"not enough samples: {m.latency_samples} ok operations, "
-                               f"{cfg.min_samples} needed (lengthen the phase or add users)"))
+                               f"{cfg.min_samples} needed (lengthen the phase or add users)",
+                               window))
             continue
         half = 1.96 * m.latency_sd_ms / math.sqrt(m.latency_samples)
         err = (got - want) / want
@@ -44,7 +46,8 @@ def latency_check(ev: Evidence) -> list[Verdict]:
                   + ("" if ok else f"; the interval misses the band by {gap - half:.2f} ms"))
         out.append(Verdict(name, "latency", PASS if ok else FAIL, rounded(want), rounded(got),
                            cfg.tolerance, detail, {
-                               "relative_error": rounded(err, 4), "ci95_ms": rounded(half, 3),
+                               **window, "relative_error": rounded(err, 4),
+                               "ci95_ms": rounded(half, 3),
                                "predicted_p99": rounded(number(pred.get("p99"))),
                                "measured_p99": rounded(m.latency_ms["p99"])}))
     return out

@@ -71,3 +71,15 @@ def run_checks(ev: Evidence) -> list[Verdict]:
                 v.detail = f"{v.detail} (note: {problem})"
         out += verdicts
     return out
+
+
+def judge(ev: Evidence) -> list[Verdict]:
+    """The verdicts of a run: every configured check, or one ``unknown`` when nothing was
+    checked (a run that checks nothing is never a pass)."""
+    verdicts = run_checks(ev)
+    if verdicts:
+        return verdicts
+    return [Verdict("nothing checked", "none", UNKNOWN, detail=(
+        "unknown: nothing checked: the scenario's checks: block configures no check that "
+        "gave a verdict; add one (latency, availability, consistency, durability, "
+        "lost_updates, staleness)"))]

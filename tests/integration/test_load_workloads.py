@@ -109,7 +109,10 @@ def test_third_party_locustfile_unchanged_and_recorded(tmp_path: Path, kv_server
                            locustfile=str(LOCUSTFILES / "plain_kv.py")))
     assert plain.returncode == 0, plain.stderr_tail
     assert plain.stats["total"]["num_requests"] > 0
-    assert read_history(plain.history_path) == []  # ran unchanged, nothing recorded
+    # ran unchanged; recording nothing itself, each of its requests is an operation
+    plain_ops = operations(read_history(plain.history_path))
+    assert len(plain_ops) == plain.stats["total"]["num_requests"]
+    assert set(plain_ops["f"]) <= {"/kv/item"} and plain_ops["value"].isna().all()
 
     rec = run_load(_spec(tmp_path / "rec", url, users=3, duration_s=2,
                          locustfile=str(LOCUSTFILES / "recorded_kv.py")))

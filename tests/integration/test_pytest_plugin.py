@@ -57,7 +57,7 @@ def test_failing_example_fails_with_the_explanation(ep_env: dict[str, str],
     assert proc.returncode == 1, out
     assert re.search(r"\b1 failed\b", out), out
     assert "AssertionError" in out and "not linearizable" in out, out
-    assert ("edgeproof run examples/pytest/failing/eventual-partition.yaml --seed 3 "
+    assert (f"edgeproof run {EXAMPLES}/failing/eventual-partition.yaml --seed 3 "
             "--backend local") in out, out
     assert_nothing_left()
 

@@ -1,5 +1,6 @@
 """The report renders in a real browser: headless Chromium loads report.html (no network),
-lays out the four plots and one table row per check, and shows the consistency witness."""
+lays out the verdict badge, four plots with axis ticks and the fault window labelled, one
+table row per check, and shows the consistency witness."""
 
 from __future__ import annotations
 
@@ -51,6 +52,12 @@ def test_report_renders_plots_verdicts_and_witness(tmp_path: Path,
     assert plots and int(plots.group(1)) == 4, body.group(0)
     assert rows and int(rows.group(1)) == len(outcome.results["checks"]), body.group(0)
     assert outcome.results["verdict"] == "fail"
+    ticks = re.search(r'data-rendered-ticks="(\d+)"', body.group(0))
+    assert ticks and int(ticks.group(1)) >= 4 * 6, body.group(0)  # x and y ticks per plot
+    labels = re.search(r'data-rendered-fault-labels="(\d+)"', body.group(0))
+    assert labels and int(labels.group(1)) == 4, body.group(0)  # the partition, on each plot
+    assert 'data-badge="fail"' in body.group(0), body.group(0)
+    assert "partition isolate b" in dom and 'id="reason"' in dom
     assert "Consistency witness" in dom and "not linearizable" in dom
     shot = tmp_path / "report.png"
     subprocess.run([chromium(), *FLAGS, f"--user-data-dir={tmp_path / 'profile2'}",

@@ -55,6 +55,6 @@ def test_predict_prints_phases(ep_env: dict[str, str]) -> None:
     assert proc.returncode == 0, proc.stderr
     pred = json.loads(proc.stdout)
     names = [p["name"] for p in pred["phases"]]
-    assert names == ["baseline", "latency clients->*", "recovery"]
+    assert names == ["baseline", "latency clients->*", "recovery after latency clients->*"]
     base, fault = pred["phases"][0]["latency_ms"]["mean"], pred["phases"][1]["latency_ms"]["mean"]
     assert fault - base == pytest.approx(50, abs=0.01)

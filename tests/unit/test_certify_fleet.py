@@ -150,7 +150,7 @@ def test_infrastructure_error_is_tried_once_more_then_journaled(
     assert len(calls) == 8, "each of the 4 cells twice"
     entries = cf.read_journal(tmp_path / "c" / "journal.jsonl")
     assert {e["verdict"] for e in entries.values()} == {"error"}
-    assert cf.summary(cert)["verdict"] == "unknown" and cf.exit_code(cert) == 1
+    assert cf.summary(cert)["verdict"] == "unknown" and cf.exit_code(cert) == 2
     assert "<error" in (tmp_path / "c" / "junit.xml").read_text()
     again = FakeRunner({})
     monkeypatch.setattr(cf, "run_scenario", again)

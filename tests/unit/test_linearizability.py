@@ -339,3 +339,18 @@ def test_consistency_check_in_run_checks() -> None:
     unchecked = Scenario.model_validate({"testbed": {"nodes": [{"name": "a"}]},
                                          "checks": {"latency": None}})
     assert run_checks(Evidence(unchecked, [], [], [], operations(ev))) == []
+
+
+def test_a_history_without_values_is_unknown_never_linearizable() -> None:
+    ev: list[dict[str, Any]] = []
+    t = 0
+    for p, f in enumerate(["write", "read", "write", "read"]):
+        ev.append({"process": p, "type": "invoke", "f": f, "key": "k", "value": None,
+                   "time_ns": t})
+        ev.append({"process": p, "type": "ok", "f": f, "key": "k", "value": None,
+                   "time_ns": t + 5})
+        t += 10
+    res = check_history(ev)
+    assert res.verdict == UNKNOWN and "no values recorded" in res.summary(), res.summary()
+    ev[0]["value"] = 7  # one write with a value: now there is something to check
+    assert check_history(ev).verdict != UNKNOWN

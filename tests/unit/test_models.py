@@ -71,8 +71,10 @@ def nodes_of(pred: Prediction, phase: str) -> dict[str, Any]:
 def test_example_predicts_every_phase() -> None:
     pred = predict(scenario())
     names = [p.phase.name for p in pred.phases]
-    assert names == ["baseline", "partition edge-1|edge-2,edge-3", "recovery",
-                     "latency edge-1->edge-2", "clock_skew edge-2", "crash edge-3", "recovery"]
+    assert names == ["baseline", "partition edge-1|edge-2,edge-3",
+                     "recovery after partition edge-1|edge-2,edge-3",
+                     "latency edge-1->edge-2", "clock_skew edge-2", "crash edge-3",
+                     "recovery after crash edge-3"]
     base = pred.phase("baseline")
     assert base is not None
     assert base.latency_ms["mean"] > 0
@@ -93,7 +95,7 @@ def test_client_latency_fault_adds_exactly_its_delay(direction: str, extra: floa
         assert hit[n].available and base[n].available
         assert hit[n].delay_read_ms - base[n].delay_read_ms == pytest.approx(extra, abs=1e-9)
         assert hit[n].delay_write_ms - base[n].delay_write_ms == pytest.approx(extra, abs=1e-9)
-    after = nodes_of(pred, "recovery")
+    after = nodes_of(pred, "recovery after latency clients->*")
     for n in NODES:
         assert after[n].delay_read_ms == pytest.approx(base[n].delay_read_ms)
 
@@ -258,7 +260,7 @@ def test_each_window_is_checked_against_its_own_prediction() -> None:
     ])
     pred = predict(scn)
     windows = [p for p in pred.phases if p.phase.faults]
-    assert [w.phase.name for w in windows] == ["latency clients->*"] * 2
+    assert [w.phase.name for w in windows] == ["latency clients->*", "latency clients->* #2"]
     assert windows[1].latency_ms["mean"] > windows[0].latency_ms["mean"] + 200
     # a system that behaves exactly as predicted passes every phase
     meas = [PhaseMeasurement(p.phase, 1000, 1000, 0, 0, dict(p.latency_ms), 1.0, 1000,

@@ -46,11 +46,11 @@ def test_design_example_phases() -> None:
     assert summary(phases(scn)) == [
         ("baseline", "baseline", 0.0, 10.0, ()),
         ("partition edge-1|edge-2,edge-3", "fault", 10.0, 30.0, (0,)),
-        ("recovery", "recovery", 30.0, 35.0, ()),
+        ("recovery after partition edge-1|edge-2,edge-3", "recovery", 30.0, 35.0, ()),
         ("latency edge-1->edge-2", "fault", 35.0, 45.0, (1,)),
         ("clock_skew edge-2", "fault", 45.0, 50.0, (2,)),
         ("crash edge-3", "fault", 50.0, 55.0, (3,)),
-        ("recovery", "recovery", 55.0, 60.0, ()),
+        ("recovery after crash edge-3", "recovery", 55.0, 60.0, ()),
     ]
 
 
@@ -63,7 +63,7 @@ def test_overlapping_faults_give_a_combined_window() -> None:
         ("crash edge-3", "fault", 10.0, 20.0, (0,)),
         ("crash edge-3 + latency clients->*", "fault", 20.0, 30.0, (0, 1)),
         ("latency clients->*", "fault", 30.0, 40.0, (1,)),
-        ("recovery", "recovery", 40.0, 60.0, ()),
+        ("recovery after latency clients->*", "recovery", 40.0, 60.0, ()),
     ]
 
 
@@ -78,8 +78,17 @@ def test_measured_times_override_the_schedule() -> None:
     assert summary(got) == [
         ("baseline", "baseline", 0.0, 10.4, ()),
         ("crash edge-3", "fault", 10.4, 21.2, (0,)),
-        ("recovery", "recovery", 21.2, 60.0, ()),
+        ("recovery after crash edge-3", "recovery", 21.2, 60.0, ()),
     ]
+
+
+def test_names_are_stable_and_unique() -> None:
+    scn = scenario([crash(10, 5), crash(20, 5), crash(30, 5)])
+    got = phases(scn, times=[(10.01, 15.2), (20.3, 24.9), (30.0, 35.05)])
+    assert [p.name for p in got] == [
+        "baseline", "crash edge-3", "recovery after crash edge-3", "crash edge-3 #2",
+        "recovery after crash edge-3 #2", "crash edge-3 #3", "recovery after crash edge-3 #3"]
+    assert [p.name for p in got] == [p.name for p in phases(scn)], "times never name a phase"
 
 
 def test_labels() -> None:
@@ -109,16 +118,18 @@ def test_phases_tile_the_run_and_name_exactly_the_active_faults(
     for a, b in itertools.pairwise(ps):
         assert a.end_s == b.start_s
         assert (a.faults, a.name) != (b.faults, b.name), "equal neighbours are merged"
+    assert len({p.name for p in ps}) == len(ps), "names are unique"
     for p in ps:
         assert p.start_s < p.end_s
         for t in (p.start_s, (p.start_s + p.end_s) / 2):
             active = tuple(i for i, (a, d, _) in enumerate(specs) if a <= t < a + d)
             assert p.faults == active, (p, t)
         first = min((a for a, _, _ in specs), default=60)
+        name = p.name.split(" #")[0]
         if p.faults:
             assert p.kind == "fault"
-            assert p.name == " + ".join(f"crash {specs[i][2]}" for i in p.faults)
+            assert name == " + ".join(f"crash {specs[i][2]}" for i in p.faults)
         elif p.end_s <= first:
             assert (p.name, p.kind) == ("baseline", "baseline")
         else:
-            assert (p.name, p.kind) == ("recovery", "recovery")
+            assert name.startswith("recovery after crash ") and p.kind == "recovery"

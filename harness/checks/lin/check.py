@@ -60,6 +60,7 @@ class LinResult:
     keys: list[KeyResult]
     ops: int
     elapsed_s: float
+    reason: str = ""
 
     @property
     def violations(self) -> list[KeyResult]:
@@ -72,6 +73,8 @@ class LinResult:
     def summary(self) -> str:
         """One line: what was checked and what was found."""
         head = f"{self.ops} register operations on {len(self.keys)} key(s)"
+        if self.reason:
+            return f"unknown: {self.reason}; {head}"
         if self.violations:
             v = self.violations[0]
             more = f" (and {len(self.violations) - 1} more key(s))" if len(
@@ -85,6 +88,7 @@ class LinResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {"model": "linearizable", "verdict": self.verdict, "summary": self.summary(),
+                "reason": self.reason or None,
                 "ops": self.ops, "keys": len(self.keys), "elapsed_s": round(self.elapsed_s, 4),
                 "violations": [k.as_dict() for k in self.violations],
                 "unknown": [k.as_dict() for k in self.unknown],
@@ -125,10 +129,26 @@ def check_key(key: Any, ops: list[Op], *, budget_s: float | None = DEFAULT_BUDGE
     return res
 
 
+NO_VALUES = ("no values recorded: the writes carry no values (e.g. a locustfile that records "
+             "operations without their values); record the values written and read to "
+             "check consistency")
+
+
+def values_recorded(ops: list[Op]) -> bool:
+    """False when there are writes and none carries a value: such a history says nothing
+    about a register (every read of null would look right)."""
+    writes = [o for o in ops if o.f == "write"]
+    return not writes or any(o.value is not None for o in writes) or any(
+        o.f == "cas" for o in ops)
+
+
 def check_ops(ops: Iterable[Op], **kw: Any) -> LinResult:
-    """Check every key of a list of register ops (see :func:`check_key` for options)."""
+    """Check every key of a list of register ops (see :func:`check_key` for options); a
+    history whose operations carry no values is ``unknown``, never linearizable."""
     t0 = time.perf_counter()
     ops = list(ops)
+    if ops and not values_recorded(ops):
+        return LinResult(UNKNOWN, [], len(ops), time.perf_counter() - t0, NO_VALUES)
     keys = [check_key(k, v, **kw) for k, v in by_key(ops).items()]
     verdict = (FAIL if any(k.verdict == FAIL for k in keys) else
                UNKNOWN if any(k.verdict == UNKNOWN for k in keys) else PASS)

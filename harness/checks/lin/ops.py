@@ -24,7 +24,7 @@ import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from workloads.history import operations
+from workloads.history import pairs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -101,8 +101,18 @@ def ops_from_frame(df: pd.DataFrame) -> list[Op]:
 
 
 def ops_from_events(events: Iterable[dict[str, Any]]) -> list[Op]:
-    """Register ops of raw history events (paired as :func:`workloads.history.operations`)."""
-    return ops_from_frame(operations(events))
+    """Register ops of raw history events, paired as :func:`workloads.history.operations`
+    pairs them (no pandas; times stay integers)."""
+    out = []
+    for i, (inv, comp) in enumerate(pairs(events)):
+        f, type_ = inv["f"], comp["type"] if comp is not None else "info"
+        value = comp.get("value") if f == "read" and comp is not None else inv.get("value")
+        end = comp["time_ns"] if comp is not None and type_ == "ok" else None
+        op = make_op(i, inv["process"], f, inv.get("key"), value, inv["time_ns"], end, type_,
+                     inv.get("node"))
+        if op is not None:
+            out.append(op)
+    return out
 
 
 def by_key(ops: Iterable[Op]) -> dict[Any, list[Op]]:
