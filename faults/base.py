@@ -27,7 +27,9 @@ Direction = Literal["downstream", "upstream", "both"]
 
 @runtime_checkable
 class Fault(Protocol):
-    """A fault value: apply it to a testbed, heal it (twice is harmless), describe it."""
+    """A fault value: apply it to a testbed, heal it (twice is harmless), describe it. A fault
+    may also say whether it took effect (``probe``) and count the traffic it met
+    (``traffic``); one that cannot is ``unverified``, never silently a pass."""
 
     kind: str
 
@@ -39,6 +41,47 @@ class Fault(Protocol):
 
     @property
     def target(self) -> str: ...
+
+
+VERIFIED, UNVERIFIED, NONE = "verified", "unverified", "none"
+
+
+@dataclass(frozen=True)
+class Effect:
+    """What a probe of a fault found: ``verified`` (it does what it should), ``none`` (it
+    does not: the cut does not cut, the node still answers) or ``unverified`` (nothing here
+    can tell), with the evidence in words."""
+
+    status: str
+    evidence: str
+
+    def as_dict(self) -> dict[str, str]:
+        """As results.json reports it."""
+        return {"status": self.status, "evidence": self.evidence}
+
+
+def probe(fault: Any, testbed: Testbed, healed: bool) -> Effect:
+    """A fault's probe, or ``unverified`` for a fault that has none; a probe that crashes
+    is ``unverified`` with the error (never a pass)."""
+    fn = getattr(fault, "probe", None)
+    if fn is None:
+        return Effect(UNVERIFIED, f"{fault.kind} has no probe of its effect")
+    try:
+        return fn(testbed, healed)  # type: ignore[no-any-return]
+    except Exception as exc:  # a probe that fails proves nothing
+        return Effect(UNVERIFIED, f"the probe failed: {exc}")
+
+
+def traffic(fault: Any, testbed: Testbed) -> int | None:
+    """A link fault's traffic counter so far (bytes or dropped packets; None: not counted)."""
+    fn = getattr(fault, "traffic", None)
+    if fn is None:
+        return None
+    try:
+        value = fn(testbed)
+    except Exception:  # counters that cannot be read count nothing
+        return None
+    return None if value is None else int(value)
 
 
 class FaultSpec(SpecModel):

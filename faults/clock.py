@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from faults.base import Kind, NodeFaultSpec
+from faults.base import NONE, UNVERIFIED, VERIFIED, Effect, Kind, NodeFaultSpec
 from testbeds.base import Testbed
 from testbeds.spec import TestbedSpec
 
@@ -73,6 +73,19 @@ class ClockSkew:
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "target": self.node, "offset_s": self.offset_s,
                 "drift": self.drift}
+
+    def probe(self, testbed: Testbed, healed: bool) -> Effect:
+        """The node's own clock, read from the node: off by the offset while applied (within
+        a second), back after the heal."""
+        got = testbed.node_clock_offset_s(self.node)
+        if got is None:
+            return Effect(UNVERIFIED, f"{self.node}'s clock cannot be read (the reference "
+                                      "service's /clock)")
+        want = 0.0 if healed else self.offset_s
+        ok = abs(got - want) < 1.0 + abs(self.drift) * 10
+        return Effect(VERIFIED if ok else NONE,
+                      f"{self.node}'s clock {got:+.3f} s off this machine's ({want:+g} s "
+                      "expected)")
 
 
 def build(entry: ClockSkewFault, _index: int, _nodes: list[str], _seed: int) -> ClockSkew:

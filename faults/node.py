@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from faults.base import Kind, NodeFaultSpec
+from faults.base import NONE, UNVERIFIED, VERIFIED, Effect, Kind, NodeFaultSpec
 from testbeds.base import Testbed
 from testbeds.spec import TestbedSpec
 
@@ -59,6 +59,21 @@ class Crash:
         return {"kind": self.kind, "target": self.node, "keep_data": self.keep_data}
 
 
+    def probe(self, testbed: Testbed, healed: bool) -> Effect:
+        """The process gone and its client port closed; after the heal, running and open."""
+        return node_state(testbed, self.node, up=healed)
+
+
+def node_state(testbed: Testbed, node: str, up: bool) -> Effect:
+    """Whether a node runs and its client port accepts, against what is expected."""
+    running = testbed.node_running(node)
+    port_open = testbed.port_open(node)
+    ok = (running and port_open) if up else (not running and not port_open)
+    return Effect(VERIFIED if ok else NONE,
+                  f"{node}: process {'running' if running else 'gone'}, client port "
+                  f"{'open' if port_open else 'closed'}")
+
+
 @dataclass
 class Stop(Crash):
     """Stop the node gracefully (SIGTERM); heal starts it again."""
@@ -85,6 +100,23 @@ class Pause:
 
     def heal(self, testbed: Testbed) -> None:
         testbed.resume(self.node)
+
+    def probe(self, testbed: Testbed, healed: bool) -> Effect:
+        """Frozen (freezer or process state) and no application reply; after the heal,
+        thawed and answering. A frozen process still completes TCP handshakes, so a port
+        probe proves nothing."""
+        frozen = testbed.frozen(self.node)
+        answers = testbed.answers(self.node, timeout_s=0.5)
+        said = f"{self.node}: {'frozen' if frozen else 'not frozen'}, application " + (
+            "not probed (no probe declared)" if answers is None else
+            "answers" if answers else "silent")
+        if healed:
+            ok = frozen is False and answers is not False
+        else:
+            ok = bool(frozen) and answers is not True
+        if frozen is None and answers is None:
+            return Effect(UNVERIFIED, said)
+        return Effect(VERIFIED if ok else NONE, said)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "target": self.node}

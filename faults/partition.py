@@ -8,16 +8,15 @@ real cut. ``reject`` mode disables the proxy instead, so connections are refused
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from faults.base import FaultSpec, Kind
+from faults.base import NONE, UNVERIFIED, VERIFIED, Effect, FaultSpec, Kind
 from testbeds.base import Testbed
 from testbeds.spec import TestbedSpec
 
-STREAMS = ("upstream", "downstream")
 PARTITION_SHAPES = ("halves", "random_halves", "majority_ring", "bridge", "random_node")
 PartitionShape = Literal["halves", "random_halves", "majority_ring", "bridge", "random_node"]
 
@@ -143,7 +142,6 @@ class Partition:
     label: str = "partition"
     id: str = "fault"
     kind: str = "partition"
-    _done: list[tuple[str, str]] = field(default_factory=list, repr=False)
 
     @classmethod
     def groups(cls, groups: list[list[str]], nodes: list[str], **kw: Any) -> Partition:
@@ -161,32 +159,43 @@ class Partition:
     def target(self) -> str:
         return self.label
 
-    def _actions(self, testbed: Testbed) -> list[tuple[str, str]]:
-        """(proxy, toxic name) pairs to cut; toxic name '' means: disable the proxy."""
-        out = []
-        for src, dst in sorted(self.cuts):
-            for proxy in testbed.proxies(src, dst):
-                if self.mode == "reject":
-                    out.append((proxy.name, ""))
-                else:
-                    out += [(proxy.name, f"{self.id}-partition-{s}") for s in STREAMS]
-        return out
-
     def apply(self, testbed: Testbed) -> None:
-        """Cut every direction at once (pipelined admin calls: a 20-node testbed's partition
-        lands in milliseconds, not one call after another)."""
-        actions = self._actions(testbed)
-        toxics = [(p, n, "timeout", n.rsplit("-", 1)[1], {"timeout": 0}) for p, n in actions if n]
-        disable = [p for p, n in actions if not n]
-        self._done += actions
-        testbed.admin.add_toxics(toxics)
-        testbed.admin.set_enabled_many(disable, False)
+        """Cut every direction at once (the testbed's network decides how: toxics on the
+        loopback network, silent drops in namespaces)."""
+        testbed.block(self.cuts, self.id, self.mode)
 
     def heal(self, testbed: Testbed) -> None:
         """Mend every cut this partition made (idempotent)."""
-        done, self._done = list(self._done), []
-        testbed.admin.remove_toxics([(p, n) for p, n in done if n])
-        testbed.admin.set_enabled_many([p for p, n in done if not n], True)
+        testbed.unblock(self.id)
+
+    def probe(self, testbed: Testbed, healed: bool) -> Effect:
+        """Connection attempts across the cut, from inside the source node's network (up to
+        three cut directions): none may connect while applied; after the heal they must,
+        where the destination runs. Without a way to try from inside a node: unverified."""
+        tried = []
+        for src, dst in sorted(self.cuts)[:3]:
+            if healed and not testbed.node_running(dst):
+                continue
+            ok = testbed.reaches(src, dst)
+            if ok is None:
+                return Effect(UNVERIFIED, "connections across the cut cannot be tried from "
+                                          "inside the nodes on this network (loopback)")
+            tried.append((src, dst, ok))
+        if not tried:
+            return Effect(UNVERIFIED, "no direction to try")
+        passed = [f"{a}->{b}" for a, b, ok in tried if ok]
+        cut = [f"{a}->{b}" for a, b, ok in tried if not ok]
+        if healed:
+            return Effect(VERIFIED if not cut else NONE,
+                          f"after the heal: {', '.join(passed) or 'none'} connect"
+                          + (f"; still cut: {', '.join(cut)}" if cut else ""))
+        return Effect(VERIFIED if not passed else NONE,
+                      f"connect from inside the source: {', '.join(cut) or 'none'} cut"
+                      + (f"; still connecting: {', '.join(passed)}" if passed else ""))
+
+    def traffic(self, testbed: Testbed) -> int | None:
+        """What the cut met: the packets it dropped, where the network counts them."""
+        return testbed.blocked_packets(self.id)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "target": self.label, "mode": self.mode,

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from faults.base import Fault
+from faults.base import Effect, Fault, probe, traffic
 from faults.registry import build_fault
 from testbeds.base import Testbed
 
@@ -34,12 +34,32 @@ class Scheduled:
     ok: bool | None = None
     error: str | None = None
     exception: BaseException | None = field(default=None, repr=False)
+    effect: Effect | None = None  # probed right after the apply
+    healed: Effect | None = None  # probed right after the heal
+    traffic_at: tuple[int | None, int | None] = (None, None)  # counters at apply, at heal
+    heal_took_s: float | None = None  # how long the heal took (a restart waits for ready)
+
+    @property
+    def traffic(self) -> str | None:
+        """``seen`` or ``none`` for a fault whose traffic is counted (None: not counted)."""
+        a, b = self.traffic_at
+        if a is None or b is None:
+            return None
+        return "seen" if b > a else "none"
 
     def result(self) -> dict[str, Any]:
-        """The entry as results.json reports it."""
+        """The entry as results.json reports it: what was scheduled, what happened, whether
+        it took effect (``effect``: verified, unverified or none) and met traffic."""
+        a, b = self.traffic_at
         return {"kind": self.fault.kind, "target": self.fault.target, "at_s": self.at_s,
                 "for_s": self.for_s, "applied_at_s": self.applied_at_s,
-                "healed_at_s": self.healed_at_s, "ok": bool(self.ok), "error": self.error,
+                "healed_at_s": self.healed_at_s, "heal_took_s": self.heal_took_s,
+                "ok": bool(self.ok), "error": self.error,
+                "effect": self.effect.status if self.effect else None,
+                "evidence": self.effect.evidence if self.effect else None,
+                "healed": self.healed.as_dict() if self.healed else None,
+                "traffic": self.traffic,
+                "traffic_count": b - a if a is not None and b is not None else None,
                 "detail": self.fault.describe()}
 
 
@@ -109,19 +129,27 @@ class Nemesis:
             entry.applied_at_s = self.now_s()
             self.active.append(entry)
             self._record()
+            if entry.ok:
+                entry.effect = probe(entry.fault, self.testbed, healed=False)
+                entry.traffic_at = (traffic(entry.fault, self.testbed), None)
 
     def heal(self, entry: Scheduled) -> None:
         """Heal one entry if it is active (idempotent); a failed heal is recorded."""
         with self._lock:
             if entry not in self.active:
                 return
-            try:
+            if entry.ok:
+                entry.traffic_at = (entry.traffic_at[0], traffic(entry.fault, self.testbed))
+            entry.healed_at_s = self.now_s()  # the fault ends as its heal begins: a
+            try:  # restarted node serves before its readiness wait returns
                 entry.fault.heal(self.testbed)
             except Exception as exc:
                 entry.ok, entry.error, entry.exception = False, f"heal failed: {exc}", exc
-            entry.healed_at_s = self.now_s()
+            entry.heal_took_s = self.now_s() - entry.healed_at_s
             self.active.remove(entry)
             self._record()
+            if entry.ok:
+                entry.healed = probe(entry.fault, self.testbed, healed=True)
 
     def _record(self) -> None:
         rec = self.testbed.record

@@ -131,4 +131,5 @@ class RunDir:
             measured=[PhaseMeasurement.from_dict(p) for p in stored],
             predicted=[dict(p.get("predicted") or {}) for p in stored],
             ops=self.operations,
-            harness_problem=(self.results.get("harness") or {}).get("problem"))
+            harness_problem=(self.results.get("harness") or {}).get("problem"),
+            faults=list(self.results.get("faults") or []))

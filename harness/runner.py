@@ -10,6 +10,7 @@ SIGINT/SIGTERM; a SIGKILLed run is reaped by `edgeproof clean` or the next run's
 from __future__ import annotations
 
 import contextlib
+import math
 import shlex
 import signal
 import time
@@ -41,6 +42,7 @@ from harness.rundir import default_out, point_latest
 from harness.scenario import Scenario, absolute, load_scenario
 from testbeds import backends
 from testbeds.base import Testbed
+from testbeds.spec import CLIENTS
 from testbeds.state import labels
 from workloads.final_reads import FINAL_PROCESS_BASE, final_reads
 from workloads.history import operations, read_history
@@ -133,18 +135,38 @@ def fault_times(fault_results: list[dict[str, Any]]) -> list[tuple[float, float]
             for f in fault_results]
 
 
+def client_link_traffic(faults: list[dict[str, Any]], ops: Any,
+                        client_nodes: list[str]) -> list[dict[str, Any]]:
+    """A client-link fault met traffic when the load sent operations over that link while it
+    held (from the history: the harness's own record of what it sent)."""
+    out = []
+    for f in faults:
+        detail = f.get("detail") or {}
+        link = str(detail.get("target", f.get("target", "")))
+        if f.get("ok") and link.startswith(f"{CLIENTS}->") and f.get("applied_at_s") is not None:
+            dst = link.split("->", 1)[1]
+            nodes = client_nodes if dst == "*" else [dst]
+            end = f["healed_at_s"] if f.get("healed_at_s") is not None else math.inf
+            n = int(((ops["node"].isin(nodes)) & (ops["start_s"] >= f["applied_at_s"])
+                     & (ops["start_s"] < end)).sum())
+            f = {**f, "traffic": "seen" if n else "none", "traffic_count": n}
+        out.append(f)
+    return out
+
+
 def analyse(scn: Scenario, result: LoadResult, t0_ns: int, cal: Calibration,
             fault_results: list[dict[str, Any]], headroom: Headroom) -> dict[str, Any]:
     """History and metrics -> evidence -> verdicts -> the results figures (``res``) and
     the operations frame (``ops``)."""
     everything = measure.with_phase_times(operations(read_history(result.history_path)), t0_ns)
     ops = everything[everything["process"] < FINAL_PROCESS_BASE]  # the load's own operations
+    fault_results[:] = client_link_traffic(fault_results, ops, scn.testbed.client_nodes)
     times = fault_times(fault_results)
     phs = phases(scn, times)
     pred = predict(scn, cal, times)
     meas = measure.measure(ops, phs, warmup_s=cal.warmup_s, duration_s=scn.workload.duration_s)
     ev = Evidence(scn, phs, meas, [p.as_dict() for p in pred.phases], everything,
-                  headroom.problem())
+                  headroom.problem(), fault_results)
     verdicts = judge(ev)
     res = measure.overall(ops, scn.workload.duration_s)
     res["phases"] = [{**m.as_dict(), "predicted": p.as_dict()}
@@ -176,6 +198,7 @@ def exercise(scn: Scenario, tb: Testbed, out: Path, say: Say = print
     checks need, analyse: on a testbed that is already up (the pytest plugin's
     ``edge_load`` uses this too). Always ends with a heal."""
     out.mkdir(parents=True, exist_ok=True)
+    tb.wait_settled(progress=say)
     say("calibrating: measuring the client path overhead")
     cal = calibrate(tb)
     nemesis = Nemesis(tb, schedule_from(scn.faults, scn.testbed.node_names, scn.seed))
@@ -190,10 +213,11 @@ def exercise(scn: Scenario, tb: Testbed, out: Path, say: Say = print
             say("final reads of every key after the heal")
             final_reads(scn.workload, tb.client_targets(), result.history_path, settle)
         t0_ns = int(nemesis.t0 * 1e9) if nemesis.t0 else int((result.stats or {})["started_ns"])
-        analysed = analyse(scn, result, t0_ns, cal, nemesis.results(), headroom)
+        faults = nemesis.results()
+        analysed = analyse(scn, result, t0_ns, cal, faults, headroom)
     finally:
         nemesis.heal_all()
-    return analysed, nemesis.results()
+    return analysed, faults
 
 
 def write_scenario(out: Path, scn: Scenario, source: str | None = None) -> Path:

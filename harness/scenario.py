@@ -26,7 +26,8 @@ from faults.chaos import ChaosSpec, random_faults
 from faults.registry import FAULT_ADAPTER, FAULT_KINDS, AnyFault
 from harness.checks.config import ChecksSpec
 from harness.errors import ConfigError, Problem
-from testbeds.spec import SpecModel, TestbedSpec
+from testbeds import netns
+from testbeds.spec import CLIENTS, SpecModel, TestbedSpec
 from workloads.spec import WorkloadSpec
 
 
@@ -58,6 +59,7 @@ class Scenario(SpecModel):
         names = self.testbed.node_names
         for i, fault in enumerate(self.faults):
             check_refs(f"faults[{i}]", fault, names)
+            check_reach(f"faults[{i}]", fault, self.testbed)
             if fault.at_s >= self.workload.duration_s:
                 raise ValueError(
                     f"faults[{i}].at_s: {fault.at_s} is not before the end of the load "
@@ -65,12 +67,61 @@ class Scenario(SpecModel):
                 )
         return self
 
+    def warnings(self) -> list[str]:
+        """What is valid but may surprise: node pairs of a user's system with no link (their
+        traffic is dropped and counted)."""
+        tb = self.testbed
+        if all(n.is_reference for n in tb.nodes):
+            return []
+        linked = {frozenset((s, d)) for s, d, _ in tb.link_directions()}
+        names = tb.node_names
+        missing = [f"{a}-{b}" for i, a in enumerate(names) for b in names[i + 1:]
+                   if frozenset((a, b)) not in linked]
+        if not missing:
+            return []
+        return [f"node pairs without a link: {', '.join(missing[:20])}"
+                f"{' ...' if len(missing) > 20 else ''}; traffic between them is dropped "
+                "(and counted); declare testbed.links between them if they talk"]
+
     def as_run(self) -> dict[str, Any]:
         """The scenario as it runs (chaos expanded into faults), as plain data: loading it
         again gives the same scenario."""
         data = self.model_dump(mode="json", by_alias=True)
         data["chaos"] = None
         return data
+
+
+def intercepts(tb: TestbedSpec) -> bool:
+    """Whether a node's traffic to another node's own address passes the link's proxy here:
+    in namespaces (the local backend where the harness may create them)."""
+    if tb.backend != "local" or tb.network == "loopback":
+        return False
+    return tb.network == "namespaces" or netns.unavailable() is None
+
+
+def check_reach(where: str, fault: Any, tb: TestbedSpec) -> None:
+    """ValueError when a fault cannot reach what it targets: a clock skew on a node whose
+    clock cannot be moved, or a link fault whose traffic bypasses the link's proxies."""
+    node = getattr(fault, "node", None)
+    if getattr(fault, "kind", "") == "clock_skew" and node and tb.node(node).clock == "none":
+        raise ValueError(
+            f"{where}.node: {node!r} has clock: none (its clock cannot be moved: libfaketime "
+            "reaches libc programs only, not Go binaries such as etcd); remove the clock_skew, "
+            "or set clock: faketime for a libc program")
+    link = getattr(fault, "link", None)
+    cuts_nodes = getattr(fault, "kind", "") == "partition" or (
+        link is not None and CLIENTS not in link)
+    if not cuts_nodes or intercepts(tb):
+        return
+    direct = [n.name for n in tb.nodes if not n.is_reference and (
+        "{nodes." in (n.command or "") or any("{nodes." in v for v in n.env.values()))]
+    if direct:
+        raise ValueError(
+            f"{where}: node(s) {', '.join(direct)} reach their peers at {{nodes.X.*}} (their "
+            f"own addresses), which on this testbed's network ({tb.backend}, "
+            f"{tb.network or 'loopback here'}) bypasses the link proxies, so this fault "
+            "cannot reach their traffic; use testbed.network: namespaces (local backend, "
+            "root), or give them {links.X.*} addresses")
 
 
 # ---------------------------------------------------------------- loading

@@ -10,10 +10,12 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # Debian packages: libfaketime for clock skew; Go to build Toxiproxy; venv support;
-# redis-server, a real third-party system the tests put under faults; chromium, to check
-# that reports render.
+# iproute2, iptables and util-linux (nsenter) for the namespaced network; redis-server and
+# etcd-server, real third-party systems the tests put under faults; chromium, to check that
+# reports render.
 need=()
-for pkg in libfaketime python3-venv ca-certificates redis-server chromium; do
+for pkg in libfaketime python3-venv ca-certificates iproute2 iptables util-linux \
+           redis-server redis-tools etcd-server etcd-client chromium; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v go >/dev/null 2>&1 || need+=(golang-go)

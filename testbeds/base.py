@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import os
+import shlex
 import subprocess
 import time
 from collections.abc import Callable
@@ -18,10 +19,10 @@ import httpx
 
 from harness.errors import EdgeproofError, TestbedError
 from testbeds.net import tcp_open
-from testbeds.placeholders import Address
+from testbeds.placeholders import Address, render_command
 from testbeds.progress import Progress, quiet
 from testbeds.reaper import reap
-from testbeds.spec import CLIENTS, TestbedSpec
+from testbeds.spec import CLIENTS, ReadyProbe, TestbedSpec
 from testbeds.state import NodeRecord, ProxyRecord, TestbedRecord, free_slot
 from testbeds.toxiproxy.client import ToxiproxyClient
 
@@ -35,6 +36,7 @@ class Testbed(abc.ABC):
         self.spec = spec
         self.record = record
         self.admin: ToxiproxyClient | Any = None  # the Toxiproxy admin client once up
+        self._blocks: dict[str, tuple[list[Any], list[str]]] = {}  # loopback cuts, by tag
 
     # ------------------------------------------------------------ start-up
     @classmethod
@@ -97,6 +99,31 @@ class Testbed(abc.ABC):
         return [p for p in self.record.proxies
                 if p.src == src and (dst == "*" or p.dst == dst)]
 
+    def data_dir_of(self, node: str) -> str:
+        """The node's data directory as the node sees it (``{data_dir}``)."""
+        return str(Path(self.record.workdir) / "nodes" / node / "data")
+
+    def render(self, node: str, template: str, *, quote: bool = False) -> str:
+        """A template with this node's placeholders filled (the same everywhere: command,
+        env, probes); ``quote`` shell-quotes each value for a command line."""
+        rec = self.nodes[node]
+        return render_command(self.spec.node(node), template, host=rec.host, ports=rec.ports,
+                              data_dir=self.data_dir_of(node), nodes=self.node_addresses(),
+                              links=self.link_addresses(node), quote=quote)
+
+    def argv(self, node: str, template: str) -> list[str]:
+        """A command template as the arguments to run (no shell: write ``sh -c`` yourself)."""
+        return shlex.split(self.render(node, template, quote=True))
+
+    def run_probe(self, node: str, argv: list[str], timeout_s: float = 5.0) -> bool:
+        """Run a probe command where the node's own traffic goes (its network); True when it
+        exits 0."""
+        try:
+            return subprocess.run(argv, capture_output=True, timeout=timeout_s,
+                                  check=False).returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            return False
+
     def link_addresses(self, node: str) -> dict[str, Address]:
         """Where ``node`` reaches each peer through its link proxies: {peer: (host, ports)}
         (the ``{links.OTHER.*}`` placeholders)."""
@@ -142,36 +169,177 @@ class Testbed(abc.ABC):
     @abc.abstractmethod
     def down(self) -> None: ...
 
+    # ------------------------------------------------------------ network verbs
+    def block(self, cuts: set[tuple[str, str]], tag: str, mode: str = "drop") -> None:
+        """Cut these (src, dst) directions: on the loopback network, a ``timeout`` toxic on
+        both streams of every cut proxy (``drop``: data vanishes, connections hang) or the
+        proxy disabled (``reject``: refused). Pipelined admin calls: a 20-node partition
+        lands in milliseconds. Mended by :meth:`unblock` with the same tag."""
+        toxics, disable = [], []
+        for src, dst in sorted(cuts):
+            for proxy in self.proxies(src, dst):
+                if mode == "reject":
+                    disable.append(proxy.name)
+                else:
+                    toxics += [(proxy.name, f"{tag}-partition-{s}", "timeout", s, {"timeout": 0})
+                               for s in ("upstream", "downstream")]
+        self._blocks[tag] = (toxics, disable)
+        self.admin.add_toxics(toxics)
+        self.admin.set_enabled_many(disable, False)
+
+    def unblock(self, tag: str) -> None:
+        """Mend a cut made by :meth:`block` (idempotent)."""
+        toxics, disable = self._blocks.pop(tag, ([], []))
+        self.admin.remove_toxics([(p, n) for p, n, *_ in toxics])
+        self.admin.set_enabled_many(disable, True)
+
+    def blocked_packets(self, tag: str) -> int | None:
+        """Packets a cut dropped (None where the network cannot count them: the cut proxies'
+        byte counters then tell whether the cut met traffic)."""
+        return None
+
+    def link_packets(self, a: str, b: str) -> int | None:
+        """Packets the link between two nodes has carried so far, both ways, counted live
+        (None where the network cannot count them)."""
+        return None
+
+    def proxy_bytes(self, proxies: list[ProxyRecord]) -> int | None:
+        """Bytes these proxies have carried so far (None when Toxiproxy keeps no metrics)."""
+        counts = self.admin.proxy_bytes()
+        if not counts:
+            return None
+        return sum(counts.get(p.name, 0) for p in proxies)
+
+    # ------------------------------------------------------------ effect probes
+    def reaches(self, src: str, dst: str, timeout_s: float = 0.5) -> bool | None:
+        """Whether ``src`` can open a TCP connection to ``dst``'s client port the way its own
+        traffic would (None where that cannot be tried from inside ``src``)."""
+        return None
+
+    def port_open(self, node: str, timeout_s: float = 0.5) -> bool:
+        """Whether the node's client port accepts a TCP connection."""
+        host, port = self._direct_address(node, self.spec.node(node).main_port)
+        return tcp_open(host, port, timeout_s)
+
+    def frozen(self, node: str) -> bool | None:
+        """Whether the node is frozen (paused), from the freezer or the process state;
+        None where it cannot be told."""
+        return None
+
+    def app_probe(self, node: str) -> tuple[str, str] | None:
+        """The node's application probe as (port name, HTTP path), if it has one."""
+        spec = self.spec.node(node)
+        probe = spec.probe or (spec.ready if spec.ready and spec.ready.http else None)
+        if probe and probe.http:
+            return probe.port or spec.main_port, probe.http
+        if spec.is_reference:
+            return spec.main_port, "/health"
+        return None
+
+    def answers(self, node: str, timeout_s: float = 1.0) -> bool | None:
+        """Whether the node's application answers its probe (None: it has none)."""
+        probe = self.app_probe(node)
+        if probe is None:
+            return None
+        host, port = self._direct_address(node, probe[0])
+        try:
+            with httpx.Client(trust_env=False, timeout=timeout_s) as http:
+                return http.get(f"http://{host}:{port}{probe[1]}").status_code < 500
+        except httpx.HTTPError:
+            return False
+
+    def _direct_address(self, node: str, port_name: str) -> tuple[str, int]:
+        rec = self.nodes[node]
+        return rec.host, rec.ports[port_name]
+
+    def link_rtt_ms(self, src: str, dst: str, samples: int = 5) -> float | None:
+        """The median round trip of ``dst``'s application probe over the link from ``src``
+        (the path src's traffic takes), in ms; None where it cannot be measured."""
+        probe = self.app_probe(dst)
+        proxies = [p for p in self.proxies(src, dst) if probe and p.port_name == probe[0]]
+        if probe is None or not proxies:
+            return None
+        url = f"http://{proxies[0].listen}{probe[1]}"
+        times = []
+        with httpx.Client(trust_env=False, timeout=5.0) as http:
+            for _ in range(samples):
+                t = time.perf_counter()
+                try:
+                    http.get(url)
+                except httpx.HTTPError:
+                    return None
+                times.append((time.perf_counter() - t) * 1000)
+        return sorted(times)[len(times) // 2]
+
+    def node_clock_offset_s(self, node: str) -> float | None:
+        """How far the node's wall clock is from this machine's, read from the node itself
+        (the reference service's ``/clock``); None where it cannot be read."""
+        if not self.spec.node(node).is_reference:
+            return None
+        host, port = self._direct_address(node, self.spec.node(node).main_port)
+        try:
+            with httpx.Client(trust_env=False, timeout=2.0) as http:
+                t0 = time.time()
+                body = http.get(f"http://{host}:{port}/clock").json()
+                t1 = time.time()
+        except (httpx.HTTPError, ValueError):
+            return None
+        wall = body.get("wall_s", body.get("time")) if isinstance(body, dict) else None
+        return None if wall is None else float(wall) - (t0 + t1) / 2
+
     # ------------------------------------------------------------ health
     def healthy(self, node: str, timeout_s: float = 1.0,
                 http: httpx.Client | None = None) -> bool:
-        """One readiness probe against the node's own address (not through a proxy).
+        """One readiness probe against the node's own address (not through a proxy): its
+        ``ready`` probe, /health for the reference service, else its client port.
 
         A TCP connect comes first: it costs microseconds while the port still refuses, so a
         testbed of 100 starting nodes is not slowed down by its own prober."""
         spec = self.spec.node(node)
-        rec = self.nodes[node]
-        probe = spec.ready
-        if probe and probe.command:
-            return subprocess.run(probe.command, shell=True, capture_output=True,
-                                  timeout=max(timeout_s, 5)).returncode == 0
-        if spec.is_reference or (probe and probe.http):
-            path = probe.http if probe and probe.http else "/health"
-            port_name = (probe.port if probe and probe.port else None) or spec.main_port
-            port = rec.ports[port_name]
-            if not tcp_open(rec.host, port, timeout_s):
+        probe = spec.ready or (ReadyProbe(http="/health") if spec.is_reference
+                               else ReadyProbe(tcp=spec.main_port))
+        return self.probe_ok(node, probe, timeout_s, http)
+
+    def probe_ok(self, node: str, probe: ReadyProbe, timeout_s: float = 1.0,
+                 http: httpx.Client | None = None) -> bool:
+        """One try of a probe: a command (no shell, placeholders filled) where the node's
+        traffic goes, an HTTP GET below 500, or a TCP connect."""
+        spec = self.spec.node(node)
+        if probe.command:
+            return self.run_probe(node, self.argv(node, probe.command), max(timeout_s, 5))
+        if probe.http:
+            host, port = self._direct_address(node, probe.port or spec.main_port)
+            if not tcp_open(host, port, timeout_s):
                 return False
             try:
                 if http is not None:
-                    return http.get(f"http://{rec.host}:{port}{path}",
+                    return http.get(f"http://{host}:{port}{probe.http}",
                                     timeout=timeout_s).status_code < 500
                 with httpx.Client(trust_env=False) as own:
-                    return own.get(f"http://{rec.host}:{port}{path}",
+                    return own.get(f"http://{host}:{port}{probe.http}",
                                    timeout=timeout_s).status_code < 500
             except httpx.HTTPError:
                 return False
-        port_name = probe.tcp if probe and probe.tcp else spec.main_port
-        return tcp_open(rec.host, rec.ports[port_name], timeout_s)
+        host, port = self._direct_address(node, probe.tcp or spec.main_port)
+        return tcp_open(host, port, timeout_s)
+
+    def wait_settled(self, timeout_s: float = 60.0, progress: Progress = quiet) -> None:
+        """Before the load: every node's ``settle`` probe succeeds (bounded), so what start-up
+        leaves unsettled (a replica still syncing) is not blamed on a fault."""
+        pending = [n for n in self.spec.node_names if self.spec.node(n).settle]
+        deadline = time.monotonic() + timeout_s
+        if pending:
+            progress(f"waiting for {len(pending)} node(s) to settle")
+        while pending:
+            pending = [n for n in pending
+                       if not self.probe_ok(n, self.spec.node(n).settle)]  # type: ignore[arg-type]
+            if pending and time.monotonic() > deadline:
+                raise TestbedError(
+                    f"node(s) {', '.join(pending)}: the settle probe did not succeed within "
+                    f"{timeout_s:.0f} s; check testbed.nodes[].settle and the node logs under "
+                    f"{self.record.workdir}/nodes/", node=pending[0])
+            if pending:
+                time.sleep(0.2)  # between probe rounds, bounded by the deadline
 
     def wait_ready(self, names: list[str], timeout_s: float, progress: Progress = quiet,
                    alive: Callable[[str], str | None] | None = None) -> None:

@@ -109,6 +109,20 @@ def freeze(paths: list[str], frozen: bool) -> bool:
     return False
 
 
+def frozen(paths: list[str]) -> bool | None:
+    """Whether the groups' freezer holds them frozen (None: no freezer)."""
+    for p in paths:
+        g = Path(p)
+        try:
+            if (g / "cgroup.freeze").exists():
+                return (g / "cgroup.freeze").read_text().strip() == "1"
+            if (g / "freezer.state").exists():
+                return (g / "freezer.state").read_text().strip() in ("FROZEN", "FREEZING")
+        except OSError:
+            return None
+    return None
+
+
 def remove(paths: list[str], timeout_s: float = 2.0) -> list[str]:
     """Remove groups (after their processes are gone); return those that could not go."""
     left = []

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -38,10 +37,9 @@ import httpx
 from harness.errors import InfrastructureError, TestbedError
 from testbeds import clock, images
 from testbeds.base import Testbed
-from testbeds.placeholders import render_command
 from testbeds.progress import Progress, quiet
 from testbeds.reaper import reap
-from testbeds.spec import CLIENTS, TestbedSpec
+from testbeds.spec import CLIENTS, ReadyProbe, TestbedSpec
 from testbeds.state import NodeRecord, ProxyRecord, TestbedRecord, state_dir
 from testbeds.topology import ProxyPlan, link_toxics, plan_proxies, proxy_name
 from testbeds.toxiproxy.client import ToxiproxyClient
@@ -269,11 +267,8 @@ class DockerTestbed(Testbed):
             "data_dir": "/data",
         }
 
-    def _render(self, name: str, template: str) -> str:
-        rec = self.nodes[name]
-        return render_command(self.spec.node(name), template, host=rec.host, ports=rec.ports,
-                              data_dir="/data", nodes=self.node_addresses(),
-                              links=self.link_addresses(name))
+    def data_dir_of(self, node: str) -> str:
+        return "/data"
 
     def _run_args(self, name: str, service_image: str) -> dict[str, Any]:
         """image, command, environment and mounts of one node's container."""
@@ -281,7 +276,7 @@ class DockerTestbed(Testbed):
         rec = self.nodes[name]
         base = Path(self.record.workdir) / "nodes" / name
         base.mkdir(parents=True, exist_ok=True)
-        env = {k: self._render(name, v) for k, v in node.env.items()}
+        env = {k: self.render(name, v) for k, v in node.env.items()}
         mounts: dict[str, dict[str, str]] = {}
         if node.is_reference:
             (base / "node.json").write_text(json.dumps(self._service_config(name)))
@@ -289,7 +284,7 @@ class DockerTestbed(Testbed):
             image, command, lib = service_image, None, CONTAINER_LIB
         else:
             image = str(node.image or service_image)
-            command = shlex.split(self._render(name, node.command)) if node.command else None
+            command = self.argv(name, node.command) if node.command else None
             lib = CONTAINER_LIB
             host_lib = clock.find_libfaketime()
             if rec.clock_file and host_lib:
@@ -350,36 +345,37 @@ class DockerTestbed(Testbed):
                 "\n  ".join(tail.splitlines()))
 
     # ------------------------------------------------------------ health
-    def healthy(self, node: str, timeout_s: float = 1.0,
-                http: httpx.Client | None = None) -> bool:
-        """One readiness probe, through the node's direct proxy or inside its container."""
-        spec = self.spec.node(node)
-        probe = spec.ready
-        if probe and probe.command:
-            return self._exec_ok(node, probe.command)
-        if spec.is_reference or (probe and probe.http):
-            path = probe.http if probe and probe.http else "/health"
-            port = (probe.port if probe and probe.port else None) or spec.main_port
-            try:
-                url = f"http://{self._direct(node, port)}{path}"
-                if http is not None:
-                    return http.get(url, timeout=timeout_s).status_code < 500
-                with httpx.Client(trust_env=False) as own:
-                    return own.get(url, timeout=timeout_s).status_code < 500
-            except httpx.HTTPError:
-                return False
-        port = probe.tcp if probe and probe.tcp else spec.main_port
-        return upstream_open(self._direct(node, port), timeout_s)
+    def probe_ok(self, node: str, probe: ReadyProbe, timeout_s: float = 1.0,
+                 http: httpx.Client | None = None) -> bool:
+        """As the base, with TCP through the node's direct proxy (which accepts at once: the
+        upstream is checked by keeping the connection open a moment)."""
+        if probe.command or probe.http:
+            return super().probe_ok(node, probe, timeout_s, http)
+        return upstream_open(self._direct(node, probe.tcp or self.spec.node(node).main_port),
+                             timeout_s)
 
-    def _exec_ok(self, node: str, command: str) -> bool:
+    def run_probe(self, node: str, argv: list[str], timeout_s: float = 5.0) -> bool:
+        """Inside the node's container (its addresses, its tools); no shell."""
         if self._state(node) != "running":
             return False
-        rendered = self._render(node, command)
-        return int(self._container(node).exec_run(["sh", "-c", rendered]).exit_code) == 0
+        return int(self._container(node).exec_run(argv).exit_code) == 0
 
     # ------------------------------------------------------------ lifecycle verbs
     def node_running(self, node: str) -> bool:
         return self._state(node) in ("running", "paused")
+
+    def frozen(self, node: str) -> bool | None:
+        """From the container's state (docker pause is the cgroup freezer)."""
+        state = self._state(node)
+        return None if state == "missing" else state == "paused"
+
+    def port_open(self, node: str, timeout_s: float = 0.5) -> bool:
+        """Through the direct proxy, which accepts even when the node is down."""
+        return upstream_open(self._direct(node, self.spec.node(node).main_port), timeout_s)
+
+    def _direct_address(self, node: str, port_name: str) -> tuple[str, int]:
+        host, port = self._direct(node, port_name).rsplit(":", 1)
+        return host, int(port)
 
     def crash(self, node: str) -> None:
         """SIGKILL the container's processes (docker kill)."""

@@ -10,24 +10,23 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from harness.errors import InfrastructureError, TestbedError
-from testbeds import cgroups, clock
+from testbeds import cgroups, clock, netns
 from testbeds.base import Testbed
 from testbeds.net import node_host, port_free
-from testbeds.placeholders import render_command
 from testbeds.processes import kill_group, pid_alive
 from testbeds.progress import Progress, quiet
 from testbeds.reaper import reap
-from testbeds.spec import TestbedSpec
-from testbeds.state import NodeRecord, ProxyRecord, TestbedRecord, labels
+from testbeds.spec import CLIENTS, TestbedSpec
+from testbeds.state import NodeRecord, ProxyRecord, TestbedRecord, claim_net, labels
 from testbeds.topology import link_toxics, plan_proxies
 from testbeds.toxiproxy.client import ToxiproxyClient
 from testbeds.toxiproxy.server import ToxiproxyServer, find_toxiproxy
@@ -46,6 +45,10 @@ class LocalTestbed(Testbed):
         self.server: ToxiproxyServer | None = None
         self.support = cgroups.probe()
         self.lib = clock.find_libfaketime()
+        self.net: netns.NetPlan | None = None
+        if record.network == "namespaces" and record.net:
+            octet = int(str(record.net["bridge_ip"]).split(".")[1])
+            self.net = netns.plan(record.run_id, record.slot, list(spec.node_names), octet)
 
     # ------------------------------------------------------------ up
     @classmethod
@@ -62,6 +65,15 @@ class LocalTestbed(Testbed):
         return tb
 
     def _start(self, binary: Path, progress: Progress) -> None:
+        self.record.network = self._network_mode()
+        if self.record.network == "namespaces":
+            progress(f"creating {len(self.spec.nodes)} network namespace(s)")
+            self.net = netns.free_plan(self.run_id, self.record.slot, self.spec.node_names)
+            claim_net(self.run_id)
+            self.record.net = {"bridge": self.net.bridge, "bridge_ip": self.net.bridge_ip,
+                               "subnet": self.net.subnet}
+            self.record.save()
+            netns.create(self.net)
         progress("starting Toxiproxy")
         self.server = ToxiproxyServer(binary, log_path=Path(self.record.workdir) / "toxiproxy.log",
                                       env=labels(self.run_id))
@@ -71,8 +83,12 @@ class LocalTestbed(Testbed):
         self.record.toxiproxy_url = self.server.url
         self._assign_addresses()
         progress(f"creating proxies ({self.support.reason}; clock: "
-                 f"{'libfaketime' if self.lib else 'real'})")
+                 f"{'libfaketime' if self.lib else 'real'}; network: {self.record.network})")
         self._create_proxies()
+        if self.net is not None:
+            for name in self.spec.node_names:
+                netns.restore(netns.node_rules(self.net, self._routes(name)),
+                              self.net.nodes[name])
         self.record.save()
         for node in self.spec.nodes:
             self._launch(node.name)
@@ -80,11 +96,28 @@ class LocalTestbed(Testbed):
         progress(f"waiting for {len(self.spec.nodes)} node(s)")
         self.wait_ready(self.spec.node_names, READY_TIMEOUT_S, progress, alive=self._dead)
 
+    def _network_mode(self) -> str:
+        """namespaces where the harness may create them (or as the scenario says), else
+        loopback; a namespaced testbed that cannot be had is an error, not a fallback."""
+        why = netns.unavailable()
+        if self.spec.network == "namespaces" and why:
+            raise InfrastructureError(
+                f"testbed.network: namespaces: {why}; run as root with iproute2 and iptables, "
+                "or set testbed.network: loopback", tool="ip")
+        return self.spec.network or ("namespaces" if why is None else "loopback")
+
+    def _routes(self, name: str) -> list[netns.Route]:
+        """The declared link directions out of a node, each port through its proxy."""
+        assert self.net is not None
+        return [netns.Route(self.nodes[p.dst].host, self.nodes[p.dst].ports[p.port_name],
+                            p.listen) for p in self.proxies(name, "*")]
+
     def _assign_addresses(self) -> None:
         for i, node in enumerate(self.spec.nodes):
-            host = node_host(self.record.slot, i)
+            host = self.net.nodes[node.name].ip if self.net else node_host(self.record.slot, i)
             ports = {p: BASE_PORT + j for j, p in enumerate(node.ports)}
-            busy = [f"{host}:{p}" for p in ports.values() if not port_free(host, p)]
+            busy = [] if self.net else [
+                f"{host}:{p}" for p in ports.values() if not port_free(host, p)]
             if busy:
                 raise InfrastructureError(
                     f"node {node.name}: address {', '.join(busy)} is already in use; another "
@@ -104,12 +137,15 @@ class LocalTestbed(Testbed):
             self.record.nodes[node.name] = NodeRecord(
                 name=node.name, tier=node.tier, host=host, ports=ports, cgroups=paths,
                 limits=limits, clock_file=clock_file,
-                log=str(Path(self.record.workdir) / "nodes" / f"{node.name}.log"))
+                log=str(Path(self.record.workdir) / "nodes" / f"{node.name}.log"),
+                netns=self.net.nodes[node.name].netns if self.net else None)
 
     def _create_proxies(self) -> None:
         plans = plan_proxies(self.spec, self.run_id, self.node_addresses())
+        links_on = self.net.bridge_ip if self.net else "127.0.0.1"  # nodes reach it there
         created = self.admin.populate(
-            [{"name": p.name, "listen": "127.0.0.1:0", "upstream": p.upstream} for p in plans])
+            [{"name": p.name, "listen": f"{'127.0.0.1' if p.src == CLIENTS else links_on}:0",
+              "upstream": p.upstream} for p in plans])
         listen = {c.name: c.listen for c in created}
         self.admin.add_toxics([(plan.name, t["name"], t["type"], t["stream"], t["attributes"])
                                for plan in plans for t in link_toxics(plan)])
@@ -128,20 +164,18 @@ class LocalTestbed(Testbed):
 
     def _command(self, name: str, data_dir: Path) -> list[str]:
         node = self.spec.node(name)
-        rec = self.nodes[name]
         if node.is_reference:
             cfg = data_dir.parent / "node.json"
             cfg.write_text(json.dumps(self._service_config(name, data_dir)))
             return [sys.executable, "-m", "testbeds.service", "--config", str(cfg)]
-        text = render_command(node, str(node.command), host=rec.host, ports=rec.ports,
-                              data_dir=str(data_dir), nodes=self.node_addresses(),
-                              links=self.link_addresses(name))
-        return shlex.split(text)
+        return self.argv(name, str(node.command))
 
     def _service_config(self, name: str, data_dir: Path) -> dict[str, Any]:
         node = self.spec.node(name)
         svc = self.spec.service
-        peers = {p.dst: p.listen for p in self.proxies(name, "*")}
+        peers = {p.dst: (f"{self.nodes[p.dst].host}:{self.nodes[p.dst].ports[p.port_name]}"
+                         if self.net else p.listen)  # namespaces: own addresses, intercepted
+                 for p in self.proxies(name, "*") if p.port_name == "main"}
         index = self.spec.node_names.index(name)
         return {
             "name": name, "host": self.nodes[name].host, "port": self.nodes[name].ports["main"],
@@ -160,8 +194,10 @@ class LocalTestbed(Testbed):
         if rec.clock_file and self.lib:
             Path(rec.clock_file).parent.mkdir(parents=True, exist_ok=True)
             env.update(clock.faketime_env(rec.clock_file, self.lib))
-        env.update(self.spec.node(name).env)
+        env.update({k: self.render(name, v) for k, v in self.spec.node(name).env.items()})
         cmd = self._command(name, data)
+        if self.net is not None:
+            cmd = netns.in_netns(self.net.nodes[name], cmd)
         with open(base / f"{name}.log", "ab") as log:
             try:
                 proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
@@ -228,6 +264,24 @@ class LocalTestbed(Testbed):
             except ProcessLookupError:
                 pass
 
+    def run_probe(self, node: str, argv: list[str], timeout_s: float = 5.0) -> bool:
+        """In the node's namespace (namespaces), so its addresses mean what they mean to it."""
+        if self.net is not None:
+            argv = netns.in_netns(self.net.nodes[node], argv)
+        return super().run_probe(node, argv, timeout_s)
+
+    def frozen(self, node: str) -> bool | None:
+        """From the cgroup freezer, else the process state (T: stopped)."""
+        rec = self.nodes[node]
+        state = cgroups.frozen(rec.cgroups)
+        if state is not None:
+            return state
+        try:
+            stat = Path(f"/proc/{rec.pid}/stat").read_text()
+        except OSError:
+            return None
+        return stat.rsplit(")", 1)[1].split()[0] == "T"
+
     def set_clock(self, node: str, offset_s: float) -> None:
         rec = self.nodes[node]
         if not rec.clock_file:
@@ -235,6 +289,80 @@ class LocalTestbed(Testbed):
                 f"node {node}: its clock cannot be moved (libfaketime not found or clock: none); "
                 "install Debian's libfaketime or set EDGEPROOF_LIBFAKETIME", node=node)
         clock.write_offset(rec.clock_file, offset_s)
+
+    # ------------------------------------------------------------ network verbs (namespaces)
+    def block(self, cuts: set[tuple[str, str]], tag: str, mode: str = "drop") -> None:
+        """The proxies' cut (the base class: toxics on both streams, which also stall what a
+        node sends back on connections its peer opened, as etcd's raft streams do), and in
+        namespaces a chain of root rules of its own besides: new connections from each source
+        to the proxies of its cut links time out (or are refused: ``reject``) as over a cut
+        cable, and direct non-TCP traffic between the cut nodes is dropped."""
+        super().block(cuts, tag, mode)
+        if self.net is None:
+            return
+        ports: dict[str, list[int]] = {}
+        for src, dst in sorted(cuts):
+            for p in self.proxies(src, dst):
+                ports.setdefault(self.nodes[src].host, []).append(int(p.listen.rsplit(":")[1]))
+        pairs = [(self.nodes[a].host, self.nodes[b].host) for a, b in cuts]
+        target = "REJECT --reject-with tcp-reset" if mode == "reject" else "DROP"
+        netns.restore(netns.cut_rules(self.net, self._cut_chain(tag), ports, pairs, target))
+
+    def unblock(self, tag: str) -> None:
+        if self.net is not None:
+            netns.mend(self.net, self._cut_chain(tag))
+        super().unblock(tag)
+
+    def blocked_packets(self, tag: str) -> int | None:
+        return None if self.net is None else netns.chain_packets(self._cut_chain(tag))
+
+    def _cut_chain(self, tag: str) -> str:
+        assert self.net is not None
+        return f"{self.net.root_chain}{tag}"[:28]
+
+    def reaches(self, src: str, dst: str, timeout_s: float = 0.5) -> bool | None:
+        """From inside src's namespace, a TCP connection to dst's own address."""
+        if self.net is None:
+            return None
+        rec = self.nodes[dst]
+        port = rec.ports[self.spec.node(dst).main_port]
+        return netns.connects(self.net.nodes[src].path, rec.host, port, timeout_s)
+
+    def link_rtt_ms(self, src: str, dst: str, samples: int = 5) -> float | None:
+        """From inside src's namespace to dst's own address: the path src's traffic takes."""
+        if self.net is None or src == CLIENTS:
+            return super().link_rtt_ms(src, dst, samples)
+        probe = self.app_probe(dst)
+        if probe is None:
+            return None
+        rec = self.nodes[dst]
+        times = []
+        for _ in range(samples):
+            t = time.perf_counter()
+            if netns.http_status(self.net.nodes[src].path, rec.host, rec.ports[probe[0]],
+                                 probe[1], timeout_s=5.0) is None:
+                return None
+            times.append((time.perf_counter() - t) * 1000)
+        return sorted(times)[len(times) // 2]
+
+    def link_packets(self, a: str, b: str) -> int | None:
+        if self.net is None:
+            return None
+        return (netns.route_packets(self.net.nodes[a], self.nodes[b].host)
+                + netns.route_packets(self.net.nodes[b], self.nodes[a].host))
+
+    def dropped(self) -> dict[str, int]:
+        """Per node, packets to the testbed that its namespace dropped (undeclared ports,
+        nodes without a link)."""
+        if self.net is None:
+            return {}
+        return {n: netns.dropped(self.net.nodes[n]) for n in self.spec.node_names}
+
+    def status(self) -> dict[str, Any]:
+        st = super().status()
+        st["network"] = self.record.network
+        st["dropped"] = self.dropped()
+        return st
 
     def _reap_child(self, node: str) -> None:
         proc = self.procs.get(node)

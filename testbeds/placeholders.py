@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shlex
 import string
 from types import SimpleNamespace
 from typing import Any
@@ -14,7 +15,16 @@ Address = tuple[str, dict[str, int]]
 
 
 class _Strict(string.Formatter):
-    """str.format that reports unknown placeholders by name instead of raising KeyError."""
+    """str.format that reports unknown placeholders by name instead of raising KeyError, and
+    shell-quotes each substituted value when asked (a path with spaces stays one argument)."""
+
+    def __init__(self, quote: bool = False) -> None:
+        super().__init__()
+        self.quote = quote
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        out = super().format_field(value, format_spec)
+        return shlex.quote(str(out)) if self.quote else out
 
     def get_field(self, field_name: str, args: Any, kwargs: Any) -> Any:
         try:
@@ -29,8 +39,9 @@ class _Strict(string.Formatter):
 
 def render_command(node: NodeSpec, template: str, *, host: str, ports: dict[str, int],
                    data_dir: str, nodes: dict[str, Address],
-                   links: dict[str, Address]) -> str:
-    """Fill a user command's placeholders for one node."""
+                   links: dict[str, Address], quote: bool = False) -> str:
+    """Fill a user command's placeholders for one node (``quote``: each value shell-quoted,
+    for a command line that is split into arguments)."""
     def ns(addr: Address) -> SimpleNamespace:
         return SimpleNamespace(host=addr[0], ports=SimpleNamespace(**addr[1]))
 
@@ -43,7 +54,7 @@ def render_command(node: NodeSpec, template: str, *, host: str, ports: dict[str,
         "name": node.name,
     }
     try:
-        return _Strict().format(template, **values)
+        return _Strict(quote).format(template, **values)
     except ConfigError as exc:
         raise ConfigError(f"testbed.nodes[{node.name}].command: {exc}") from None
     except (ValueError, IndexError) as exc:

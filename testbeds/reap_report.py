@@ -15,6 +15,7 @@ class ReapReport:
     containers: list[str] = field(default_factory=list)
     networks: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
+    namespaces: list[str] = field(default_factory=list)
     left: list[str] = field(default_factory=list)
 
     def merge(self, other: ReapReport) -> None:

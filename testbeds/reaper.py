@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 
-from testbeds import cgroups
+from testbeds import cgroups, netns
 from testbeds.docker_reaper import reap_docker, reap_docker_orphans
 from testbeds.processes import (
     RUN_LABEL,
@@ -19,7 +19,15 @@ from testbeds.processes import (
     process_labels,
 )
 from testbeds.reap_report import ReapReport
-from testbeds.state import TestbedRecord, is_stale, load_records, release_slot, state_tag
+from testbeds.state import (
+    TestbedRecord,
+    is_stale,
+    load_records,
+    net_is_orphan,
+    release_net,
+    release_slot,
+    state_tag,
+)
 
 
 def reap(record: TestbedRecord) -> ReapReport:
@@ -39,6 +47,8 @@ def reap(record: TestbedRecord) -> ReapReport:
     rep.left += left
     if record.backend == "docker":
         rep.merge(reap_docker(record.run_id))
+    if record.network == "namespaces":
+        rep.merge(reap_net(record.run_id))
     if not rep.left:
         record.delete()
         release_slot(record.slot)
@@ -69,7 +79,22 @@ def clean(force: bool = False) -> ReapReport:
         left = cgroups.remove([group])
         (rep.left if left else rep.cgroups).append(group)
     rep.merge(reap_docker_orphans(live_ids))
+    if netns.unavailable() is None:
+        for run_id in netns.orphan_run_ids(live_ids):
+            if net_is_orphan(run_id, live_ids):
+                kill_all(labelled_pids(run_id), grace_s=0.5)
+                rep.merge(reap_net(run_id))
     return rep
+
+
+def reap_net(run_id: str) -> ReapReport:
+    """Remove a testbed's namespaced network (its processes must be gone first)."""
+    before = [n for n in netns.list_netns() if n.startswith(f"ep-{run_id}-")]
+    left = netns.destroy(run_id)
+    if not left:
+        release_net(run_id)
+    return ReapReport(namespaces=[n for n in before if n not in left],
+                      left=[f"network {x}" for x in left])
 
 
 def sweep_stale() -> ReapReport:

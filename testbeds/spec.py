@@ -67,6 +67,13 @@ class NodeSpec(SpecModel):
     ports: list[str] = Field(default_factory=lambda: ["main"])
     client_port: str | None = None
     ready: ReadyProbe | None = None
+    probe: ReadyProbe | None = Field(
+        default=None, description="an application probe ({http: /path, port: main}): answers "
+        "while the node serves; proves a pause or a latency fault (default: the ready probe "
+        "when it is http, /health for the reference service)")
+    settle: ReadyProbe | None = Field(
+        default=None, description="run once every node is ready, before the load, until it "
+        "succeeds (e.g. a command that exits 0 once a replica has synced)")
     clock: Literal["faketime", "none"] = "faketime"
 
     @field_validator("name")
@@ -153,12 +160,32 @@ class ServiceSpec(SpecModel):
         default=None, description="seed a known bug (quorum mode), to prove a check catches it")
 
 
+class PrimaryExpect(SpecModel):
+    """Writes need the named primary; reads are served by every node."""
+
+    primary: str
+
+
+class ExpectSpec(SpecModel):
+    """What a user's own system promises, for the availability model: ``majority`` (a node
+    serves while it reaches a majority, as Raft and Paxos do), ``every_node`` (each node serves
+    on its own), ``{primary: NAME}`` or ``none`` (measured and shown, not judged)."""
+
+    availability: Literal["majority", "every_node", "none"] | PrimaryExpect = "none"
+
+
 class TestbedSpec(SpecModel):
-    """A whole testbed: backend, service settings, nodes, links and client links."""
+    """A whole testbed: backend, network, service settings, nodes, links and client links."""
 
     __test__ = False
 
     backend: Literal["local", "docker"] = "local"
+    network: Literal["namespaces", "loopback"] | None = Field(
+        default=None, description="namespaces (each node in a network namespace of its own, "
+        "every byte to another node's own address through its link's proxy) or loopback "
+        "(nodes on loopback addresses, reaching peers only through {links.*}); default: "
+        "namespaces where the harness may create them")
+    expect: ExpectSpec | None = None
     service: ServiceSpec = Field(default_factory=ServiceSpec)
     nodes: list[NodeSpec] = Field(min_length=1)
     links: list[LinkSpec] = Field(default_factory=list)
@@ -184,6 +211,9 @@ class TestbedSpec(SpecModel):
                 raise ValueError(unknown_node("clients.nodes", end, names))
         if self.service.primary and self.service.primary not in known:
             raise ValueError(unknown_node("service.primary", self.service.primary, names))
+        expect = self.expect.availability if self.expect else None
+        if isinstance(expect, PrimaryExpect) and expect.primary not in known:
+            raise ValueError(unknown_node("expect.availability.primary", expect.primary, names))
         return self
 
     @property

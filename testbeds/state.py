@@ -55,6 +55,7 @@ class NodeRecord:
     clock_file: str | None = None
     container: str | None = None
     log: str | None = None
+    netns: str | None = None  # the node's network namespace (network: namespaces)
 
 
 @dataclass
@@ -90,6 +91,8 @@ class TestbedRecord:
     docker: dict[str, Any] = field(default_factory=dict)
     scenario_path: str | None = None
     spec: dict[str, Any] = field(default_factory=dict)
+    network: str = "loopback"  # loopback | namespaces
+    net: dict[str, Any] = field(default_factory=dict)  # bridge, bridge_ip, subnet
 
     @property
     def path(self) -> Path:
@@ -177,3 +180,32 @@ def _mtime(path: Path) -> float:
 def release_slot(slot: int) -> None:
     """Give a slot back (idempotent)."""
     (SLOTS_DIR / str(slot)).unlink(missing_ok=True)
+
+
+def claim_net(run_id: str) -> None:
+    """Record machine-wide which state dir owns a testbed's network (namespaces, bridge), so
+    that a `clean` from another state dir never removes a live testbed's network."""
+    SLOTS_DIR.mkdir(parents=True, exist_ok=True)
+    (SLOTS_DIR / f"net-{run_id}.json").write_text(
+        json.dumps({"state_dir": str(state_dir()), "owner_pid": os.getpid()}))
+
+
+def release_net(run_id: str) -> None:
+    """Forget a testbed network's owner (idempotent)."""
+    (SLOTS_DIR / f"net-{run_id}.json").unlink(missing_ok=True)
+
+
+def net_is_orphan(run_id: str, live: set[str]) -> bool:
+    """True when no live testbed owns this network: not live here, and its state dir (if
+    another) no longer has a record of it and its owner process is gone."""
+    if run_id in live:
+        return False
+    try:
+        owner = json.loads((SLOTS_DIR / f"net-{run_id}.json").read_text())
+    except (OSError, ValueError):
+        return True
+    other = Path(owner.get("state_dir", ""))
+    if other == state_dir():
+        return True
+    return not (other / "testbeds" / f"{run_id}.json").exists() and not pid_alive(
+        int(owner.get("owner_pid") or 0))

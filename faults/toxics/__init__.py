@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from faults.base import Kind, LinkFaultSpec
+from faults.base import NONE, UNVERIFIED, VERIFIED, Effect, Kind, LinkFaultSpec
 from harness.errors import FaultError
 from testbeds.base import Testbed
 from testbeds.spec import CLIENTS, TestbedSpec
@@ -32,6 +32,7 @@ class ToxicFault:
     id: str = "fault"
     toxicity: float = 1.0
     _added: list[tuple[str, str]] = field(default_factory=list, repr=False)
+    _before_ms: float | None = field(default=None, repr=False)
 
     @property
     def target(self) -> str:
@@ -48,6 +49,8 @@ class ToxicFault:
                 f"{self.kind} fault on link {list(self.link)}: the testbed has no such link; "
                 "declare it under testbed.links (or use [clients, NODE] for a client link)",
                 fault=self.kind)
+        if self.kind == "latency":  # the round trip before, for the probe of its effect
+            self._before_ms = testbed.link_rtt_ms(*self._sample(testbed), samples=3)
         items = [(p.name, f"{self.id}-{self.kind}-{s}", self.toxic_type or self.kind, s,
                   self.attributes) for p in proxies for s in self.streams]
         self._added += [(p, n) for p, n, *_ in items]
@@ -66,6 +69,37 @@ class ToxicFault:
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "target": self.target, "direction": self.direction,
                 **self.attributes}
+
+    def _sample(self, testbed: Testbed) -> tuple[str, str]:
+        """One direction of the link whose round trip a probe can time."""
+        a, b = self.link
+        if a == CLIENTS and b == "*":
+            b = testbed.spec.client_nodes[0]
+        return a, b
+
+    def probe(self, testbed: Testbed, healed: bool) -> Effect:
+        """A latency toxic by the application's round trip over the link, against the one
+        timed just before it was applied: it must show the added delay while applied, and
+        be gone after the heal. Other toxics are not timed (``unverified``)."""
+        if self.kind != "latency":
+            return Effect(UNVERIFIED, f"{self.kind}: no probe times it")
+        rtt = testbed.link_rtt_ms(*self._sample(testbed), samples=3)
+        if rtt is None or self._before_ms is None:
+            return Effect(UNVERIFIED, "no application probe over this link (declare a node "
+                                      "probe: {http: /path})")
+        want = float(self.attributes.get("latency", 0)) * (2 if self.direction == "both" else 1)
+        added = rtt - self._before_ms
+        ok = added < 0.5 * want if healed else added >= 0.5 * want
+        state = "after the heal" if healed else "while applied"
+        return Effect(VERIFIED if ok else NONE,
+                      f"round trip {rtt:.1f} ms {state} vs {self._before_ms:.1f} ms before: "
+                      f"{added:+.1f} ms ({want:g} ms added while applied)")
+
+    def traffic(self, testbed: Testbed) -> int | None:
+        """Packets a node link carried so far (counted live where the network can); a
+        client link's traffic is the load's own operations, counted from the history."""
+        a, b = self.link
+        return None if a == CLIENTS else testbed.link_packets(a, b)
 
 
 def toxic_kind(spec: type[LinkFaultSpec], attributes: Callable[[Any], dict[str, Any]],

@@ -11,7 +11,7 @@ import pandas as pd
 
 from harness.checks.evidence import Evidence
 from harness.checks.verdict import FAIL, PASS, UNKNOWN, Verdict
-from harness.models.availability import predict_phase
+from harness.models.availability import predict_phase, promise
 from harness.phases import Phase
 from harness.scenario import Scenario
 
@@ -47,8 +47,10 @@ def measure_cells(scn: Scenario, ops: pd.DataFrame, phases: list[Phase],
     cells = []
     for ph in phases:
         pred = predict_phase(scn, ph)
+        # an operation counts in the window it was invoked in once it ended there, or timed
+        # out (info): a node whose clients all time out is unavailable, not unsampled
         inside = ops[(ops["start_s"] >= ph.start_s + settle_s) & (ops["start_s"] < ph.end_s)
-                     & (ops["end_s"].fillna(math.inf) < ph.end_s + 0.0)]
+                     & ((ops["end_s"].fillna(math.inf) < ph.end_s) | (ops["type"] == "info"))]
         for node, per_op in pred.items():
             for op, want in per_op.items():
                 sel = inside[(inside["node"] == node) & (inside["f"] == op)]
@@ -64,7 +66,10 @@ def availability_check(ev: Evidence) -> list[Verdict]:
     scn = ev.scenario
     cfg = scn.checks.availability
     assert cfg is not None
-    settle = scn.testbed.service.replica_timeout_ms / 1000 + 0.25
+    settle = cfg.settle_s if cfg.settle_s is not None else (
+        scn.testbed.service.replica_timeout_ms / 1000 + 0.25)
+    if promise(scn) is None:
+        return unmodelled(ev, settle)
     out = []
     for cell in measure_cells(scn, ev.ops, ev.phases, settle):
         name = f"availability[{cell.phase.name} {cell.node} {cell.op}]"
@@ -85,4 +90,21 @@ def availability_check(ev: Evidence) -> list[Verdict]:
             f"±{cfg.tolerance_pp:g} pp",
             {"ok": cell.ok, "done": cell.done, "ci95_pp": round(cell.ci95_pp(), 2),
              "window_s": window}))
+        out[-1].phase = cell.phase.name
+    return out
+
+
+def unmodelled(ev: Evidence, settle: float) -> list[Verdict]:
+    """A user's system that does not say what it promises (``testbed.expect``): its
+    availability is measured and shown, never judged."""
+    out = []
+    for cell in measure_cells(ev.scenario, ev.ops, ev.phases, settle):
+        got = None if math.isnan(cell.measured) else round(100 * cell.measured, 2)
+        out.append(Verdict(
+            f"availability[{cell.phase.name} {cell.node} {cell.op}]", "availability", UNKNOWN,
+            None, got, None,
+            f"unknown: no model for this system: {cell.ok}/{cell.done} {cell.op}s at "
+            f"{cell.node} succeeded; say what it promises with testbed.expect.availability "
+            "(majority, every_node, {primary: NAME} or none)",
+            {"ok": cell.ok, "done": cell.done}, phase=cell.phase.name))
     return out

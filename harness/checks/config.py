@@ -29,6 +29,10 @@ class AvailabilityCheck(CheckConfig):
     """Per phase, client node and operation: availability within ``tolerance_pp``."""
 
     tolerance_pp: float = Field(default=2.0, ge=0)
+    settle_s: float | None = Field(
+        default=None, ge=0, description="seconds after each phase boundary left out (the "
+        "system reacting: a leader election); default the reference service's replica "
+        "timeout + 0.25 s")
 
 
 class ConsistencyCheck(CheckConfig):

@@ -7,7 +7,7 @@ way, so re-checking from disk gives the verdicts the run gave.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from harness.measure import PhaseMeasurement
@@ -35,6 +35,9 @@ class Evidence:
     """Every operation (final reads included), with ``start_s``/``end_s`` from t0."""
     harness_problem: str | None = None
     """Why the harness itself may have been the bottleneck (None: it was not)."""
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    """What happened to each scheduled fault (results.json's ``faults``: applied, effect,
+    traffic)."""
 
     @property
     def load_ops(self) -> pd.DataFrame:

@@ -50,4 +50,6 @@ def latency_check(ev: Evidence) -> list[Verdict]:
                                "ci95_ms": rounded(half, 3),
                                "predicted_p99": rounded(number(pred.get("p99"))),
                                "measured_p99": rounded(m.latency_ms["p99"])}))
+    for v, m in zip(out, ev.measured, strict=False):
+        v.phase = m.phase.name
     return out

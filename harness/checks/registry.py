@@ -74,12 +74,47 @@ def run_checks(ev: Evidence) -> list[Verdict]:
 
 
 def judge(ev: Evidence) -> list[Verdict]:
-    """The verdicts of a run: every configured check, or one ``unknown`` when nothing was
-    checked (a run that checks nothing is never a pass)."""
-    verdicts = run_checks(ev)
+    """The verdicts of a run: every configured check, gated by what its faults did (see
+    :func:`gate`), or one ``unknown`` when nothing was checked (never a pass)."""
+    verdicts = gate(run_checks(ev), ev)
     if verdicts:
         return verdicts
     return [Verdict("nothing checked", "none", UNKNOWN, detail=(
         "unknown: nothing checked: the scenario's checks: block configures no check that "
         "gave a verdict; add one (latency, availability, consistency, durability, "
         "lost_updates, staleness)"))]
+
+
+def fault_problems(ev: Evidence) -> dict[int, str]:
+    """Faults whose windows cannot be judged, by index: one that failed to apply, had no
+    effect, or met no traffic (the fault never happened, so nothing was tested)."""
+    out = {}
+    for i, f in enumerate(ev.faults):
+        what = f"{f.get('kind')} {f.get('target')}"
+        if not f.get("ok", True):
+            out[i] = f"the {what} did not apply ({f.get('error')})"
+        elif f.get("effect") == "none":
+            out[i] = f"the {what} had no effect ({f.get('evidence')})"
+        elif f.get("traffic") == "none":
+            out[i] = f"the {what} touched no traffic"
+    return out
+
+
+def gate(verdicts: list[Verdict], ev: Evidence) -> list[Verdict]:
+    """A fault that did not happen makes every verdict of its window ``unknown`` with the
+    reason, and a whole-run pass ``unknown`` too (a fail stays: a violation found is real);
+    an unverified fault is named beside the verdicts of its window."""
+    problems = fault_problems(ev)
+    unverified = {i: f"{f.get('kind')} {f.get('target')}" for i, f in enumerate(ev.faults)
+                  if f.get("effect") == "unverified" and i not in problems}
+    faults_of = {p.name: set(p.faults) for p in ev.phases}
+    for v in verdicts:
+        mine = faults_of.get(v.phase, set()) if v.phase is not None else set(problems)
+        bad = [problems[i] for i in sorted(mine) if i in problems]
+        if bad and (v.phase is not None or v.verdict == PASS):
+            v.verdict = UNKNOWN
+            v.detail = f"unknown: {'; '.join(bad)}. {v.detail}"
+        elif v.phase is not None and (names := [unverified[i] for i in sorted(
+                faults_of.get(v.phase, set())) if i in unverified]):
+            v.detail = f"{v.detail} (effect unverified: {', '.join(names)})"
+    return verdicts

@@ -25,12 +25,14 @@ class Verdict:
     tolerance: Any = None
     detail: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
+    phase: str | None = None  # the phase it judges (None: the whole run)
 
     def as_dict(self) -> dict[str, Any]:
         """The verdict as results.json reports it."""
         return {"name": self.name, "kind": self.kind, "predicted": self.predicted,
                 "measured": self.measured, "tolerance": self.tolerance,
-                "verdict": self.verdict, "detail": self.detail, "evidence": self.evidence}
+                "verdict": self.verdict, "detail": self.detail, "evidence": self.evidence,
+                "phase": self.phase}
 
 
 def overall_verdict(verdicts: list[Verdict]) -> str:

@@ -31,26 +31,50 @@ def quorum_availability(n: int, k: int, mttf_s: float, mttr_s: float) -> float:
     return sum(math.comb(n, j) * a**j * (1 - a) ** (n - j) for j in range(k, n + 1))
 
 
+def promise(scn: Scenario) -> str | None:
+    """What the system promises: the reference service's mode (``quorum``, ``primary``,
+    ``eventual``), a user system's ``testbed.expect.availability`` (``majority``,
+    ``every_node``, ``primary``), or None: no model for this system."""
+    tb = scn.testbed
+    if all(n.is_reference for n in tb.nodes):
+        return tb.service.mode
+    expect = tb.expect.availability if tb.expect else "none"
+    if not isinstance(expect, str):
+        return "primary"
+    return None if expect == "none" else expect
+
+
+def primary_of(scn: Scenario) -> str:
+    """The primary node, for a primary-based system."""
+    tb = scn.testbed
+    expect = tb.expect.availability if tb.expect else None
+    if expect is not None and not isinstance(expect, str):
+        return expect.primary
+    return tb.service.primary or tb.node_names[0]
+
+
 def can_serve(scn: Scenario, node: str, op: str, active: list[Any]) -> bool:
-    """Whether a client of ``node`` can complete ``op`` while ``active`` faults hold."""
+    """Whether a client of ``node`` can complete ``op`` while ``active`` faults hold (for a
+    system with a model: see :func:`promise`)."""
     if node in down_nodes(active):
         return False
-    mode = scn.testbed.service.mode
-    if mode == "eventual":
+    mode = promise(scn)
+    if mode in ("eventual", "every_node"):
         return True
     reach = peer_rtt_map(scn, node, active, 0.0)
     n = len(scn.testbed.nodes)
-    if mode == "quorum":
+    if mode in ("quorum", "majority"):
         return len(reach) + 1 >= n // 2 + 1
     if op == "read":
         return True
-    primary = scn.testbed.service.primary or scn.testbed.node_names[0]
+    primary = primary_of(scn)
     if node != primary and primary not in reach:
         return False
     if primary in down_nodes(active):
         return False
-    replicas = peer_rtt_map(scn, primary, active, 0.0)
-    return len(replicas) == n - 1
+    if all(x.is_reference for x in scn.testbed.nodes):  # the reference primary writes to all
+        return len(peer_rtt_map(scn, primary, active, 0.0)) == n - 1
+    return True
 
 
 def predict_phase(scn: Scenario, phase: Phase) -> dict[str, dict[str, float]]:

@@ -14,6 +14,7 @@ as deprecated); errors come back as ``{"error": "...", "status": N}``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -25,6 +26,7 @@ from harness.errors import FaultError, InfrastructureError
 from testbeds.toxiproxy.pipeline import pipelined
 
 DEFAULT_URL = "http://127.0.0.1:8474"
+_PROXY_LABEL = re.compile(r'proxy="([^"]*)"')
 STREAMS = ("upstream", "downstream")
 
 
@@ -262,6 +264,23 @@ class ToxiproxyClient:
         return self._decode(self._check(response, what), what)
 
     # -- API -------------------------------------------------------------------------
+
+    def proxy_bytes(self) -> dict[str, int]:
+        """Bytes each proxy has carried (both directions), from the server's Prometheus
+        counters (``-proxy-metrics``); {} when the server keeps no metrics."""
+        response = self._send("GET", "/metrics")
+        if response.status_code == 404:
+            return {}
+        out: dict[str, int] = {}
+        for line in response.text.splitlines():
+            if not line.startswith(("toxiproxy_proxy_received_bytes_total",
+                                    "toxiproxy_proxy_sent_bytes_total")):
+                continue
+            labels, _, value = line.rpartition(" ")
+            m = _PROXY_LABEL.search(labels)
+            if m:
+                out[m.group(1)] = out.get(m.group(1), 0) + int(float(value))
+        return out
 
     def version(self) -> str:
         """The server's version string ("git" for a plain `go install` build)."""

@@ -202,6 +202,7 @@ class ToxiproxyServer:
         stop_grace_s: float = 3.0,
         client_timeout_s: float = 2.0,
         env: Mapping[str, str] | None = None,
+        metrics: bool = True,
     ) -> None:
         self.binary = Path(binary) if binary else find_toxiproxy()
         self.host = host
@@ -212,6 +213,7 @@ class ToxiproxyServer:
         self.stop_grace_s = stop_grace_s
         self.client_timeout_s = client_timeout_s
         self.env = dict(env or {})  # extra variables, e.g. a run label a reaper can look for
+        self.metrics = metrics  # -proxy-metrics: bytes per proxy, the proof a link had traffic
         self._proc: subprocess.Popen[bytes] | None = None
         self._client: ToxiproxyClient | None = None
         self._temp_log: Path | None = None
@@ -298,6 +300,8 @@ class ToxiproxyServer:
     def _spawn(self) -> None:
         """Start the subprocess in a session of its own."""
         cmd = [str(self.binary), "-host", self.host, "-port", str(self.port)]
+        if self.metrics:
+            cmd.append("-proxy-metrics")
         env = {**os.environ, **self.env, "LOG_LEVEL": self.log_level}
         with self._open_log() as log:
             try:

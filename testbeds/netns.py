@@ -1,0 +1,413 @@
+"""Network namespaces: every node of a local testbed in a namespace of its own, joined by a
+bridge, its peer traffic intercepted into the links' proxies.
+
+Layout of a testbed (``network: namespaces``):
+
+- a bridge ``epb<id>`` with the host address ``10.<S>.0.1/16`` (one subnet per testbed, S from
+  its loopback slot), where Toxiproxy's link proxies listen;
+- per node a namespace ``ep-<run id>-<node>`` with a veth ``epv<id><i>`` into the bridge and
+  the address ``10.<S>.<1 + i/250>.<i%250 + 1>``, no default route (nothing but the testbed);
+- in each node's namespace, ``nat OUTPUT -> EP-DNAT``: a connection to another node's own
+  address on a declared port is DNATed to the proxy of the declared link, so ``{nodes.X.*}``
+  addresses and peer discovery pass the link's faults; ``filter OUTPUT -> EP-OUT`` accepts
+  replies, declared links (matched by the original destination, ``--ctorigdst``: filter sees
+  the address after DNAT) and the node's own link proxies, and drops (and counts) everything
+  else to the testbed: undeclared ports and nodes without a link;
+- in the root namespace, chain ``EP<id>`` (from INPUT, for the bridge) holds partitions as
+  silent drops of TCP from a node to the proxies of its cut links, and ``EP<id>F`` (from
+  FORWARD) accepts the bridge's own direct traffic (Docker sets FORWARD to DROP) after the
+  partitions' drops of non-TCP traffic between cut nodes.
+
+The destination of a proxied connection sees the bridge's address as its source (Toxiproxy
+dials it). A process left in a deleted namespace keeps it alive: reap processes first.
+Python 3.11 has no ``os.setns``: probes create their sockets in a short-lived thread that
+entered the namespace with ``setns(2)`` through ctypes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ipaddress
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import InfrastructureError
+
+CLONE_NEWNET = 0x40000000
+NETNS_DIR = Path("/run/netns")
+IN_CHAIN, FWD_CHAIN, OUT_CHAIN, DNAT_CHAIN = "EP-IN", "EP-FWD", "EP-OUT", "EP-DNAT"
+TOOLS = ("ip", "iptables", "iptables-restore", "iptables-save", "nsenter")
+
+
+@dataclass(frozen=True)
+class NodeNet:
+    """One node's network: its namespace, host-side veth and address."""
+
+    name: str
+    netns: str
+    veth: str
+    ip: str
+
+    @property
+    def path(self) -> str:
+        """The namespace's file, for setns and nsenter."""
+        return str(NETNS_DIR / self.netns)
+
+
+@dataclass(frozen=True)
+class NetPlan:
+    """The addresses and names of one namespaced testbed."""
+
+    run_id: str
+    bridge: str
+    bridge_ip: str
+    prefix: int
+    nodes: dict[str, NodeNet]
+
+    @property
+    def subnet(self) -> str:
+        """The testbed's subnet (CIDR)."""
+        return str(ipaddress.ip_network(f"{self.bridge_ip}/{self.prefix}", strict=False))
+
+    @property
+    def root_chain(self) -> str:
+        """The root namespace's INPUT chain of this testbed (partitions of TCP)."""
+        return f"EP{self.run_id[2:]}"
+
+    @property
+    def forward_chain(self) -> str:
+        """The root namespace's FORWARD chain of this testbed (bridge traffic)."""
+        return f"EP{self.run_id[2:]}F"
+
+
+def unavailable() -> str | None:
+    """Why namespaces cannot be used here (None when they can)."""
+    if os.geteuid() != 0:
+        return "network namespaces need root"
+    missing = [t for t in TOOLS if shutil.which(t) is None]
+    if missing:
+        return f"missing tools: {', '.join(missing)} (Debian: iproute2, iptables, util-linux)"
+    return None
+
+
+def plan(run_id: str, slot: int, nodes: Sequence[str], octet: int | None = None) -> NetPlan:
+    """Names and addresses for a testbed's nodes (subnet ``10.<octet>.0.0/16``, by default
+    from the slot; index per node)."""
+    octet = 100 + slot % 150 if octet is None else octet
+    tag = run_id[2:]
+    out = {}
+    for i, name in enumerate(nodes):
+        ip = f"10.{octet}.{1 + i // 250}.{i % 250 + 1}"
+        out[name] = NodeNet(name, f"ep-{run_id}-{name}", f"epv{tag[:6]}{i:x}", ip)
+    return NetPlan(run_id, f"epb{tag}", f"10.{octet}.0.1", 16, out)
+
+
+# ---------------------------------------------------------------- running commands
+
+
+def _run(argv: Sequence[str], stdin: str | None = None, check: bool = True,
+         timeout_s: float = 30.0) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(list(argv), input=stdin, capture_output=True, text=True,
+                          timeout=timeout_s, check=False)
+    if check and proc.returncode != 0:
+        raise InfrastructureError(
+            f"`{' '.join(argv[:6])}{' ...' if len(argv) > 6 else ''}` failed "
+            f"(exit {proc.returncode}): {proc.stderr.strip()[-400:]}; the namespaced network "
+            "needs root, iproute2 and iptables (or set testbed.network: loopback)",
+            tool=argv[0])
+    return proc
+
+
+def in_netns(node: NodeNet, argv: Sequence[str]) -> list[str]:
+    """A command line that runs ``argv`` in the node's namespace (only the network
+    namespace changes; nsenter execs, so the pid is the command's own)."""
+    return ["nsenter", f"--net={node.path}", "--", *argv]
+
+
+def restore(rules: str, node: NodeNet | None = None) -> None:
+    """Add rules (iptables-restore format) in a node's namespace or the root one."""
+    argv = ["iptables-restore", "-w", "5", "--noflush"]
+    _run(in_netns(node, argv) if node else argv, stdin=rules)
+
+
+# ---------------------------------------------------------------- building and removing
+
+
+def free_plan(run_id: str, slot: int, nodes: Sequence[str]) -> NetPlan:
+    """A plan on a subnet nothing on this machine routes yet (from the slot's own on)."""
+    first = 100 + slot % 150
+    for k in range(150):
+        octet = 100 + (first - 100 + k) % 150
+        p = plan(run_id, slot, nodes, octet)
+        if not _routed(p.subnet):
+            return p
+    raise InfrastructureError(
+        "no free subnet 10.100-249.0.0/16 for a namespaced testbed on this machine; run "
+        "`edgeproof clean`, or set testbed.network: loopback", tool="ip")
+
+
+def create(p: NetPlan) -> None:
+    """The bridge, the namespaces, veths and addresses, and the root chains."""
+    NETNS_DIR.mkdir(parents=True, exist_ok=True)
+    lines = [f"link add {p.bridge} type bridge",
+             f"addr add {p.bridge_ip}/{p.prefix} dev {p.bridge}", f"link set {p.bridge} up"]
+    for n in p.nodes.values():
+        lines += [f"netns add {n.netns}",
+                  f"link add {n.veth} type veth peer name eth0 netns {n.netns}",
+                  f"link set {n.veth} master {p.bridge} up"]
+    _run(["ip", "-batch", "-"], stdin="\n".join(lines) + "\n")
+    for n in p.nodes.values():
+        _run(["ip", "-n", n.netns, "-batch", "-"],
+             stdin=f"addr add {n.ip}/{p.prefix} dev eth0\nlink set eth0 up\nlink set lo up\n")
+    restore(_root_rules(p))
+
+
+def _routed(subnet: str) -> str:
+    """A route of this machine that overlaps the subnet ('' when none)."""
+    net = ipaddress.ip_network(subnet)
+    out = _run(["ip", "-o", "-4", "route", "show"], check=False).stdout
+    for line in out.splitlines():
+        dst = line.split()[0]
+        if dst == "default":
+            continue
+        try:
+            other = ipaddress.ip_network(dst, strict=False)
+        except ValueError:
+            continue
+        if other.overlaps(net):
+            return line.strip()
+    return ""
+
+
+def _root_rules(p: NetPlan) -> str:
+    return "\n".join([
+        "*filter", f":{p.root_chain} - [0:0]", f":{p.forward_chain} - [0:0]",
+        f"-I INPUT -i {p.bridge} -j {p.root_chain}",
+        f"-I FORWARD -i {p.bridge} -o {p.bridge} -j {p.forward_chain}",
+        f"-A {p.forward_chain} -j ACCEPT", "COMMIT", ""])
+
+
+def destroy(run_id: str) -> list[str]:
+    """Remove everything of a testbed's network (idempotent): its namespaces, veths,
+    bridge and root chains. Processes inside must be gone first. Returns what is left."""
+    tag = run_id[2:]
+    names = [n for n in list_netns() if n.startswith(f"ep-{run_id}-")]
+    veths = [v for v in _links() if v.startswith(f"epv{tag[:6]}")]
+    for v in veths:
+        _run(["ip", "link", "del", v], check=False)
+    for ns in names:
+        _run(["ip", "netns", "del", ns], check=False)
+    _run(["ip", "link", "del", f"epb{tag}"], check=False)
+    _drop_root_chains(f"EP{tag}", f"epb{tag}")
+    deadline = time.monotonic() + 5
+    left = [n for n in _links() if n == f"epb{tag}" or n.startswith(f"epv{tag[:6]}")]
+    while left and time.monotonic() < deadline:  # veths go when their namespaces do
+        time.sleep(0.05)
+        left = [n for n in _links() if n == f"epb{tag}" or n.startswith(f"epv{tag[:6]}")]
+    return left + [n for n in list_netns() if n.startswith(f"ep-{run_id}-")]
+
+
+def _drop_root_chains(chain: str, bridge: str) -> None:
+    """The testbed's root chains and the partition chains hanging off them."""
+    for rule in (["INPUT", "-i", bridge, "-j", chain],
+                 ["FORWARD", "-i", bridge, "-o", bridge, "-j", f"{chain}F"]):
+        for _ in range(5):  # every copy (bounded)
+            if _run(["iptables", "-w", "5", "-D", *rule], check=False).returncode:
+                break
+    saved = _run(["iptables-save", "-t", "filter"], check=False).stdout
+    mine = [m.group(1) for m in re.finditer(rf"^:({re.escape(chain)}\S*) ", saved, re.M)]
+    for c in mine:
+        _run(["iptables", "-w", "5", "-F", c], check=False)
+    for c in mine:
+        _run(["iptables", "-w", "5", "-X", c], check=False)
+
+
+def list_netns() -> list[str]:
+    """The named network namespaces of this machine."""
+    out = _run(["ip", "netns", "list"], check=False).stdout
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def _links() -> list[str]:
+    out = _run(["ip", "-o", "link", "show"], check=False).stdout
+    return [line.split(":")[1].strip().split("@")[0] for line in out.splitlines() if ":" in line]
+
+
+def orphan_run_ids(live: Iterable[str]) -> list[str]:
+    """Run ids of testbed networks on this machine that no live testbed owns."""
+    keep = set(live)
+    found = {m.group(1) for ns in list_netns() if (m := re.match(r"ep-(ep[0-9a-f]{8})-", ns))}
+    return sorted(found - keep)
+
+
+# ---------------------------------------------------------------- a node's rules
+
+
+@dataclass(frozen=True)
+class Route:
+    """A declared link direction from a node: to ``dst`` on ``port`` through the proxy at
+    ``proxy`` (host:port)."""
+
+    dst_ip: str
+    port: int
+    proxy: str
+
+
+def node_rules(p: NetPlan, routes: Sequence[Route]) -> str:
+    """The iptables-restore text of one node's namespace (see the module docstring)."""
+    nat = ["*nat", f":{DNAT_CHAIN} - [0:0]", f"-A OUTPUT -j {DNAT_CHAIN}"]
+    flt = ["*filter", f":{OUT_CHAIN} - [0:0]", f":{IN_CHAIN} - [0:0]",
+           f"-A OUTPUT -j {OUT_CHAIN}", f"-A INPUT -j {IN_CHAIN}",
+           f"-A {OUT_CHAIN} -o lo -j ACCEPT",  # the node to itself
+           f"-A {OUT_CHAIN} -m conntrack --ctdir REPLY -j ACCEPT"]
+    for r in routes:
+        host, port = r.proxy.rsplit(":", 1)
+        nat.append(f"-A {DNAT_CHAIN} -d {r.dst_ip} -p tcp --dport {r.port} -j DNAT "
+                   f"--to-destination {r.proxy}")
+        flt.append(f"-A {OUT_CHAIN} -p tcp -m conntrack --ctorigdst {r.dst_ip} "
+                   f"--ctorigdstport {r.port} -j ACCEPT")
+        flt.append(f"-A {OUT_CHAIN} -p tcp -d {host} --dport {port} -j ACCEPT")
+    for dst in sorted({r.dst_ip for r in routes}):
+        flt.append(f"-A {OUT_CHAIN} ! -p tcp -d {dst} -j ACCEPT")  # ping, UDP to linked peers
+    flt.append(f"-A {OUT_CHAIN} -m conntrack --ctorigdst {p.subnet} "
+               "-m comment --comment ep-drop -j DROP")
+    return "\n".join([*nat, "COMMIT", *flt, "COMMIT", ""])
+
+
+def route_packets(node: NodeNet, dst_ip: str) -> int:
+    """Packets this node sent over its declared links to ``dst_ip`` (live counters of the
+    ACCEPT rules; Toxiproxy's own byte counters move only when a connection closes)."""
+    out = _run(in_netns(node, ["iptables-save", "-c", "-t", "filter"]), check=False).stdout
+    total = 0
+    for line in out.splitlines():
+        if f"--ctorigdst {dst_ip}/32 " in line and "-j ACCEPT" in line and (
+                m := re.match(r"\[(\d+):\d+\]", line)):
+            total += int(m.group(1))
+    return total
+
+
+def dropped(node: NodeNet) -> int:
+    """Packets this node sent to the testbed that were dropped (undeclared ports, nodes
+    without a link), from the drop rule's counter."""
+    out = _run(in_netns(node, ["iptables-save", "-c", "-t", "filter"]), check=False).stdout
+    for line in out.splitlines():
+        if "ep-drop" in line and (m := re.match(r"\[(\d+):\d+\]", line)):
+            return int(m.group(1))
+    return 0
+
+
+# ---------------------------------------------------------------- partitions
+
+
+def cut_rules(p: NetPlan, chain: str, tcp: dict[str, list[int]],
+              pairs: Iterable[tuple[str, str]], target: str = "DROP") -> str:
+    """A partition's root rules in a chain of its own: from each source node's address, TCP to
+    the proxy ports of its cut links is dropped silently (the connect times out, as over a cut
+    cable; ``target`` REJECT refuses instead), and direct non-TCP traffic between cut nodes
+    is dropped."""
+    rules = ["*filter", f":{chain} - [0:0]"]
+    for src_ip, ports in sorted(tcp.items()):
+        for i in range(0, len(ports), 15):  # multiport takes at most 15 ports
+            chunk = ",".join(str(x) for x in ports[i:i + 15])
+            rules.append(f"-A {chain} -s {src_ip} -p tcp -m multiport --dports {chunk} "
+                         f"-j {target}")
+    fwd = [f"-A {chain} -s {a} -d {b} ! -p tcp -j DROP" for a, b in sorted(pairs)]
+    rules += fwd
+    rules += [f"-I {p.root_chain} -j {chain}", f"-I {p.forward_chain} -j {chain}", "COMMIT", ""]
+    return "\n".join(rules)
+
+
+def mend(p: NetPlan, chain: str) -> None:
+    """Remove a partition's chain (idempotent)."""
+    for parent in (p.root_chain, p.forward_chain):
+        _run(["iptables", "-w", "5", "-D", parent, "-j", chain], check=False)
+    _run(["iptables", "-w", "5", "-F", chain], check=False)
+    _run(["iptables", "-w", "5", "-X", chain], check=False)
+
+
+def chain_packets(chain: str) -> int:
+    """Packets a root chain's rules dropped (a partition's proof that it met traffic)."""
+    out = _run(["iptables-save", "-c", "-t", "filter"], check=False).stdout
+    total = 0
+    for line in out.splitlines():
+        if f"-A {chain} " in line and (m := re.match(r"\[(\d+):\d+\]", line)):
+            total += int(m.group(1))
+    return total
+
+
+# ---------------------------------------------------------------- probes from inside
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def socket_in(netns_path: str) -> socket.socket:
+    """A TCP socket created inside a namespace (setns in a short-lived thread: this
+    process's own namespace never changes)."""
+    return sockets_in(netns_path, 1)[0]
+
+
+def sockets_in(netns_path: str, n: int) -> list[socket.socket]:
+    """``n`` TCP sockets created inside a namespace by one short-lived thread (a socket
+    stays in the namespace it was created in, whichever thread then uses it)."""
+    out: dict[str, object] = {}
+
+    def enter() -> None:
+        fd = os.open(netns_path, os.O_RDONLY)
+        try:
+            if _libc.setns(fd, CLONE_NEWNET) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"setns {netns_path}: {os.strerror(err)}")
+            out["socks"] = [socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                            for _ in range(n)]
+        except BaseException as exc:  # handed to the caller
+            out["err"] = exc
+        finally:
+            os.close(fd)
+
+    t = threading.Thread(target=enter, name="setns", daemon=True)
+    t.start()
+    t.join(10)
+    if "err" in out:
+        raise out["err"]  # type: ignore[misc]
+    if "socks" not in out:
+        raise InfrastructureError(f"could not enter the namespace {netns_path}")
+    return out["socks"]  # type: ignore[return-value]
+
+
+def connects(netns_path: str, ip: str, port: int, timeout_s: float = 0.5) -> bool:
+    """True when a TCP connection from inside the namespace to ip:port is accepted."""
+    s = socket_in(netns_path)
+    s.settimeout(timeout_s)
+    try:
+        s.connect((ip, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def http_status(netns_path: str, ip: str, port: int, path: str = "/health",
+                timeout_s: float = 1.0) -> int | None:
+    """The HTTP status of one GET from inside the namespace (None: no answer in time)."""
+    s = socket_in(netns_path)
+    s.settimeout(timeout_s)
+    try:
+        s.connect((ip, port))
+        s.sendall(f"GET {path} HTTP/1.0\r\nHost: {ip}\r\n\r\n".encode())
+        head = s.recv(64)
+        m = re.match(rb"HTTP/\d\.\d (\d{3})", head)
+        return int(m.group(1)) if m else None
+    except OSError:
+        return None
+    finally:
+        s.close()
