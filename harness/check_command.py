@@ -20,11 +20,13 @@ from typing import Any
 
 from rich.table import Table
 
-from harness.checks.lin.check import MODELS, LinResult, check_ops
-from harness.checks.lin.ops import REGISTER_FUNCTIONS, fmt, op_dict, ops_from_events
+from harness.checks.lin.check import MODELS, LinResult, check_file, check_ops
+from harness.checks.lin.ops import REGISTER_FUNCTIONS, fmt, op_dict, ops_from_pairs, paused_gc
 from harness.checks.verdict import Verdict, overall_verdict
 from harness.errors import ConfigError
-from workloads.history import read_history, validate_pairs
+from workloads.history import pairs, read_history
+
+Pair = tuple[dict[str, Any], dict[str, Any] | None]
 
 FORMAT_HINT = ('each line must be {"process", "type": "invoke|ok|fail|info", '
                '"f": "read|write|cas", "key", "value", "node", "time_ns"}')
@@ -36,55 +38,74 @@ def _line_numbers(path: Path) -> list[int]:
         return [i for i, line in enumerate(fh, start=1) if line.strip()]
 
 
-def _check_event(ev: dict[str, Any], line: int, path: Path) -> None:
-    """The fields the checker needs, with the line that lacks them."""
+def _event_error(ev: dict[str, Any]) -> str | None:
+    """What an event lacks that the checker needs (None: nothing)."""
     t = ev.get("time_ns")
     if isinstance(t, bool) or not isinstance(t, int | float):
-        raise ConfigError(f"{path}: line {line}: 'time_ns' must be a number (nanoseconds), "
-                          f"got {t!r}; {FORMAT_HINT}")
-    if not isinstance(ev.get("f"), str):
-        raise ConfigError(f"{path}: line {line}: 'f' is missing; {FORMAT_HINT}")
-    if ev["f"] in REGISTER_FUNCTIONS and "key" not in ev:
-        raise ConfigError(f"{path}: line {line}: a {ev['f']} needs a 'key'; {FORMAT_HINT}")
-    if ev["f"] == "cas" and ev["type"] == "invoke":
+        return f"'time_ns' must be a number (nanoseconds), got {t!r}; {FORMAT_HINT}"
+    f = ev.get("f")
+    if not isinstance(f, str):
+        return f"'f' is missing; {FORMAT_HINT}"
+    if f in REGISTER_FUNCTIONS and "key" not in ev:
+        return f"a {f} needs a 'key'; {FORMAT_HINT}"
+    if f == "cas" and ev["type"] == "invoke":
         v = ev.get("value")
         if not isinstance(v, list) or len(v) != 2:
-            raise ConfigError(f"{path}: line {line}: a cas invoke's value must be a list of "
-                              f"two, the expected and the new value, got {fmt(v)}")
+            return (f"a cas invoke's value must be a list of two, the expected and the new "
+                    f"value, got {fmt(v)}")
+    return None
 
 
-def load_events(path_s: str) -> list[dict[str, Any]]:
-    """Read and validate a history file; ConfigError (exit 2) on bad input."""
-    path = Path(path_s)
+def _require_file(path: Path) -> None:
     if not path.is_file():
         raise ConfigError(f"{path}: no such history file; give the path of a history.jsonl "
                           "(written by `edgeproof run`, or any history in this format)")
+
+
+def _load_pairs(path: Path) -> tuple[list[dict[str, Any]], list[Pair]]:
+    """Read, validate and pair a history file in one pass of each; ConfigError (exit 2) with
+    the file line on bad input."""
+    _require_file(path)
     try:
         events = read_history(path)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{exc}; {FORMAT_HINT}") from None
-    lines = _line_numbers(path)
     for i, ev in enumerate(events):
-        _check_event(ev, lines[i], path)
+        problem = _event_error(ev)
+        if problem is not None:
+            raise ConfigError(f"{path}: line {_line_numbers(path)[i]}: {problem}")
     try:
-        validate_pairs(events)
+        paired = pairs(events, strict=True)
     except ValueError as exc:
+        lines = _line_numbers(path)
         msg = re.sub(r"line (\d+)", lambda m: f"line {lines[int(m.group(1)) - 1]}", str(exc))
         raise ConfigError(f"{path}: {msg}; every process must complete (ok, fail or info) "
                           "an operation before it invokes the next") from None
-    return events
+    return events, paired
+
+
+def load_events(path_s: str) -> list[dict[str, Any]]:
+    """Read and validate a history file; ConfigError (exit 2) on bad input."""
+    return _load_pairs(Path(path_s))[0]
 
 
 def run_check(path: str, model: str, budget_s: float) -> LinResult:
-    """Load, validate and check a history against ``model``."""
+    """Load, validate and check a history against ``model``: on the compiled core when it is
+    built and the file is one it reads exactly, else in Python (the same verdicts; bad input
+    is always reported by the Python reader, with its line)."""
     if model not in MODELS:
         raise ConfigError(f"--model: {model!r} is not a consistency model edgeproof checks; "
                           f"use one of: {', '.join(MODELS)}")
-    events = load_events(path)
-    return check_ops(ops_from_events(events), budget_s=budget_s)
+    _require_file(Path(path))
+    with paused_gc():
+        res = check_file(path, budget_s=budget_s)
+        if res is None:
+            res = check_ops(ops_from_pairs(_load_pairs(Path(path))[1]), budget_s=budget_s)
+    return res
 
 
 def as_json(res: LinResult) -> str:
+    """The verdict as indented JSON (``--json``)."""
     return json.dumps(res.as_dict(), indent=2, default=str)
 
 

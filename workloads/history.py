@@ -134,23 +134,45 @@ def read_history(path: str | Path) -> list[dict[str, Any]]:
     """Read a history file; a torn (unparsable) last line is dropped, any other bad line raises
     ValueError naming the file and line."""
     lines = Path(path).read_text(encoding="utf-8").splitlines()
+    raw = _DECODER.raw_decode
     events: list[dict[str, Any]] = []
+    append = events.append
+    last = len(lines)
     for i, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            ev = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if i == len(lines):
-                break  # torn tail: the writer died mid-line
-            raise ValueError(f"{path}: line {i} is not valid JSON ({exc.msg})") from None
-        if not isinstance(ev, dict) or "process" not in ev or ev.get("type") not in TYPES:
+        try:  # the fast path: a line that is exactly one JSON value
+            ev, end = raw(line)
+            if end != len(line):
+                ev = _loads_line(path, line, i, last)
+        except json.JSONDecodeError:
+            ev = _loads_line(path, line, i, last)
+        if type(ev) is not dict or "process" not in ev or ev.get("type") not in TYPES:
+            if ev is _SKIP:
+                continue
+            if ev is _TORN:
+                break
             raise ValueError(
                 f"{path}: line {i} is not a history event (needs 'process' and a 'type' "
                 f"of {', '.join(TYPES)})"
             )
-        events.append(ev)
+        append(ev)
     return events
+
+
+_DECODER = json.JSONDecoder()
+_SKIP, _TORN = object(), object()  # a blank line; a torn last line
+
+
+def _loads_line(path: str | Path, line: str, i: int, last: int) -> Any:
+    """``json.loads`` of one line with the reader's rules: blank lines are skipped, a torn
+    last line is dropped (the writer died mid-line), any other bad line raises."""
+    if not line.strip():
+        return _SKIP
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        if i == last:
+            return _TORN
+        raise ValueError(f"{path}: line {i} is not valid JSON ({exc.msg})") from None
 
 
 def to_dataframe(events: Iterable[dict[str, Any]]) -> pd.DataFrame:
@@ -169,23 +191,22 @@ def pairs(
     """(invoke, completion or None) per operation, in invoke order: each invoke paired with its
     process's next completion; in strict mode a bad pairing raises ValueError naming the line.
     Pure Python (no pandas), for readers that need no frame."""
-    open_: dict[Any, tuple[int, dict[str, Any]]] = {}
+    open_: dict[Any, tuple[int, int]] = {}  # process -> (line, index in order)
     order: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
-    index: dict[int, int] = {}
     for line, ev in enumerate(events, start=1):
         proc = ev["process"]
         if ev["type"] == "invoke":
-            if proc in open_ and strict:
+            if strict and proc in open_:
                 raise ValueError(
                     f"line {line}: process {proc} invokes again while its invoke on line "
                     f"{open_[proc][0]} has no completion"
                 )
-            open_[proc] = (line, ev)
-            index[id(ev)] = len(order)
+            open_[proc] = (line, len(order))
             order.append((ev, None))
-        elif proc in open_:
-            _, inv = open_.pop(proc)
-            order[index[id(inv)]] = (inv, ev)
+            continue
+        got = open_.pop(proc, None)
+        if got is not None:
+            order[got[1]] = (order[got[1]][0], ev)
         elif strict:
             raise ValueError(
                 f"line {line}: process {proc} completes ({ev['type']}) without an open invoke"

@@ -1,28 +1,41 @@
 // Command porcupine checks an edgeproof history (JSONL) for linearizability with Porcupine
-// (github.com/anishathalye/porcupine), for bench/linearizability.py. Register ops only
-// (read/write with integer or null values): ok ops took effect between invoke and completion,
-// fail ops are dropped, info (or never completed) writes return at +infinity, info reads are
-// dropped. One partition per key. Prints one JSON line: {"verdict","check_s","ops"}.
+// (github.com/anishathalye/porcupine), for bench/linearizability.py.
+//
+// Register ops of any key: read, write and cas, whose values are integers or null (cas: an
+// invoke value [expected, new]). Semantics as edgeproof's (harness/checks/lin/ops.py): an ok
+// op took effect between invoke and completion; a fail op is dropped; an info (or never
+// completed) write or cas may take effect at any time after its invoke, so it returns at
+// +infinity and an info cas whose expected value does not match is a no-op; info reads are
+// dropped. One partition per key. Other functions (ingest) are paired and skipped.
+//
+// It fails loudly (exit 2, the line and why) on any line it cannot parse, a value it cannot
+// model, or a pairing error; only a torn last line is dropped, as edgeproof drops it.
+// Prints one JSON line: {"verdict","read_s","check_s","ops","keys","lines"}.
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"math"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/anishathalye/porcupine"
 )
 
 type event struct {
-	Process int      `json:"process"`
-	Type    string   `json:"type"`
-	F       string   `json:"f"`
-	Key     string   `json:"key"`
-	Value   *float64 `json:"value"`
-	TimeNs  int64    `json:"time_ns"`
+	Process json.RawMessage `json:"process"`
+	Type    string          `json:"type"`
+	F       string          `json:"f"`
+	Key     json.RawMessage `json:"key"`
+	Value   json.RawMessage `json:"value"`
+	TimeNs  json.Number     `json:"time_ns"`
 }
 
 type val struct {
@@ -30,70 +43,198 @@ type val struct {
 	v   int64
 }
 
+type kind uint8
+
+const (
+	kRead kind = iota
+	kWrite
+	kCas
+)
+
 type input struct {
-	key   string
-	write bool
-	value val
+	key     string
+	kind    kind
+	value   val // write: the value; cas: the new value
+	exp     val // cas: the expected value
+	unknown bool
 }
 
-func toVal(p *float64) val {
-	if p == nil {
-		return val{}
+type pending struct {
+	ev   event
+	line int
+}
+
+func parseVal(raw json.RawMessage) (val, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return val{}, nil
 	}
-	return val{true, int64(*p)}
-}
-
-func readOps(path string) ([]porcupine.Operation, error) {
-	f, err := os.Open(path)
+	n, err := strconv.ParseInt(string(raw), 10, 64)
 	if err != nil {
-		return nil, err
+		return val{}, fmt.Errorf("value %s is not an integer or null", raw)
 	}
-	defer f.Close()
-	open := map[int]event{}
-	var ops []porcupine.Operation
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var ev event
-		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			continue // torn tail
-		}
-		if ev.Type == "invoke" {
-			open[ev.Process] = ev
-			continue
-		}
-		inv, ok := open[ev.Process]
-		if !ok {
-			continue
-		}
-		delete(open, ev.Process)
-		ops = appendOp(ops, inv, &ev)
-	}
-	for _, inv := range open {
-		ops = appendOp(ops, inv, nil)
-	}
-	return ops, sc.Err()
+	return val{true, n}, nil
 }
 
-func appendOp(ops []porcupine.Operation, inv event, comp *event) []porcupine.Operation {
-	if (inv.F != "read" && inv.F != "write") || (comp != nil && comp.Type == "fail") {
-		return ops
+func parseCas(raw json.RawMessage) (val, val, error) {
+	var pair []json.RawMessage
+	if err := json.Unmarshal(raw, &pair); err != nil || len(pair) != 2 {
+		return val{}, val{}, fmt.Errorf("cas value %s is not [expected, new]", raw)
+	}
+	exp, err := parseVal(pair[0])
+	if err != nil {
+		return val{}, val{}, err
+	}
+	nv, err := parseVal(pair[1])
+	return exp, nv, err
+}
+
+func parseLine(b []byte) (event, error) {
+	var ev event
+	if err := json.Unmarshal(b, &ev); err != nil {
+		return ev, err
+	}
+	if len(ev.Process) == 0 {
+		return ev, errors.New("no 'process'")
+	}
+	switch ev.Type {
+	case "invoke", "ok", "fail", "info":
+	default:
+		return ev, fmt.Errorf("'type' %q is not invoke, ok, fail or info", ev.Type)
+	}
+	if _, err := strconv.ParseInt(string(ev.TimeNs), 10, 64); err != nil {
+		return ev, fmt.Errorf("'time_ns' %q is not an integer", ev.TimeNs)
+	}
+	return ev, nil
+}
+
+type reader struct {
+	open  map[string]pending
+	ops   []porcupine.Operation
+	lines int
+}
+
+func (r *reader) add(ev event, line int) error {
+	proc := string(ev.Process)
+	if ev.Type == "invoke" {
+		if p, ok := r.open[proc]; ok {
+			return fmt.Errorf("line %d: process %s invokes again while its invoke on line %d "+
+				"has no completion", line, proc, p.line)
+		}
+		r.open[proc] = pending{ev, line}
+		return nil
+	}
+	inv, ok := r.open[proc]
+	if !ok {
+		return fmt.Errorf("line %d: process %s completes (%s) without an open invoke",
+			line, proc, ev.Type)
+	}
+	delete(r.open, proc)
+	return r.appendOp(inv, &ev)
+}
+
+func (r *reader) appendOp(inv pending, comp *event) error {
+	f := inv.ev.F
+	if f != "read" && f != "write" && f != "cas" {
+		return nil
+	}
+	if comp != nil && comp.Type == "fail" {
+		return nil
 	}
 	info := comp == nil || comp.Type != "ok"
-	if info && inv.F == "read" {
-		return ops
+	if info && f == "read" {
+		return nil
 	}
+	if len(inv.ev.Key) == 0 {
+		return fmt.Errorf("line %d: a %s needs a 'key'", inv.line, f)
+	}
+	in := input{key: string(inv.ev.Key), unknown: info}
+	var out val
+	var err error
+	switch f {
+	case "read":
+		in.kind = kRead
+		out, err = parseVal(comp.Value)
+	case "write":
+		in.kind = kWrite
+		in.value, err = parseVal(inv.ev.Value)
+	case "cas":
+		in.kind = kCas
+		in.exp, in.value, err = parseCas(inv.ev.Value)
+	}
+	if err != nil {
+		return fmt.Errorf("line %d: %v", inv.line, err)
+	}
+	call, _ := strconv.ParseInt(string(inv.ev.TimeNs), 10, 64)
 	ret := int64(math.MaxInt64)
 	if !info {
-		ret = comp.TimeNs
+		ret, _ = strconv.ParseInt(string(comp.TimeNs), 10, 64)
 	}
-	in := input{key: inv.Key, write: inv.F == "write", value: toVal(inv.Value)}
-	var out val
-	if inv.F == "read" {
-		out = toVal(comp.Value)
-	}
-	return append(ops, porcupine.Operation{ClientId: inv.Process, Input: in, Call: inv.TimeNs,
+	r.ops = append(r.ops, porcupine.Operation{ClientId: len(r.ops), Input: in, Call: call,
 		Output: out, Return: ret})
+	return nil
+}
+
+func readOps(path string) ([]porcupine.Operation, int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	r := &reader{open: map[string]pending{}}
+	br := bufio.NewReaderSize(f, 1<<20)
+	var torn error
+	tornLine := 0
+	for {
+		b, rerr := br.ReadBytes('\n')
+		if len(b) > 0 {
+			r.lines++
+			if torn != nil { // a bad line followed by more lines: not a torn tail
+				return nil, 0, fmt.Errorf("%s: line %d: %v", path, tornLine, torn)
+			}
+			if len(bytes.TrimSpace(b)) > 0 {
+				ev, perr := parseLine(b)
+				var syn *json.SyntaxError
+				if perr != nil && errors.As(perr, &syn) {
+					torn, tornLine = perr, r.lines
+				} else if perr != nil {
+					return nil, 0, fmt.Errorf("%s: line %d: %v", path, r.lines, perr)
+				} else if err := r.add(ev, r.lines); err != nil {
+					return nil, 0, fmt.Errorf("%s: %v", path, err)
+				}
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return nil, 0, rerr
+		}
+	}
+	if torn != nil {
+		fmt.Fprintf(os.Stderr, "porcupine: %s: line %d torn (dropped): %v\n", path, tornLine, torn)
+	}
+	for _, inv := range r.open {
+		if err := r.appendOp(inv, nil); err != nil {
+			return nil, 0, fmt.Errorf("%s: %v", path, err)
+		}
+	}
+	return r.ops, r.lines, nil
+}
+
+func step(state, in, out interface{}) (bool, interface{}) {
+	i, s := in.(input), state.(val)
+	switch i.kind {
+	case kWrite:
+		return true, i.value
+	case kCas:
+		if s == i.exp {
+			return true, i.value
+		}
+		return i.unknown, s // an info cas that did not match: no effect
+	default:
+		return out.(val) == s, s
+	}
 }
 
 var model = porcupine.Model{
@@ -110,27 +251,34 @@ var model = porcupine.Model{
 		return out
 	},
 	Init: func() interface{} { return val{} },
-	Step: func(state, in, out interface{}) (bool, interface{}) {
-		i := in.(input)
-		if i.write {
-			return true, i.value
-		}
-		return out.(val) == state.(val), state
-	},
+	Step: step,
+}
+
+func keys(ops []porcupine.Operation) int {
+	seen := map[string]bool{}
+	for _, op := range ops {
+		seen[op.Input.(input).key] = true
+	}
+	return len(seen)
 }
 
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: porcupine HISTORY.jsonl")
+	timeout := flag.Duration("timeout", 30*time.Minute, "give up (verdict unknown) after this")
+	flag.Parse()
+	if flag.NArg() != 1 {
+		fmt.Fprintln(os.Stderr, "usage: porcupine [-timeout 30m] HISTORY.jsonl")
 		os.Exit(2)
 	}
-	ops, err := readOps(os.Args[1])
+	t0 := time.Now()
+	ops, lines, err := readOps(flag.Arg(0))
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(os.Stderr, "porcupine:", err)
 		os.Exit(2)
 	}
+	readS := time.Since(t0).Seconds()
 	t := time.Now()
-	res := porcupine.CheckOperationsTimeout(model, ops, 30*time.Minute)
+	res := porcupine.CheckOperationsTimeout(model, ops, *timeout)
 	el := time.Since(t).Seconds()
-	fmt.Printf("{\"verdict\": %q, \"check_s\": %.6f, \"ops\": %d}\n", res, el, len(ops))
+	fmt.Printf("{\"verdict\": %q, \"read_s\": %.6f, \"check_s\": %.6f, \"ops\": %d, "+
+		"\"keys\": %d, \"lines\": %d}\n", res, readS, el, len(ops), keys(ops), lines)
 }

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _cli import edgeproof
+from _cli import EDGEPROOF, edgeproof
 
+from harness.checks.lin import native
 from harness.checks.lin.gen import inject_stale_read, simulate_register
 
 pytestmark = pytest.mark.integration
@@ -139,3 +142,58 @@ def test_check_run_dir_of_a_folder_that_is_no_run(tmp_path: Path,
     proc = edgeproof("check", str(tmp_path), env=ep_env)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "not a run directory" in proc.stderr and "Traceback" not in proc.stderr
+
+
+EPOCH_NS = 1_764_000_000_123_456_789  # epoch nanoseconds: float64 steps are 256 ns here
+
+
+@pytest.mark.parametrize("engine", ["core", "python"])
+def test_epoch_nanosecond_stamps_keep_real_time_order(tmp_path: Path, ep_env: dict[str, str],
+                                                      engine: str) -> None:
+    t = EPOCH_NS
+    events = []
+    for p, f, v, s, e in [(0, "write", 1, t, t + 10), (1, "write", 2, t + 20, t + 30),
+                          (2, "read", 1, t + 31, t + 40)]:  # 1 ns after write 2: stale
+        events += [{"process": p, "type": "invoke", "f": f, "key": "k", "time_ns": s,
+                    "value": None if f == "read" else v, "node": "n"},
+                   {"process": p, "type": "ok", "f": f, "key": "k", "value": v, "node": "n",
+                    "time_ns": e}]
+    path = _write(tmp_path / "epoch.jsonl", events)
+    if engine == "core" and not native.available():
+        pytest.skip("the checker's compiled core is not built (scripts/setup.sh builds it)")
+    env = {**ep_env, "EDGEPROOF_LIN_NATIVE": "1" if engine == "core" else "0"}
+    proc = edgeproof("check", str(path), "--json", env=env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    res = json.loads(proc.stdout)
+    assert (res["verdict"], res["engine"]) == ("fail", engine)
+    (read,) = [o for o in res["violations"][0]["witness"] if o["f"] == "read"]
+    assert (read["start_ns"], read["end_ns"]) == (t + 31, t + 40)
+
+
+def test_both_engines_give_the_same_answer(tmp_path: Path, ep_env: dict[str, str],
+                                           history: list[dict[str, Any]]) -> None:
+    injected = inject_stale_read(history, random.Random(11), at=0.9)
+    assert injected is not None
+    path = _write(tmp_path / "deep.jsonl", injected[0])
+    out = {}
+    for flag in ("1", "0"):
+        proc = edgeproof("check", str(path), "--json",
+                         env={**ep_env, "EDGEPROOF_LIN_NATIVE": flag})
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        res = json.loads(proc.stdout)
+        out[flag] = {k: v for k, v in res.items() if k not in ("elapsed_s", "engine")}
+        for v in out[flag]["violations"]:
+            v.pop("elapsed_s")
+    assert out["1"] == out["0"]
+
+
+def test_checking_a_history_imports_no_pandas(tmp_path: Path, ep_env: dict[str, str],
+                                              history: list[dict[str, Any]]) -> None:
+    path = _write(tmp_path / "h.jsonl", history[:2000])
+    proc = subprocess.run([sys.executable, "-X", "importtime", EDGEPROOF, "check", str(path)],
+                          env=ep_env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()
+                if line.startswith("import time:")]
+    assert "harness.check_command" in imported
+    assert not [m for m in imported if m.split(".")[0] == "pandas"]

@@ -14,6 +14,7 @@ from workloads.history import (
     HistoryWriter,
     event,
     operations,
+    pairs,
     read_history,
     to_dataframe,
     validate_pairs,
@@ -136,3 +137,36 @@ def test_validate_pairs_catches_completion_without_invoke() -> None:
 
 def test_validate_pairs_accepts_trailing_open_invoke() -> None:
     validate_pairs([_ev(0, "invoke"), _ev(0, "ok"), _ev(0, "invoke")])
+
+
+def test_reader_takes_any_spacing_json_takes(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    evs = [_ev(0, "invoke", t=1), _ev(0, "ok", t=2), _ev(1, "invoke", t=3)]
+    lines = ["  " + json.dumps(evs[0]), json.dumps(evs[1]) + " \t", "", " \t ",
+             json.dumps(evs[2], indent=None, separators=(" , ", " : "))]
+    path.write_text("\r\n".join(lines) + "\r\n")
+    assert read_history(path) == evs
+
+
+def test_extra_data_on_a_line_is_an_error_unless_it_is_the_torn_tail(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    one, two = json.dumps(_ev(0, "invoke", t=1)), json.dumps(_ev(0, "ok", t=2))
+    path.write_text(f"{one} {two}\n{two}\n")
+    with pytest.raises(ValueError, match="line 1 is not valid JSON"):
+        read_history(path)
+    path.write_text(f"{one}\n{two} {two}\n")
+    assert read_history(path) == [_ev(0, "invoke", t=1)]
+
+
+def test_a_torn_line_followed_by_a_blank_line_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    path.write_text(json.dumps(_ev(0, "invoke", t=1)) + '\n{"process": 0, "ty\n\n')
+    with pytest.raises(ValueError, match="line 2"):
+        read_history(path)
+
+
+def test_pairs_keeps_invoke_order_and_a_reinvoke_leaves_the_first_open() -> None:
+    events = [_ev(0, "invoke", t=1), _ev(1, "invoke", t=2), _ev(1, "ok", t=3),
+              _ev(0, "invoke", t=4), _ev(0, "ok", t=5)]
+    got = pairs(events)
+    assert [(i["time_ns"], c and c["time_ns"]) for i, c in got] == [(1, None), (2, 3), (4, 5)]

@@ -8,19 +8,31 @@ witness.
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import itertools
+import json
 import math
+import os
 import random
+import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from harness.check_command import run_check
+from harness.checks.lin import native
 from harness.checks.lin.check import (
     FAIL,
     PASS,
     UNKNOWN,
+    check_file,
     check_history,
     check_key,
     check_ops,
@@ -28,8 +40,10 @@ from harness.checks.lin.check import (
 )
 from harness.checks.lin.gen import inject_stale_read, simulate_register
 from harness.checks.lin.mapping import eligible, read_mapping_check
-from harness.checks.lin.ops import Op, by_key, make_op, ops_from_events
+from harness.checks.lin.ops import Op, by_key, make_op, ops_from_events, paused_gc
 from harness.checks.lin.wgl import wgl_check
+from harness.errors import ConfigError
+from workloads.history import read_history
 
 INF = math.inf
 
@@ -354,3 +368,211 @@ def test_a_history_without_values_is_unknown_never_linearizable() -> None:
     assert res.verdict == UNKNOWN and "no values recorded" in res.summary(), res.summary()
     ev[0]["value"] = 7  # one write with a value: now there is something to check
     assert check_history(ev).verdict != UNKNOWN
+
+
+# ---------------------------------------------------------------- the compiled core
+
+
+@pytest.fixture(scope="module")
+def core(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
+    """The compiled core: the one scripts/setup.sh built, else one built here."""
+    lib = native.library()
+    if lib is None:
+        if shutil.which("gcc") is None:
+            pytest.skip("no gcc: the compiled core cannot be built (scripts/setup.sh "
+                        "installs gcc); only the pure-Python checker is tested")
+        lib = native.load_library(native.build(tmp_path_factory.mktemp("core") /
+                                               "liblincheck.so"))
+    assert lib is not None
+    return lib
+
+
+@contextmanager
+def on(lib: ctypes.CDLL | None) -> Iterator[None]:
+    """Run the checker on ``lib`` (None: pure Python)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(native, "library", lambda: lib)
+        yield
+
+
+@settings(max_examples=400, deadline=None)
+@given(tiny_histories(), st.sampled_from([None, 1, 3, 10]))
+def test_core_search_matches_python_step_for_step(core: ctypes.CDLL, ops: list[Op],
+                                                  max_steps: int | None) -> None:
+    assert native.wgl(ops, max_steps=max_steps, lib=core) == wgl_check(ops,
+                                                                        max_steps=max_steps)
+
+
+@settings(max_examples=60, deadline=None)
+@given(SIM, st.sampled_from([0.0, 0.3]), st.sampled_from([None, 2, 5]))
+def test_core_search_matches_python_on_registers(core: ctypes.CDLL, sim: dict[str, Any],
+                                                 p_cas: float, values: int | None) -> None:
+    ev = simulate_register(sim["seed"], **{k: v for k, v in sim.items() if k != "seed"},
+                           p_cas=p_cas, values=values)
+    injected = inject_stale_read(ev, random.Random(sim["seed"])) if values is None else None
+    for events in (ev, injected[0] if injected else ev):
+        for ops in by_key(ops_from_events(events)).values():
+            assert native.wgl(ops, lib=core) == wgl_check(ops)
+
+
+@settings(max_examples=600, deadline=None)
+@given(unique_histories())
+def test_core_read_mapping_matches_python(core: ctypes.CDLL, ops: list[Op]) -> None:
+    assert native.read_mapping_holds(ops, lib=core) == (read_mapping_check(ops) is None)
+
+
+def _line(ev: dict[str, Any], style: int) -> str:
+    """One event as a line, in one of several spellings a foreign writer might use."""
+    if style == 1:  # other field order, spaces, an extra field
+        ev = {"time_ns": ev["time_ns"], **{k: v for k, v in ev.items() if k != "time_ns"},
+              "extra": {"nested": [1, "x\u00e9", None]}}
+        return json.dumps(ev, separators=(", ", " : "), ensure_ascii=True)
+    if style == 2:  # string processes, integer keys, CRLF
+        ev = dict(ev, process=f"p{ev['process']}", key=int(str(ev["key"])[1:]))
+        return json.dumps(ev) + "\r"
+    return json.dumps(ev, separators=(",", ":"))
+
+
+def _comparable(res: Any) -> dict[str, Any]:
+    d = res.as_dict()
+    d.pop("elapsed_s")
+    d.pop("engine")
+    for k in d["violations"] + d["unknown"]:
+        k.pop("elapsed_s")
+    return d
+
+
+SMALL_SIM = SIM.map(lambda s: {**s, "n_ops": min(s["n_ops"], 60)})
+STEPS = 20_000  # a step budget, not a time budget: both paths stop at the same step
+
+
+@settings(max_examples=100, deadline=None)
+@given(SMALL_SIM, st.sampled_from([0.0, 0.3]), st.integers(0, 2), st.booleans(),
+       st.booleans())
+def test_check_file_on_the_core_agrees_with_the_python_reader(
+        core: ctypes.CDLL, tmp_path_factory: pytest.TempPathFactory, sim: dict[str, Any],
+        p_cas: float, style: int, stale: bool, torn: bool) -> None:
+    ev = simulate_register(sim["seed"], **{k: v for k, v in sim.items() if k != "seed"},
+                           p_cas=p_cas)
+    injected = inject_stale_read(ev, random.Random(sim["seed"])) if stale else None
+    ev = injected[0] if injected else ev
+    path = tmp_path_factory.mktemp("h") / "h.jsonl"
+    lines = [_line(e, style) for e in ev]
+    if lines:
+        lines.insert(len(lines) // 2, "   ")  # a blank line
+    path.write_text("\n".join(lines) + ("\n" if not torn else '\n{"process": 1, "ty'))
+    with on(core):
+        got = check_file(path, max_steps=STEPS)
+    assert got is not None and got.engine == "core", "the core handed its history to Python"
+    with on(None):
+        want = check_history(read_history(path), max_steps=STEPS)
+    assert _comparable(got) == _comparable(want)
+
+
+def _first(old: str, new: str) -> Any:
+    return lambda text: text.replace(old, new, 1)
+
+
+def _write(new: str) -> Any:
+    """The first write's value spelt ``new`` (``{v}`` is the value)."""
+    return lambda text: re.sub(r'("f":"write","key":"k0","value":)(\d+)',
+                               lambda m: m[1] + new.format(v=m[2]), text, count=1)
+
+
+def _times(fn: Any) -> Any:
+    return lambda text: re.sub(r'"time_ns":(\d+)', lambda m: f'"time_ns":{fn(int(m[1]))}', text)
+
+
+EXOTIC = {  # valid histories the core leaves to the Python reader: edits of the file's text
+    "float value": _write("{v}.0"),
+    "boolean value": _write("true"),
+    "escaped key": _first('"key":"k0"', '"key":"k\\u0030"'),
+    "non-ASCII node": _first('"node":"n0"', '"node":"n\u00e9"'),
+    "list value": _write("[{v}]"),
+    "NaN value": _write("NaN"),
+    "float times": _times(lambda t: f"{t}.0"),
+    "times beyond int64": _times(lambda t: 10**19 + t),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXOTIC))
+def test_core_hands_what_it_cannot_read_exactly_to_python(
+        core: ctypes.CDLL, tmp_path: Path, name: str) -> None:
+    ev = simulate_register(4, n_ops=40, processes=3, keys=1, p_cas=0.2)
+    text = "\n".join(json.dumps(e, separators=(",", ":")) for e in ev) + "\n"
+    edited = EXOTIC[name](text)
+    assert edited != text, name
+    path = tmp_path / "h.jsonl"
+    path.write_text(edited, encoding="utf-8")
+    assert native.load_history(path, lib=core) is None
+    with on(core):
+        assert check_file(path) is None
+        res = run_check(str(path), "linearizable", 30.0)
+    with on(None):
+        assert _comparable(res) == _comparable(run_check(str(path), "linearizable", 30.0))
+
+
+BAD_LINES = {  # (what to do to the file, what the error says): always the Python reader's
+    "bad middle line": (lambda ls: [*ls[:2], "{oops", *ls[2:]], "line 3 is not valid JSON"),
+    "double invoke": (lambda ls: ls[:1] + ls, "invokes again"),
+    "orphan completion": (lambda ls: ls[1:], "without an open invoke"),
+    "missing key": (lambda ls: [ls[0].replace('"key":"k0",', ""), *ls[1:]], "needs a 'key'"),
+    "string time": (lambda ls: [re.sub(r'"time_ns":\d+', '"time_ns":"soon"', ls[0]), *ls[1:]],
+                    "'time_ns' must be a number"),
+    "torn then more": (lambda ls: [*ls, '{"process": 1', ""], "is not valid JSON"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_LINES))
+def test_bad_input_is_reported_by_the_python_reader_with_its_line(
+        core: ctypes.CDLL, tmp_path: Path, name: str) -> None:
+    ev = simulate_register(4, n_ops=20, processes=2, keys=1)
+    edit, message = BAD_LINES[name]
+    path = tmp_path / "h.jsonl"
+    path.write_text("\n".join(edit([json.dumps(e, separators=(",", ":")) for e in ev])) + "\n")
+    assert native.load_history(path, lib=core) is None
+    for lib in (core, None):
+        with on(lib), pytest.raises(ConfigError, match=re.escape(message)):
+            run_check(str(path), "linearizable", 30.0)
+
+
+EPOCH_NS = 1_764_000_000_123_456_789  # 2025-11-24 in epoch ns: float64 steps are 256 ns here
+
+
+def test_epoch_nanosecond_stamps_stay_exact(core: ctypes.CDLL, tmp_path: Path) -> None:
+    t = EPOCH_NS
+    assert float(t + 30) == float(t + 31)  # what float64 would do to the read below
+    rows = [(0, "write", 1, t, t + 10), (1, "write", 2, t + 20, t + 30),
+            (2, "read", 1, t + 31, t + 40)]  # the read began 1 ns after write 2 completed
+    ev = []
+    for p, f, v, s, e in rows:
+        ev.append({"process": p, "type": "invoke", "f": f, "key": "k",
+                   "value": None if f == "read" else v, "node": "n", "time_ns": s})
+        ev.append({"process": p, "type": "ok", "f": f, "key": "k", "value": v, "node": "n",
+                   "time_ns": e})
+    path = tmp_path / "epoch.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in ev))
+    for lib in (core, None):
+        with on(lib):
+            res = run_check(str(path), "linearizable", 30.0)
+        assert (res.verdict, res.engine) == (FAIL, "core" if lib else "python"), res.summary()
+        (v,) = res.violations
+        stamps = {(o.start, o.end) for o in v.witness}
+        assert (t + 31, t + 40) in stamps and all(type(x) is int for s in stamps for x in s)
+
+
+def test_the_garbage_collector_is_paused_and_restored() -> None:
+    assert gc.isenabled()
+    with paused_gc():
+        assert not gc.isenabled()
+        with paused_gc():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+
+def test_a_stale_library_is_not_used(tmp_path: Path) -> None:
+    lib = tmp_path / "liblincheck.so"
+    lib.write_bytes(b"")
+    os.utime(lib, (1, 1))  # older than its source
+    assert not native.fresh(lib)

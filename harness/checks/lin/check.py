@@ -10,6 +10,10 @@ P-compositionality of Horn & Kroening 2015 that Porcupine uses):
   Lowe's (2017) memoisation, as Porcupine's ``checkSingle`` (:mod:`harness.checks.lin.wgl`),
   under a step/time budget whose exhaustion is ``unknown``, never ``pass``.
 
+Both run on the compiled core (:mod:`harness.checks.lin.native`) when it is built, step for
+step as the Python modules, and :func:`check_file` reads a history file there too; without
+it everything runs in Python, with the same verdicts.
+
 A violation comes with a witness: a non-linearizable sub-history, shrunk by delta debugging
 (Zeller & Hildebrandt 2002) to one from which no operation can be dropped while it still
 fails, and a one-line explanation.
@@ -20,10 +24,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from harness.checks.lin import native
 from harness.checks.lin.mapping import Conflict, eligible, read_mapping_check
-from harness.checks.lin.ops import INF, Op, by_key, describe, fmt, op_dict, ops_from_events
+from harness.checks.lin.ops import (
+    INF,
+    Op,
+    by_key,
+    describe,
+    fmt,
+    op_dict,
+    ops_from_events,
+    paused_gc,
+)
 from harness.checks.lin.wgl import FAIL, PASS, UNKNOWN, wgl_check
 
 MODELS = ("linearizable",)
@@ -61,6 +76,7 @@ class LinResult:
     ops: int
     elapsed_s: float
     reason: str = ""
+    engine: str = "python"  # or "core": the compiled core read and checked it
 
     @property
     def violations(self) -> list[KeyResult]:
@@ -90,19 +106,31 @@ class LinResult:
         return {"model": "linearizable", "verdict": self.verdict, "summary": self.summary(),
                 "reason": self.reason or None,
                 "ops": self.ops, "keys": len(self.keys), "elapsed_s": round(self.elapsed_s, 4),
+                "engine": self.engine,
                 "violations": [k.as_dict() for k in self.violations],
                 "unknown": [k.as_dict() for k in self.unknown],
                 "algorithms": sorted({k.algorithm for k in self.keys})}
 
 
+def _wgl(ops: list[Op], max_steps: int | None, budget_s: float | None) -> tuple[str, int]:
+    """The search on the compiled core when it is built, else in Python (same steps)."""
+    got = native.wgl(ops, max_steps=max_steps, timeout_s=budget_s)
+    return got if got is not None else wgl_check(ops, max_steps=max_steps, timeout_s=budget_s)
+
+
+def _holds(ops: list[Op]) -> bool:
+    """The read-mapping test's verdict, on the compiled core when it is built."""
+    got = native.read_mapping_holds(ops)
+    return got if got is not None else read_mapping_check(ops) is None
+
+
 def _verdict(ops: list[Op], budget_s: float | None, max_steps: int | None
-             ) -> tuple[str, str, int, Conflict | None]:
-    """(verdict, algorithm, steps, conflict-if-read-mapping) of one key's ops."""
+             ) -> tuple[str, str, int]:
+    """(verdict, algorithm, steps) of one key's ops, the algorithm chosen as ``auto`` does."""
     if eligible(ops):
-        conflict = read_mapping_check(ops)
-        return (PASS if conflict is None else FAIL), "read-mapping", len(ops), conflict
-    verdict, steps = wgl_check(ops, max_steps=max_steps, timeout_s=budget_s)
-    return verdict, "wgl", steps, None
+        return (PASS if _holds(ops) else FAIL), "read-mapping", len(ops)
+    verdict, steps = _wgl(ops, max_steps, budget_s)
+    return verdict, "wgl", steps
 
 
 def check_key(key: Any, ops: list[Op], *, budget_s: float | None = DEFAULT_BUDGET_S,
@@ -111,22 +139,29 @@ def check_key(key: Any, ops: list[Op], *, budget_s: float | None = DEFAULT_BUDGE
     """Check one key's ops; ``algorithm`` is ``auto``, ``read-mapping`` or ``wgl``."""
     t0 = time.perf_counter()
     if algorithm == "wgl" or (algorithm == "auto" and not eligible(ops)):
-        verdict, steps = wgl_check(ops, max_steps=max_steps, timeout_s=budget_s)
-        algo, conflict = "wgl", None
+        verdict, steps = _wgl(ops, max_steps, budget_s)
+        algo = "wgl"
     elif algorithm in ("auto", "read-mapping"):
         if not eligible(ops):
             raise ValueError(f"key {key}: read-mapping needs unique writes and no cas")
-        conflict = read_mapping_check(ops)
-        verdict, algo, steps = (PASS if conflict is None else FAIL), "read-mapping", len(ops)
+        verdict, algo, steps = (PASS if _holds(ops) else FAIL), "read-mapping", len(ops)
     else:
         raise ValueError(f"unknown algorithm {algorithm!r}")
     res = KeyResult(key, verdict, algo, len(ops), steps)
     if verdict == FAIL:
-        seed = conflict.ops if conflict is not None else ops
-        res.witness, res.minimal = minimal_witness(seed, budget_s=budget_s, deadline_s=shrink_s)
-        res.explanation = explain(key, res.witness)
+        add_witness(res, ops, budget_s, shrink_s)
     res.elapsed_s = time.perf_counter() - t0
     return res
+
+
+def add_witness(res: KeyResult, ops: list[Op], budget_s: float | None, shrink_s: float
+                ) -> None:
+    """A failed key's minimal witness and explanation, shrunk from the read-mapping
+    conflict (a handful of ops) when there is one, else from all its ops."""
+    conflict = read_mapping_check(ops) if res.algorithm == "read-mapping" else None
+    seed = conflict.ops if conflict is not None else ops
+    res.witness, res.minimal = minimal_witness(seed, budget_s=budget_s, deadline_s=shrink_s)
+    res.explanation = explain(res.key, res.witness)
 
 
 NO_VALUES = ("no values recorded: the writes carry no values (e.g. a locustfile that records "
@@ -142,22 +177,58 @@ def values_recorded(ops: list[Op]) -> bool:
         o.f == "cas" for o in ops)
 
 
+def _overall(keys: list[KeyResult]) -> str:
+    return (FAIL if any(k.verdict == FAIL for k in keys) else
+            UNKNOWN if any(k.verdict == UNKNOWN for k in keys) else PASS)
+
+
 def check_ops(ops: Iterable[Op], **kw: Any) -> LinResult:
     """Check every key of a list of register ops (see :func:`check_key` for options); a
     history whose operations carry no values is ``unknown``, never linearizable."""
     t0 = time.perf_counter()
-    ops = list(ops)
-    if ops and not values_recorded(ops):
-        return LinResult(UNKNOWN, [], len(ops), time.perf_counter() - t0, NO_VALUES)
-    keys = [check_key(k, v, **kw) for k, v in by_key(ops).items()]
-    verdict = (FAIL if any(k.verdict == FAIL for k in keys) else
-               UNKNOWN if any(k.verdict == UNKNOWN for k in keys) else PASS)
-    return LinResult(verdict, keys, len(ops), time.perf_counter() - t0)
+    with paused_gc():
+        ops = list(ops)
+        if ops and not values_recorded(ops):
+            return LinResult(UNKNOWN, [], len(ops), time.perf_counter() - t0, NO_VALUES)
+        keys = [check_key(k, v, **kw) for k, v in by_key(ops).items()]
+    return LinResult(_overall(keys), keys, len(ops), time.perf_counter() - t0)
 
 
 def check_history(events: Iterable[dict[str, Any]], **kw: Any) -> LinResult:
     """Check raw history events (``read_history`` output); see :func:`check_key`."""
     return check_ops(ops_from_events(events), **kw)
+
+
+def check_file(path: str | Path, *, budget_s: float | None = DEFAULT_BUDGET_S,
+               max_steps: int | None = None, shrink_s: float = SHRINK_BUDGET_S
+               ) -> LinResult | None:
+    """Read and check a history file on the compiled core, the same verdicts as
+    :func:`check_history` of its events (``elapsed_s`` includes the reading); None when the
+    core is not built or the file needs the Python reader (see :mod:`.native`)."""
+    t0 = time.perf_counter()
+    hist = native.load_history(path)
+    if hist is None:
+        return None
+    with hist, paused_gc():
+        if hist.ops and not hist.values_recorded:
+            return LinResult(UNKNOWN, [], hist.ops, time.perf_counter() - t0, NO_VALUES,
+                             engine="core")
+        keys = [_native_key(hist, k, budget_s, max_steps, shrink_s)
+                for k in range(hist.keys)]
+    return LinResult(_overall(keys), keys, hist.ops, time.perf_counter() - t0, engine="core")
+
+
+def _native_key(hist: native.NativeHistory, k: int, budget_s: float | None,
+                max_steps: int | None, shrink_s: float) -> KeyResult:
+    """One key of a history read by the core; a failed key's ops are read again from the
+    file, as Python objects, for its witness."""
+    verdict, algo, n, steps, elapsed = hist.check_key(k, budget_s, max_steps)
+    res = KeyResult(hist.key(k), verdict, algo, n, steps, elapsed)
+    if verdict == FAIL:
+        t0 = time.perf_counter()
+        add_witness(res, hist.key_ops(k), budget_s, shrink_s)
+        res.elapsed_s += time.perf_counter() - t0
+    return res
 
 
 # ------------------------------------------------------------------ witness
@@ -219,6 +290,7 @@ def shrink(ops: list[Op], fails: Callable[[list[Op]], bool], deadline_s: float
 def minimal_witness(ops: list[Op], *, budget_s: float | None = DEFAULT_BUDGET_S,
                     deadline_s: float = SHRINK_BUDGET_S) -> tuple[list[Op], bool]:
     """A non-linearizable sub-history of ``ops`` (which must fail) that cannot be shrunk."""
+
     def fails(sub: list[Op]) -> bool:
         return _verdict(sub, budget_s, None)[0] == FAIL
     return shrink(ops, fails, deadline_s)
@@ -283,4 +355,5 @@ def _explain_forward(k: str, a: Any, b: Any) -> str:
 
 
 __all__ = ["FAIL", "INF", "MODELS", "PASS", "UNKNOWN", "KeyResult", "LinResult", "Op",
-           "check_history", "check_key", "check_ops", "explain", "minimal_witness", "shrink"]
+           "check_file", "check_history", "check_key", "check_ops", "explain",
+           "minimal_witness", "shrink"]

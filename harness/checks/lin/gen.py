@@ -32,8 +32,10 @@ class _Sim:
 
 
 def _plan(rng: random.Random, n_ops: int, processes: int, keys: int, p_read: float,
-          p_cas: float, mean_gap_ns: int, mean_latency_ns: int) -> list[_Sim]:
-    """Intervals and linearization points, closed loop per process, round-robin by time."""
+          p_cas: float, mean_gap_ns: int, mean_latency_ns: int, values: int | None
+          ) -> list[_Sim]:
+    """Intervals and linearization points, closed loop per process, round-robin by time;
+    written values count up (unique), or cycle through ``values`` of them."""
     clock = [rng.randrange(mean_gap_ns + 1) for _ in range(processes)]
     sims, counter = [], 0
     for _ in range(n_ops):
@@ -44,7 +46,8 @@ def _plan(rng: random.Random, n_ops: int, processes: int, keys: int, p_read: flo
         r = rng.random()
         f = "read" if r < p_read else "cas" if r < p_read + p_cas else "write"
         counter += 1
-        arg = counter if f == "write" else [None, counter] if f == "cas" else None
+        v = counter % values if values else counter
+        arg = v if f == "write" else [None, v] if f == "cas" else None
         sims.append(_Sim(p, f, f"k{rng.randrange(keys)}", arg, start, end,
                          rng.randint(start, end), "ok"))
     return sims
@@ -101,13 +104,21 @@ def _events(sims: list[_Sim]) -> list[dict[str, Any]]:
 def simulate_register(seed: int | random.Random = 0, *, n_ops: int = 100, processes: int = 4,
                       keys: int = 2, p_read: float = 0.5, p_cas: float = 0.0,
                       p_info: float = 0.0, p_fail: float = 0.0, mean_gap_ns: int = 1000,
-                      mean_latency_ns: int = 2000) -> list[dict[str, Any]]:
-    """History events (time order) of ``n_ops`` operations on a correct atomic register."""
+                      mean_latency_ns: int = 2000, values: int | None = None,
+                      t0_ns: int = 0) -> list[dict[str, Any]]:
+    """History events (time order) of ``n_ops`` operations on a correct atomic register;
+    ``values`` makes written values repeat (mod ``values``), ``t0_ns`` shifts every time
+    (e.g. to epoch nanoseconds, beyond float64's exact integers)."""
     rng = seed if isinstance(seed, random.Random) else random.Random(seed)
-    sims = _plan(rng, n_ops, processes, keys, p_read, p_cas, mean_gap_ns, mean_latency_ns)
+    sims = _plan(rng, n_ops, processes, keys, p_read, p_cas, mean_gap_ns, mean_latency_ns,
+                 values)
     _outcomes(rng, sims, p_info, p_fail)
     _replay(rng, sims)
-    return _events(sims)
+    events = _events(sims)
+    if t0_ns:
+        for e in events:
+            e["time_ns"] += t0_ns
+    return events
 
 
 def _intervals(events: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
@@ -150,13 +161,20 @@ def _stale_candidates(pairs: list[tuple[dict[str, Any], dict[str, Any]]]
     return out
 
 
-def inject_stale_read(events: list[dict[str, Any]], rng: random.Random
+def inject_stale_read(events: list[dict[str, Any]], rng: random.Random,
+                      at: float | None = None
                       ) -> tuple[list[dict[str, Any]], dict[str, Any]] | None:
     """A copy of ``events`` with one ok read made stale, and that read's completion event;
-    ``None`` if no read has a certainly-overwritten value to return."""
+    ``None`` if no read has a certainly-overwritten value to return. The read is chosen at
+    random, or (``at``, a fraction of the candidates in time order) e.g. deep in the history
+    with ``at=0.9``."""
     cands = _stale_candidates(_intervals(events))
     if not cands:
         return None
-    comp, value = rng.choice(cands)
+    if at is None:
+        comp, value = rng.choice(cands)
+    else:
+        cands.sort(key=lambda c: c[0]["time_ns"])
+        comp, value = cands[min(len(cands) - 1, int(at * len(cands)))]
     new = dict(comp, value=value)
     return [new if e is comp else e for e in events], new

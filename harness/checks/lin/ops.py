@@ -19,9 +19,11 @@ concurrent). ``ingest`` and other non-register functions are ignored.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from workloads.history import pairs
@@ -100,19 +102,44 @@ def ops_from_frame(df: pd.DataFrame) -> list[Op]:
     return out
 
 
-def ops_from_events(events: Iterable[dict[str, Any]]) -> list[Op]:
-    """Register ops of raw history events, paired as :func:`workloads.history.operations`
-    pairs them (no pandas; times stay integers)."""
+def op_of_pair(i: int, inv: dict[str, Any], comp: dict[str, Any] | None) -> Op | None:
+    """The :class:`Op` of one (invoke, completion or None) pair, number ``i``: the value is
+    the completion's for reads, the invoke's otherwise; only an ok completion ends it."""
+    f, type_ = inv["f"], comp["type"] if comp is not None else "info"
+    value = comp.get("value") if f == "read" and comp is not None else inv.get("value")
+    end = comp["time_ns"] if comp is not None and type_ == "ok" else None
+    return make_op(i, inv["process"], f, inv.get("key"), value, inv["time_ns"], end, type_,
+                   inv.get("node"))
+
+
+def ops_from_pairs(paired: Iterable[tuple[dict[str, Any], dict[str, Any] | None]]
+                   ) -> list[Op]:
+    """Register ops of :func:`workloads.history.pairs` output (times stay as read)."""
     out = []
-    for i, (inv, comp) in enumerate(pairs(events)):
-        f, type_ = inv["f"], comp["type"] if comp is not None else "info"
-        value = comp.get("value") if f == "read" and comp is not None else inv.get("value")
-        end = comp["time_ns"] if comp is not None and type_ == "ok" else None
-        op = make_op(i, inv["process"], f, inv.get("key"), value, inv["time_ns"], end, type_,
-                     inv.get("node"))
+    for i, (inv, comp) in enumerate(paired):
+        op = op_of_pair(i, inv, comp)
         if op is not None:
             out.append(op)
     return out
+
+
+def ops_from_events(events: Iterable[dict[str, Any]]) -> list[Op]:
+    """Register ops of raw history events, paired as :func:`workloads.history.operations`
+    pairs them (no pandas; times stay integers)."""
+    return ops_from_pairs(pairs(events))
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """No cyclic garbage collection inside: the checker builds millions of acyclic objects,
+    and CPython's collector would rescan them all again and again (super-linear time)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def by_key(ops: Iterable[Op]) -> dict[Any, list[Op]]:
