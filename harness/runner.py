@@ -231,10 +231,12 @@ def write_scenario(out: Path, scn: Scenario, source: str | None = None) -> Path:
 
 def results_of(scn: Scenario, analysed: dict[str, Any], faults: list[dict[str, Any]], *,
                run_id: str, started: datetime, duration_s: float,
-               reproduce: str) -> dict[str, Any]:
-    """The results.json of a run (the run directory contract in the README)."""
+               reproduce: str, network: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The results.json of a run (the run directory contract in the README); ``network``
+    is the testbed's mode and its drop counters."""
     res = dict(analysed["res"])
     return {"name": scn.name, "seed": scn.seed, "backend": scn.testbed.backend,
+            **(network or {}),
             "verdict": res.pop("verdict"), "started_at": started.isoformat(),
             "duration_s": duration_s, "run_id": run_id,
             "workload_duration_s": scn.workload.duration_s, **res, "faults": faults,
@@ -271,6 +273,7 @@ def run_scenario(scn: Scenario, *, out: Path | None = None, say: Say = print,
             tb = stand_up(scn, run_id=run_id, workdir=out / "testbed", detached=False, say=say,
                           scenario_path=source)
             analysed, faults = exercise(scn, tb, out, say)
+            network = {"network": tb.record.network, "dropped": tb.dropped()}
         finally:
             if tb is not None:
                 say("tearing the testbed down")
@@ -278,7 +281,8 @@ def run_scenario(scn: Scenario, *, out: Path | None = None, say: Say = print,
     results = results_of(scn, analysed, faults, run_id=run_id, started=started,
                          duration_s=time.monotonic() - t_start,
                          reproduce=reproduce_cmd(source or str(written), scn,
-                                                 scn.testbed.backend))
+                                                 scn.testbed.backend),
+                         network=network)
     write_artefacts(out, results, analysed["ops"])
     return RunOutcome(out, results, 0 if results["verdict"] == "pass" else 1)
 

@@ -93,10 +93,10 @@ class Scenario(SpecModel):
 
 def intercepts(tb: TestbedSpec) -> bool:
     """Whether a node's traffic to another node's own address passes the link's proxy here:
-    in namespaces (the local backend where the harness may create them)."""
-    if tb.backend != "local" or tb.network == "loopback":
+    in namespaces (where the harness may create them, or enter a local engine's containers')."""
+    if tb.network == "loopback":
         return False
-    return tb.network == "namespaces" or netns.unavailable() is None
+    return tb.network == "namespaces" or netns.unavailable(tb.backend) is None
 
 
 def check_reach(where: str, fault: Any, tb: TestbedSpec) -> None:
@@ -120,8 +120,8 @@ def check_reach(where: str, fault: Any, tb: TestbedSpec) -> None:
             f"{where}: node(s) {', '.join(direct)} reach their peers at {{nodes.X.*}} (their "
             f"own addresses), which on this testbed's network ({tb.backend}, "
             f"{tb.network or 'loopback here'}) bypasses the link proxies, so this fault "
-            "cannot reach their traffic; use testbed.network: namespaces (local backend, "
-            "root), or give them {links.X.*} addresses")
+            "cannot reach their traffic; use testbed.network: namespaces (root; docker: a "
+            "local engine), or give them {links.X.*} addresses")
 
 
 # ---------------------------------------------------------------- loading

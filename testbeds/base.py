@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from harness.errors import EdgeproofError, TestbedError
+from testbeds import netns
 from testbeds.net import tcp_open
 from testbeds.placeholders import Address, render_command
 from testbeds.progress import Progress, quiet
@@ -36,7 +37,8 @@ class Testbed(abc.ABC):
         self.spec = spec
         self.record = record
         self.admin: ToxiproxyClient | Any = None  # the Toxiproxy admin client once up
-        self._blocks: dict[str, tuple[list[Any], list[str]]] = {}  # loopback cuts, by tag
+        self._blocks: dict[str, tuple[list[Any], list[str]]] = {}  # proxy cuts, by tag
+        self._cut_nodes: dict[str, list[str]] = {}  # namespaces holding a cut's chain, by tag
 
     # ------------------------------------------------------------ start-up
     @classmethod
@@ -170,11 +172,22 @@ class Testbed(abc.ABC):
     def down(self) -> None: ...
 
     # ------------------------------------------------------------ network verbs
+    def node_nets(self) -> dict[str, netns.NodeNet]:
+        """Each node's network namespace where the testbed intercepts its traffic
+        (``network: namespaces``: a namespace of its own, or its container's); else empty."""
+        if self.record.network != "namespaces":
+            return {}
+        return {n: netns.NodeNet(n, r.netns, "", r.host) for n, r in self.nodes.items()
+                if r.netns}
+
     def block(self, cuts: set[tuple[str, str]], tag: str, mode: str = "drop") -> None:
-        """Cut these (src, dst) directions: on the loopback network, a ``timeout`` toxic on
-        both streams of every cut proxy (``drop``: data vanishes, connections hang) or the
-        proxy disabled (``reject``: refused). Pipelined admin calls: a 20-node partition
-        lands in milliseconds. Mended by :meth:`unblock` with the same tag."""
+        """Cut these (src, dst) directions: a ``timeout`` toxic on both streams of every cut
+        proxy (``drop``: data vanishes, connections hang, including what a node sends back on
+        connections its peer opened, as etcd's raft streams do) or the proxy disabled
+        (``reject``: refused), in pipelined admin calls (a 20-node partition lands in
+        milliseconds). In namespaces, besides, a chain in each source node's namespace drops
+        TCP to its cut proxies (new connections time out, or are refused: ``reject``) and
+        non-TCP traffic to the cut peers (Toxiproxy is TCP only). Mended by :meth:`unblock`."""
         toxics, disable = [], []
         for src, dst in sorted(cuts):
             for proxy in self.proxies(src, dst):
@@ -186,22 +199,66 @@ class Testbed(abc.ABC):
         self._blocks[tag] = (toxics, disable)
         self.admin.add_toxics(toxics)
         self.admin.set_enabled_many(disable, False)
+        self._cut_in_namespaces(cuts, tag, mode)
+
+    def _cut_in_namespaces(self, cuts: set[tuple[str, str]], tag: str, mode: str) -> None:
+        nets = self.node_nets()
+        rules: dict[str, tuple[list[tuple[str, int]], list[str]]] = {}
+        for src, dst in sorted(cuts):
+            if src not in nets or dst not in self.nodes:
+                continue
+            proxies, peers = rules.setdefault(src, ([], []))
+            proxies += [(h, int(p)) for h, p in (x.listen.rsplit(":", 1)
+                                                 for x in self.proxies(src, dst))]
+            peers.append(self.nodes[dst].host)
+        target = "REJECT --reject-with tcp-reset" if mode == "reject" else "DROP"
+        for src, (proxies, peers) in rules.items():
+            netns.restore(netns.node_cut_rules(self._cut_chain(tag), proxies, peers, target),
+                          nets[src])
+        self._cut_nodes[tag] = sorted(rules)
+
+    def _routes(self, name: str) -> list[netns.Route]:
+        """The declared link directions out of a node, each port through its proxy (what its
+        namespace DNATs)."""
+        return [netns.Route(self.nodes[p.dst].host, self.nodes[p.dst].ports[p.port_name],
+                            p.listen) for p in self.proxies(name, "*")]
+
+    def _cut_chain(self, tag: str) -> str:
+        return f"EPC-{tag}"[:28]
 
     def unblock(self, tag: str) -> None:
-        """Mend a cut made by :meth:`block` (idempotent)."""
+        """Mend a cut made by :meth:`block` (idempotent; from another process, every node's
+        namespace is mended)."""
         toxics, disable = self._blocks.pop(tag, ([], []))
         self.admin.remove_toxics([(p, n) for p, n, *_ in toxics])
         self.admin.set_enabled_many(disable, True)
+        nets = self.node_nets()
+        for name in self._cut_nodes.pop(tag, list(nets)):
+            netns.node_mend(nets[name], self._cut_chain(tag))
 
     def blocked_packets(self, tag: str) -> int | None:
-        """Packets a cut dropped (None where the network cannot count them: the cut proxies'
-        byte counters then tell whether the cut met traffic)."""
-        return None
+        """Packets a cut dropped in the nodes' namespaces (None where the network cannot
+        count them: the cut proxies' byte counters then tell whether the cut met traffic)."""
+        nets = self.node_nets()
+        if not nets:
+            return None
+        return sum(netns.node_chain_packets(nets[n], self._cut_chain(tag))
+                   for n in self._cut_nodes.get(tag, list(nets)))
 
     def link_packets(self, a: str, b: str) -> int | None:
         """Packets the link between two nodes has carried so far, both ways, counted live
-        (None where the network cannot count them)."""
-        return None
+        by the accept rules of their namespaces (None where the network cannot count them;
+        Toxiproxy's own byte counters move only when a connection closes)."""
+        nets = self.node_nets()
+        if a not in nets or b not in nets:
+            return None
+        return (netns.route_packets(nets[a], self.nodes[b].host)
+                + netns.route_packets(nets[b], self.nodes[a].host))
+
+    def dropped(self) -> dict[str, int]:
+        """Per node, packets to the testbed that its namespace dropped (undeclared ports,
+        nodes without a link); empty where nothing is intercepted."""
+        return {n: netns.dropped(net) for n, net in self.node_nets().items()}
 
     def proxy_bytes(self, proxies: list[ProxyRecord]) -> int | None:
         """Bytes these proxies have carried so far (None when Toxiproxy keeps no metrics)."""
@@ -213,8 +270,14 @@ class Testbed(abc.ABC):
     # ------------------------------------------------------------ effect probes
     def reaches(self, src: str, dst: str, timeout_s: float = 0.5) -> bool | None:
         """Whether ``src`` can open a TCP connection to ``dst``'s client port the way its own
-        traffic would (None where that cannot be tried from inside ``src``)."""
-        return None
+        traffic would: from inside src's namespace to dst's own address (None where that
+        cannot be tried from inside ``src``)."""
+        nets = self.node_nets()
+        if src not in nets:
+            return None
+        rec = self.nodes[dst]
+        return netns.connects(nets[src].path, rec.host, rec.ports[self.spec.node(dst).main_port],
+                              timeout_s)
 
     def port_open(self, node: str, timeout_s: float = 0.5) -> bool:
         """Whether the node's client port accepts a TCP connection."""
@@ -255,6 +318,9 @@ class Testbed(abc.ABC):
     def link_rtt_ms(self, src: str, dst: str, samples: int = 5) -> float | None:
         """The median round trip of ``dst``'s application probe over the link from ``src``
         (the path src's traffic takes), in ms; None where it cannot be measured."""
+        nets = self.node_nets()
+        if src in nets:
+            return self._rtt_inside(nets[src], dst, samples)
         probe = self.app_probe(dst)
         proxies = [p for p in self.proxies(src, dst) if probe and p.port_name == probe[0]]
         if probe is None or not proxies:
@@ -269,6 +335,21 @@ class Testbed(abc.ABC):
                 except httpx.HTTPError:
                     return None
                 times.append((time.perf_counter() - t) * 1000)
+        return sorted(times)[len(times) // 2]
+
+    def _rtt_inside(self, net: netns.NodeNet, dst: str, samples: int) -> float | None:
+        """From inside a node's namespace to dst's own address, intercepted into the link."""
+        probe = self.app_probe(dst)
+        if probe is None:
+            return None
+        rec = self.nodes[dst]
+        times = []
+        for _ in range(samples):
+            t = time.perf_counter()
+            if netns.http_status(net.path, rec.host, rec.ports[probe[0]], probe[1],
+                                 timeout_s=5.0) is None:
+                return None
+            times.append((time.perf_counter() - t) * 1000)
         return sorted(times)[len(times) // 2]
 
     def node_clock_offset_s(self, node: str) -> float | None:
@@ -387,5 +468,6 @@ class Testbed(abc.ABC):
             "nodes": nodes,
             "proxies": [vars(p) for p in self.record.proxies],
             "active_faults": self.record.active_faults,
+            "network": self.record.network, "dropped": self.dropped(),
         }
 

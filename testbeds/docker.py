@@ -1,10 +1,18 @@
 """The `docker` backend: each node a container with real CPU and memory limits.
 
 Network design. Each testbed gets one *internal* bridge network (``internal=True``: no route
-out, not even to the host's other networks); the node containers are on it and nothing else.
+out, not even to the host's other networks). Each node is two containers: a network sandbox
+(``ep-<run>-<node>-net``, ``sleep``, holding the node's address and its name as a DNS alias,
+like a Kubernetes pause container) and the node itself in the sandbox's network namespace, so
+its address and rules exist before its process starts and outlive crashes and restarts.
 Toxiproxy runs in a container of its own (the static server in a ``scratch`` image) on that
-network too, and every byte between nodes passes one of its proxies: a node learns its peers
-only as ``<toxiproxy address>:<proxy port>`` (service ``peers``, ``{links.OTHER.*}``).
+network too. With ``network: namespaces`` (the default where this machine may enter the
+containers' namespaces: root, a local engine), the rules of testbeds.netns go into each
+sandbox's namespace with ``nsenter``: a connection to another node's own address (or name) on
+a declared port is DNATed into the declared link's proxy, anything else to the testbed is
+dropped and counted, and partitions add their drops there. With ``network: loopback`` nodes
+reach each other directly unless they are given ``{links.OTHER.*}`` addresses
+(``<toxiproxy address>:<proxy port>``, as the reference service's ``peers`` always are).
 
 Docker cannot publish ports from an internal network, so the Toxiproxy container also joins a
 second, ordinary bridge network of the testbed whose only purpose is to carry published ports,
@@ -35,7 +43,7 @@ from typing import Any
 import httpx
 
 from harness.errors import InfrastructureError, TestbedError
-from testbeds import clock, images
+from testbeds import clock, images, netns
 from testbeds.base import Testbed
 from testbeds.progress import Progress, quiet
 from testbeds.reaper import reap
@@ -110,12 +118,23 @@ class DockerTestbed(Testbed):
         return tb
 
     def _start(self, built: images.Images, progress: Progress) -> None:
+        self.record.network = self._network_mode()
         progress("creating networks and the Toxiproxy container")
         self._networks()
         self._toxiproxy(built.toxiproxy)
-        self._assign_addresses()
-        progress(f"creating proxies for {len(self.spec.nodes)} node(s)")
+        progress(f"starting {len(self.spec.nodes)} network sandbox(es)")
+        with ThreadPoolExecutor(max_workers=min(16, len(self.spec.nodes))) as pool:
+            nets = dict(zip(self.spec.node_names,
+                            pool.map(lambda n: self._sandbox(n, built.service),
+                                     self.spec.node_names), strict=True))
+        self._assign_addresses(nets)
+        progress(f"creating proxies for {len(self.spec.nodes)} node(s) "
+                 f"(network: {self.record.network})")
         self._create_proxies()
+        if self.record.network == "namespaces":
+            for name, net in self.node_nets().items():
+                netns.restore(netns.node_rules(self.record.net["subnet"], self._routes(name)),
+                              net)
         self.record.save()
         progress(f"starting {len(self.spec.nodes)} container(s)")
         with ThreadPoolExecutor(max_workers=min(16, len(self.spec.nodes))) as pool:
@@ -127,10 +146,36 @@ class DockerTestbed(Testbed):
     def _cname(self, node: str) -> str:
         return f"ep-{self.run_id}-{node}"
 
+    def _network_mode(self) -> str:
+        """namespaces where this machine may enter the containers' namespaces (or as the
+        scenario says), else loopback (no interception: nodes reach each other directly)."""
+        why = netns.unavailable("docker")
+        if self.spec.network == "namespaces" and why:
+            raise InfrastructureError(
+                f"testbed.network: namespaces: {why}; run as root on the engine's machine with "
+                "iptables and util-linux, or set testbed.network: loopback", tool="nsenter")
+        return self.spec.network or ("namespaces" if why is None else "loopback")
+
+    def _sandbox(self, name: str, image: str) -> tuple[str, int]:
+        """The node's network holder (a Kubernetes-style pause container: ``sleep``), so its
+        namespace, address and rules exist before the node's process starts and outlive its
+        crashes and restarts. Returns its address and pid."""
+        net = self.record.docker["network"]
+        c = self.client.containers.create(
+            image, entrypoint=["sleep", "infinity"], command=[], name=f"{self._cname(name)}-net",
+            hostname=name, labels=labels(self.record, name), detach=True, network=net,
+            networking_config={net: self.client.api.create_endpoint_config(aliases=[name])})
+        c.start()
+        c.reload()
+        return (str(c.attrs["NetworkSettings"]["Networks"][net]["IPAddress"]),
+                int(c.attrs["State"]["Pid"]))
+
     def _networks(self) -> None:
         net = f"ep-{self.run_id}"
-        self.client.networks.create(net, driver="bridge", internal=True,
-                                    labels=labels(self.record, ""))
+        made = self.client.networks.create(net, driver="bridge", internal=True,
+                                           labels=labels(self.record, ""))
+        made.reload()
+        self.record.net = {"subnet": made.attrs["IPAM"]["Config"][0]["Subnet"]}
         self.client.networks.create(f"{net}-pub", driver="bridge",
                                     labels=labels(self.record, ""))
         self.record.docker.update(network=net, public_network=f"{net}-pub")
@@ -188,15 +233,18 @@ class DockerTestbed(Testbed):
             f"the Toxiproxy container {container.name} did not answer on {url} within "
             f"{ADMIN_TIMEOUT_S:.0f} s (status {container.status}); its log:\n{logs}")
 
-    def _assign_addresses(self) -> None:
+    def _assign_addresses(self, nets: dict[str, tuple[str, int]]) -> None:
+        """Each node at its sandbox's address (``{host}``; its name resolves there too)."""
         clocks = Path(self.record.workdir) / "clocks"
         for node in self.spec.nodes:
+            ip, pid = nets[node.name]
             hw = node.hardware
             limits = ", ".join(x for x in (f"{hw.cpus:g} cpu" if hw.cpus else "",
                                            f"{hw.memory_mb} MiB" if hw.memory_mb else "") if x)
             faked = node.clock == "faketime" and (node.is_reference or clock.find_libfaketime())
             self.record.nodes[node.name] = NodeRecord(
-                name=node.name, tier=node.tier, host=node.name, container=self._cname(node.name),
+                name=node.name, tier=node.tier, host=ip, container=self._cname(node.name),
+                netns=f"/proc/{pid}/ns/net",
                 ports={p: SERVICE_PORT + j for j, p in enumerate(node.ports)},
                 limits=f"docker ({limits})" if limits else "docker (emulated)",
                 clock_file=str(clocks / node.name / "offset") if faked else None,
@@ -238,7 +286,8 @@ class DockerTestbed(Testbed):
         for i, (node, pname) in enumerate(direct):
             port = self.nodes[node].ports[pname]
             out.append({"name": proxy_name(self.run_id, "direct", node, pname),
-                        "listen": f"0.0.0.0:{DIRECT_BASE + i}", "upstream": f"{node}:{port}"})
+                        "listen": f"0.0.0.0:{DIRECT_BASE + i}",
+                        "upstream": f"{self.nodes[node].host}:{port}"})
             hp = self.record.docker["published"][str(DIRECT_BASE + i)]
             where.setdefault(node, {})[pname] = f"127.0.0.1:{hp}"
         self.record.docker["direct"] = where
@@ -305,11 +354,9 @@ class DockerTestbed(Testbed):
         self.client.volumes.create(vol, labels=labels(self.record, name))
         args["volumes"][vol] = {"bind": "/data", "mode": "rw"}
         hw = self.spec.node(name).hardware
-        net = self.record.docker["network"]
         c = self.client.containers.create(
-            name=self._cname(name), hostname=name, labels=labels(self.record, name),
-            detach=True, network=net,
-            networking_config={net: self.client.api.create_endpoint_config(aliases=[name])},
+            name=self._cname(name), labels=labels(self.record, name), detach=True,
+            network_mode=f"container:{self._cname(name)}-net",
             nano_cpus=int(hw.cpus * 1e9) if hw.cpus else None,
             mem_limit=f"{hw.memory_mb}m" if hw.memory_mb else None, **args)
         c.start()
@@ -431,11 +478,24 @@ class DockerTestbed(Testbed):
         clock.write_offset(rec.clock_file, offset_s)
 
     def down(self) -> None:
-        """Remove every container, network and volume of this testbed and forget it."""
+        """Keep each node's log in the work dir (``nodes/<node>.log``, as on the local
+        backend), then remove every container, network and volume and forget the testbed."""
         if self.admin is not None:
             self.admin.close()
+        self._save_logs()
         reap(self.record)
         self._containers.clear()
+
+    def _save_logs(self) -> None:
+        import docker.errors  # cost: as above
+        logs = Path(self.record.workdir) / "nodes"
+        for name in self.nodes:
+            try:
+                text = self._container(name).logs(timestamps=False)
+            except (docker.errors.NotFound, docker.errors.APIError):
+                continue
+            logs.mkdir(parents=True, exist_ok=True)
+            (logs / f"{name}.log").write_bytes(text)
 
     @classmethod
     def attach(cls, spec: TestbedSpec, record: TestbedRecord) -> DockerTestbed:

@@ -47,6 +47,7 @@ def _reap(client: Any, keep: Callable[[dict[str, str]], bool], label: str) -> Re
     rep = ReapReport()
     flt = {"label": label}
     cons = [c for c in client.containers.list(all=True, filters=flt) if not keep(c.labels)]
+    cons.sort(key=lambda c: c.name.endswith("-net"))  # network sandboxes after their nodes
     _remove(cons, "container", rep.containers, rep.left, lambda c: c.remove(force=True, v=True))
     nets = [n for n in client.networks.list(filters=flt) if not keep(n.attrs["Labels"] or {})]
     _remove(nets, "network", rep.networks, rep.left, lambda n: n.remove())

@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +86,7 @@ class LocalTestbed(Testbed):
         self._create_proxies()
         if self.net is not None:
             for name in self.spec.node_names:
-                netns.restore(netns.node_rules(self.net, self._routes(name)),
+                netns.restore(netns.node_rules(self.net.subnet, self._routes(name)),
                               self.net.nodes[name])
         self.record.save()
         for node in self.spec.nodes:
@@ -105,12 +104,6 @@ class LocalTestbed(Testbed):
                 f"testbed.network: namespaces: {why}; run as root with iproute2 and iptables, "
                 "or set testbed.network: loopback", tool="ip")
         return self.spec.network or ("namespaces" if why is None else "loopback")
-
-    def _routes(self, name: str) -> list[netns.Route]:
-        """The declared link directions out of a node, each port through its proxy."""
-        assert self.net is not None
-        return [netns.Route(self.nodes[p.dst].host, self.nodes[p.dst].ports[p.port_name],
-                            p.listen) for p in self.proxies(name, "*")]
 
     def _assign_addresses(self) -> None:
         for i, node in enumerate(self.spec.nodes):
@@ -289,80 +282,6 @@ class LocalTestbed(Testbed):
                 f"node {node}: its clock cannot be moved (libfaketime not found or clock: none); "
                 "install Debian's libfaketime or set EDGEPROOF_LIBFAKETIME", node=node)
         clock.write_offset(rec.clock_file, offset_s)
-
-    # ------------------------------------------------------------ network verbs (namespaces)
-    def block(self, cuts: set[tuple[str, str]], tag: str, mode: str = "drop") -> None:
-        """The proxies' cut (the base class: toxics on both streams, which also stall what a
-        node sends back on connections its peer opened, as etcd's raft streams do), and in
-        namespaces a chain of root rules of its own besides: new connections from each source
-        to the proxies of its cut links time out (or are refused: ``reject``) as over a cut
-        cable, and direct non-TCP traffic between the cut nodes is dropped."""
-        super().block(cuts, tag, mode)
-        if self.net is None:
-            return
-        ports: dict[str, list[int]] = {}
-        for src, dst in sorted(cuts):
-            for p in self.proxies(src, dst):
-                ports.setdefault(self.nodes[src].host, []).append(int(p.listen.rsplit(":")[1]))
-        pairs = [(self.nodes[a].host, self.nodes[b].host) for a, b in cuts]
-        target = "REJECT --reject-with tcp-reset" if mode == "reject" else "DROP"
-        netns.restore(netns.cut_rules(self.net, self._cut_chain(tag), ports, pairs, target))
-
-    def unblock(self, tag: str) -> None:
-        if self.net is not None:
-            netns.mend(self.net, self._cut_chain(tag))
-        super().unblock(tag)
-
-    def blocked_packets(self, tag: str) -> int | None:
-        return None if self.net is None else netns.chain_packets(self._cut_chain(tag))
-
-    def _cut_chain(self, tag: str) -> str:
-        assert self.net is not None
-        return f"{self.net.root_chain}{tag}"[:28]
-
-    def reaches(self, src: str, dst: str, timeout_s: float = 0.5) -> bool | None:
-        """From inside src's namespace, a TCP connection to dst's own address."""
-        if self.net is None:
-            return None
-        rec = self.nodes[dst]
-        port = rec.ports[self.spec.node(dst).main_port]
-        return netns.connects(self.net.nodes[src].path, rec.host, port, timeout_s)
-
-    def link_rtt_ms(self, src: str, dst: str, samples: int = 5) -> float | None:
-        """From inside src's namespace to dst's own address: the path src's traffic takes."""
-        if self.net is None or src == CLIENTS:
-            return super().link_rtt_ms(src, dst, samples)
-        probe = self.app_probe(dst)
-        if probe is None:
-            return None
-        rec = self.nodes[dst]
-        times = []
-        for _ in range(samples):
-            t = time.perf_counter()
-            if netns.http_status(self.net.nodes[src].path, rec.host, rec.ports[probe[0]],
-                                 probe[1], timeout_s=5.0) is None:
-                return None
-            times.append((time.perf_counter() - t) * 1000)
-        return sorted(times)[len(times) // 2]
-
-    def link_packets(self, a: str, b: str) -> int | None:
-        if self.net is None:
-            return None
-        return (netns.route_packets(self.net.nodes[a], self.nodes[b].host)
-                + netns.route_packets(self.net.nodes[b], self.nodes[a].host))
-
-    def dropped(self) -> dict[str, int]:
-        """Per node, packets to the testbed that its namespace dropped (undeclared ports,
-        nodes without a link)."""
-        if self.net is None:
-            return {}
-        return {n: netns.dropped(self.net.nodes[n]) for n in self.spec.node_names}
-
-    def status(self) -> dict[str, Any]:
-        st = super().status()
-        st["network"] = self.record.network
-        st["dropped"] = self.dropped()
-        return st
 
     def _reap_child(self, node: str) -> None:
         proc = self.procs.get(node)

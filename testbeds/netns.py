@@ -13,10 +13,11 @@ Layout of a testbed (``network: namespaces``):
   replies, declared links (matched by the original destination, ``--ctorigdst``: filter sees
   the address after DNAT) and the node's own link proxies, and drops (and counts) everything
   else to the testbed: undeclared ports and nodes without a link;
-- in the root namespace, chain ``EP<id>`` (from INPUT, for the bridge) holds partitions as
-  silent drops of TCP from a node to the proxies of its cut links, and ``EP<id>F`` (from
-  FORWARD) accepts the bridge's own direct traffic (Docker sets FORWARD to DROP) after the
-  partitions' drops of non-TCP traffic between cut nodes.
+- in the root namespace, chain ``EP<id>F`` (from FORWARD) accepts the bridge's own traffic
+  (Docker sets FORWARD to DROP);
+- a partition is a chain ``EPC-<tag>`` first in each source node's ``EP-OUT``: silent drops
+  of TCP to the proxies of its cut links and of non-TCP traffic to the cut peers. The same
+  rules serve a docker testbed, inside each container's namespace (``/proc/PID/ns/net``).
 
 The destination of a proxied connection sees the bridge's address as its source (Toxiproxy
 dials it). A process left in a deleted namespace keeps it alive: reap processes first.
@@ -58,8 +59,9 @@ class NodeNet:
 
     @property
     def path(self) -> str:
-        """The namespace's file, for setns and nsenter."""
-        return str(NETNS_DIR / self.netns)
+        """The namespace's file, for setns and nsenter: a name under /run/netns, or an
+        absolute path as given (a container's ``/proc/PID/ns/net``)."""
+        return self.netns if self.netns.startswith("/") else str(NETNS_DIR / self.netns)
 
 
 @dataclass(frozen=True)
@@ -78,20 +80,19 @@ class NetPlan:
         return str(ipaddress.ip_network(f"{self.bridge_ip}/{self.prefix}", strict=False))
 
     @property
-    def root_chain(self) -> str:
-        """The root namespace's INPUT chain of this testbed (partitions of TCP)."""
-        return f"EP{self.run_id[2:]}"
-
-    @property
     def forward_chain(self) -> str:
         """The root namespace's FORWARD chain of this testbed (bridge traffic)."""
         return f"EP{self.run_id[2:]}F"
 
 
-def unavailable() -> str | None:
-    """Why namespaces cannot be used here (None when they can)."""
+def unavailable(backend: str = "local") -> str | None:
+    """Why a testbed of this backend cannot intercept in namespaces here (None when it can)."""
     if os.geteuid() != 0:
         return "network namespaces need root"
+    engine = os.environ.get("DOCKER_HOST", "")
+    if backend == "docker" and engine and not engine.startswith("unix://"):
+        return (f"the docker engine at {engine} is remote: its containers' namespaces cannot "
+                "be entered from this machine")
     missing = [t for t in TOOLS if shutil.which(t) is None]
     if missing:
         return f"missing tools: {', '.join(missing)} (Debian: iproute2, iptables, util-linux)"
@@ -189,8 +190,7 @@ def _routed(subnet: str) -> str:
 
 def _root_rules(p: NetPlan) -> str:
     return "\n".join([
-        "*filter", f":{p.root_chain} - [0:0]", f":{p.forward_chain} - [0:0]",
-        f"-I INPUT -i {p.bridge} -j {p.root_chain}",
+        "*filter", f":{p.forward_chain} - [0:0]",
         f"-I FORWARD -i {p.bridge} -o {p.bridge} -j {p.forward_chain}",
         f"-A {p.forward_chain} -j ACCEPT", "COMMIT", ""])
 
@@ -261,8 +261,9 @@ class Route:
     proxy: str
 
 
-def node_rules(p: NetPlan, routes: Sequence[Route]) -> str:
-    """The iptables-restore text of one node's namespace (see the module docstring)."""
+def node_rules(subnet: str, routes: Sequence[Route]) -> str:
+    """The iptables-restore text of one node's namespace on a testbed's subnet (see the
+    module docstring)."""
     nat = ["*nat", f":{DNAT_CHAIN} - [0:0]", f"-A OUTPUT -j {DNAT_CHAIN}"]
     flt = ["*filter", f":{OUT_CHAIN} - [0:0]", f":{IN_CHAIN} - [0:0]",
            f"-A OUTPUT -j {OUT_CHAIN}", f"-A INPUT -j {IN_CHAIN}",
@@ -277,7 +278,7 @@ def node_rules(p: NetPlan, routes: Sequence[Route]) -> str:
         flt.append(f"-A {OUT_CHAIN} -p tcp -d {host} --dport {port} -j ACCEPT")
     for dst in sorted({r.dst_ip for r in routes}):
         flt.append(f"-A {OUT_CHAIN} ! -p tcp -d {dst} -j ACCEPT")  # ping, UDP to linked peers
-    flt.append(f"-A {OUT_CHAIN} -m conntrack --ctorigdst {p.subnet} "
+    flt.append(f"-A {OUT_CHAIN} -m conntrack --ctorigdst {subnet} "
                "-m comment --comment ep-drop -j DROP")
     return "\n".join([*nat, "COMMIT", *flt, "COMMIT", ""])
 
@@ -287,8 +288,9 @@ def route_packets(node: NodeNet, dst_ip: str) -> int:
     ACCEPT rules; Toxiproxy's own byte counters move only when a connection closes)."""
     out = _run(in_netns(node, ["iptables-save", "-c", "-t", "filter"]), check=False).stdout
     total = 0
+    dst = re.compile(rf"--ctorigdst {re.escape(dst_ip)}(/32)? ")  # iptables-nft drops the /32
     for line in out.splitlines():
-        if f"--ctorigdst {dst_ip}/32 " in line and "-j ACCEPT" in line and (
+        if dst.search(line) and "-j ACCEPT" in line and (
                 m := re.match(r"\[(\d+):\d+\]", line)):
             total += int(m.group(1))
     return total
@@ -307,37 +309,35 @@ def dropped(node: NodeNet) -> int:
 # ---------------------------------------------------------------- partitions
 
 
-def cut_rules(p: NetPlan, chain: str, tcp: dict[str, list[int]],
-              pairs: Iterable[tuple[str, str]], target: str = "DROP") -> str:
-    """A partition's root rules in a chain of its own: from each source node's address, TCP to
-    the proxy ports of its cut links is dropped silently (the connect times out, as over a cut
-    cable; ``target`` REJECT refuses instead), and direct non-TCP traffic between cut nodes
-    is dropped."""
+def node_cut_rules(chain: str, proxies: Iterable[tuple[str, int]], peers: Iterable[str],
+                   target: str = "DROP") -> str:
+    """A partition's rules inside one source node's namespace (where the root namespace
+    does not see its traffic: a container's), in a chain of its own first in ``EP-OUT``: TCP
+    to the proxies of its cut links is dropped silently (``target`` REJECT refuses instead)
+    and non-TCP traffic to the cut peers is dropped."""
     rules = ["*filter", f":{chain} - [0:0]"]
-    for src_ip, ports in sorted(tcp.items()):
-        for i in range(0, len(ports), 15):  # multiport takes at most 15 ports
-            chunk = ",".join(str(x) for x in ports[i:i + 15])
-            rules.append(f"-A {chain} -s {src_ip} -p tcp -m multiport --dports {chunk} "
-                         f"-j {target}")
-    fwd = [f"-A {chain} -s {a} -d {b} ! -p tcp -j DROP" for a, b in sorted(pairs)]
-    rules += fwd
-    rules += [f"-I {p.root_chain} -j {chain}", f"-I {p.forward_chain} -j {chain}", "COMMIT", ""]
+    rules += [f"-A {chain} -p tcp -d {h} --dport {port} -j {target}"
+              for h, port in sorted(set(proxies))]
+    rules += [f"-A {chain} ! -p tcp -d {ip} -j DROP" for ip in sorted(set(peers))]
+    rules += [f"-I {OUT_CHAIN} 1 -j {chain}", "COMMIT", ""]
     return "\n".join(rules)
 
 
-def mend(p: NetPlan, chain: str) -> None:
-    """Remove a partition's chain (idempotent)."""
-    for parent in (p.root_chain, p.forward_chain):
-        _run(["iptables", "-w", "5", "-D", parent, "-j", chain], check=False)
-    _run(["iptables", "-w", "5", "-F", chain], check=False)
-    _run(["iptables", "-w", "5", "-X", chain], check=False)
+def node_mend(node: NodeNet, chain: str) -> None:
+    """Remove a partition's chain from a node's namespace (idempotent)."""
+    for argv in (["-D", OUT_CHAIN, "-j", chain], ["-F", chain], ["-X", chain]):
+        _run(in_netns(node, ["iptables", "-w", "5", *argv]), check=False)
 
 
-def chain_packets(chain: str) -> int:
-    """Packets a root chain's rules dropped (a partition's proof that it met traffic)."""
-    out = _run(["iptables-save", "-c", "-t", "filter"], check=False).stdout
+def node_chain_packets(node: NodeNet, chain: str) -> int:
+    """Packets a chain inside a node's namespace dropped."""
+    out = _run(in_netns(node, ["iptables-save", "-c", "-t", "filter"]), check=False).stdout
+    return _counted(out, chain)
+
+
+def _counted(saved: str, chain: str) -> int:
     total = 0
-    for line in out.splitlines():
+    for line in saved.splitlines():
         if f"-A {chain} " in line and (m := re.match(r"\[(\d+):\d+\]", line)):
             total += int(m.group(1))
     return total

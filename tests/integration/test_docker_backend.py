@@ -174,3 +174,76 @@ def test_a_users_own_image_as_a_node(engine: Any, ep_env: dict[str, str],
     finally:
         edgeproof("down", env=ep_env, check=True)
     assert labelled(engine, st["run_id"]) == {"containers": [], "networks": [], "volumes": []}
+
+
+def _etcd_image(engine: Any, tmp_path: Path) -> str:
+    """A user's image built here from the base image, with Debian's etcd binary in it."""
+    import shutil
+
+    from testbeds.images import ensure_images
+    etcd = shutil.which("etcd")
+    if etcd is None:
+        pytest.fail("etcd is not installed: `bash scripts/setup.sh` installs etcd-server")
+    ctx = tmp_path / "etcd-image"
+    ctx.mkdir()
+    shutil.copy(etcd, ctx / "etcd")
+    base = ensure_images(engine).base
+    (ctx / "Dockerfile").write_text(f"FROM {base}\nCOPY etcd /usr/local/bin/etcd\n")
+    tag = "edgeproof-test/etcd:local"
+    engine.images.build(path=str(ctx), tag=tag, rm=True, labels={"edgeproof.image": "test"})
+    return tag
+
+
+def test_user_image_peers_by_address_are_intercepted(engine: Any, ep_env: dict[str, str],
+                                                     tmp_path: Path) -> None:
+    """Real etcd in a user's image, members addressing each other by their own addresses:
+    on docker too every fault is proven in place and the isolated member loses its peers."""
+    scn = yaml.safe_load((REPO / "examples" / "etcd" / "etcd-partition.yaml").read_text())
+    scn["testbed"]["backend"] = "docker"
+    image = _etcd_image(engine, tmp_path)
+    for node in scn["testbed"]["nodes"]:
+        node["image"] = image
+    scn["workload"]["locustfile"] = str(REPO / "examples" / "locustfiles" / "etcd_kv.py")
+    path = tmp_path / "etcd-docker.yaml"
+    path.write_text(yaml.safe_dump(scn, sort_keys=False))
+    out = tmp_path / "run"
+    proc = edgeproof("run", str(path), "--out", str(out), "-q", env=ep_env, timeout=400)
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    res = json.loads((out / "results.json").read_text())
+    assert res["backend"] == "docker" and res["network"] == "namespaces", res.get("network")
+    faults = {f["kind"]: f for f in res["faults"]}
+    for kind in ("crash", "pause", "partition"):
+        assert faults[kind]["ok"] and faults[kind]["effect"] == "verified", faults[kind]
+        assert faults[kind]["healed"]["status"] == "verified", faults[kind]
+    assert faults["partition"]["traffic"] == "seen", faults["partition"]
+    text = (out / "testbed" / "nodes" / "etcd-a.log").read_text(errors="replace")
+    assert "lost the TCP streaming connection" in text or "lost leader" in text, text[-2000:]
+    cons = [c for c in res["checks"] if c["kind"] == "consistency"]
+    assert cons and cons[0]["verdict"] == "pass", cons
+    assert not [c for c in res["checks"] if c["kind"] == "availability"
+                and c["verdict"] == "fail"], res["checks"]
+    assert labelled(engine, res["run_id"]) == {"containers": [], "networks": [], "volumes": []}
+
+
+def test_undeclared_traffic_between_containers_is_dropped_and_counted(
+        engine: Any, ep_env: dict[str, str], tmp_path: Path) -> None:
+    from harness.scenario import Scenario
+    from testbeds import netns
+    from testbeds.backends import up
+    scn = Scenario.model_validate({"testbed": {
+        "backend": "docker", "nodes": [{"name": "a"}, {"name": "b"}, {"name": "c"}],
+        "links": [{"between": ["a", "b"]}]}})
+    tb = up(scn.testbed, run_id="ep0d0ffee1", name="drops", workdir=tmp_path / "tb")
+    try:
+        a, b, c = (tb.nodes[n] for n in ("a", "b", "c"))
+        assert a.netns and a.netns.startswith("/proc/"), a.netns
+        assert netns.connects(a.netns, b.host, b.ports["main"]), "declared: a -> b:main"
+        assert not netns.connects(a.netns, b.host, 7999), "undeclared port"
+        assert not netns.connects(a.netns, c.host, c.ports["main"]), "no link a - c"
+        st = tb.status()
+        assert st["network"] == "namespaces" and st["dropped"]["a"] >= 2, st["dropped"]
+        # the declared connection went through the link's proxy: its traffic is counted
+        assert (tb.link_packets("a", "b") or 0) > 0
+    finally:
+        tb.down()
+    assert labelled(engine, "ep0d0ffee1") == {"containers": [], "networks": [], "volumes": []}

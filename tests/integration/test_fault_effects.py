@@ -153,9 +153,10 @@ def test_clock_skew_offset_and_drift(trio: LocalTestbed) -> None:
 
 
 def _stops_answering_within(tb: LocalTestbed, node: str, fault: Pause | Crash) -> float:
+    """ms from apply's return until the node stops answering (apply itself may probe)."""
     url = tb.direct_url(node)
-    t = time.monotonic()
     fault.apply(tb)
+    t = time.monotonic()
     with httpx.Client(trust_env=False) as http:
         while time.monotonic() - t < 2:
             try:
