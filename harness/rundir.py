@@ -132,4 +132,5 @@ class RunDir:
             predicted=[dict(p.get("predicted") or {}) for p in stored],
             ops=self.operations,
             harness_problem=(self.results.get("harness") or {}).get("problem"),
-            faults=list(self.results.get("faults") or []))
+            faults=list(self.results.get("faults") or []),
+            testbed_lost=self.results.get("testbed_lost"))

@@ -21,6 +21,7 @@ from harness.errors import EdgeproofError, TestbedError
 from testbeds import netns
 from testbeds.net import tcp_open
 from testbeds.placeholders import Address, render_command
+from testbeds.processes import pid_alive, start_time
 from testbeds.progress import Progress, quiet
 from testbeds.reaper import reap
 from testbeds.spec import CLIENTS, ReadyProbe, TestbedSpec
@@ -62,7 +63,8 @@ class Testbed(abc.ABC):
         workdir = Path(os.path.abspath(workdir))
         workdir.mkdir(parents=True, exist_ok=True)
         return TestbedRecord(run_id=run_id, backend=backend, name=name, workdir=str(workdir),
-                             owner_pid=os.getpid(), detached=detached, slot=free_slot(),
+                             owner_pid=os.getpid(), owner_start=start_time(os.getpid()),
+                             detached=detached, slot=free_slot(),
                              scenario_path=scenario_path,
                              spec=spec.model_dump(mode="json", by_alias=True))
 
@@ -367,6 +369,16 @@ class Testbed(abc.ABC):
             return None
         wall = body.get("wall_s", body.get("time")) if isinstance(body, dict) else None
         return None if wall is None else float(wall) - (t0 + t1) / 2
+
+    def lost(self) -> str | None:
+        """Why the testbed is gone from under its run (its record removed by a `down` or
+        `clean --force` elsewhere, its Toxiproxy gone); None while it stands."""
+        if not self.record.path.exists():
+            return ("its record was removed (an `edgeproof down --force` or `clean --force` "
+                    "from another process?)")
+        if self.record.toxiproxy_pid and not pid_alive(self.record.toxiproxy_pid):
+            return f"its Toxiproxy (pid {self.record.toxiproxy_pid}) is gone"
+        return None
 
     # ------------------------------------------------------------ health
     def healthy(self, node: str, timeout_s: float = 1.0,

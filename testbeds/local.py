@@ -25,7 +25,7 @@ from testbeds.processes import kill_group, pid_alive
 from testbeds.progress import Progress, quiet
 from testbeds.reaper import reap
 from testbeds.spec import CLIENTS, TestbedSpec
-from testbeds.state import NodeRecord, ProxyRecord, TestbedRecord, claim_net, labels
+from testbeds.state import NodeRecord, ProxyRecord, TestbedRecord, labels
 from testbeds.topology import link_toxics, plan_proxies
 from testbeds.toxiproxy.client import ToxiproxyClient
 from testbeds.toxiproxy.server import ToxiproxyServer, find_toxiproxy
@@ -68,7 +68,6 @@ class LocalTestbed(Testbed):
         if self.record.network == "namespaces":
             progress(f"creating {len(self.spec.nodes)} network namespace(s)")
             self.net = netns.free_plan(self.run_id, self.record.slot, self.spec.node_names)
-            claim_net(self.run_id)
             self.record.net = {"bridge": self.net.bridge, "bridge_ip": self.net.bridge_ip,
                                "subnet": self.net.subnet}
             self.record.save()

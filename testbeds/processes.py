@@ -33,6 +33,25 @@ def pid_alive(pid: int | None) -> bool:
         return False
 
 
+def start_time(pid: int | None) -> int | None:
+    """When the process started (clock ticks since boot, /proc/PID/stat field 22): with the
+    pid, an identity a recycled pid cannot fake. None when it cannot be read."""
+    if not pid:
+        return None
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def alive(pid: int | None, started: int | None) -> bool:
+    """True when this very process still runs: the pid lives and, where its start time was
+    recorded, started then (not a later process given the same pid)."""
+    if not pid_alive(pid):
+        return False
+    return started is None or start_time(pid) in (None, started)
+
+
 def process_labels(pid: int) -> dict[str, str]:
     """Our labels in a process's environment ({} if none or unreadable)."""
     try:

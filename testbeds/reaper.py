@@ -7,9 +7,11 @@ was SIGKILLed) and by `edgeproof clean`. Idempotent: reaping twice is harmless.
 from __future__ import annotations
 
 import os
+import re
 import time
+from pathlib import Path
 
-from testbeds import cgroups, netns
+from testbeds import cgroups, clock, netns
 from testbeds.docker_reaper import reap_docker, reap_docker_orphans
 from testbeds.processes import (
     RUN_LABEL,
@@ -23,11 +25,13 @@ from testbeds.state import (
     TestbedRecord,
     is_stale,
     load_records,
-    net_is_orphan,
-    release_net,
+    release_owner,
     release_slot,
+    run_is_orphan,
     state_tag,
 )
+
+RUN_ID = re.compile(r"(ep[0-9a-f]{8})-")
 
 
 def reap(record: TestbedRecord) -> ReapReport:
@@ -39,6 +43,7 @@ def reap(record: TestbedRecord) -> ReapReport:
     pids += [record.toxiproxy_pid] if record.toxiproxy_pid else []
     pids += record.extra_pids + labelled_pids(record.run_id)
     rep.processes += kill_all([p for p in dict.fromkeys(pids) if p], grace_s=1.0)
+    reset_clocks(record)
     groups = [p for n in record.nodes.values() for p in n.cgroups]
     groups += cgroups.leftover_groups(record.run_id)
     groups = list(dict.fromkeys(groups))
@@ -72,8 +77,8 @@ def clean(force: bool = False) -> ReapReport:
             orphans.append(pid)
     rep.processes += kill_all(orphans, grace_s=0.5)
     for group in cgroups.leftover_groups():
-        name = os.path.basename(group)
-        if (any(name.startswith(f"{r}-") for r in live_ids) or _foreign(group, mine)
+        m = RUN_ID.match(os.path.basename(group))
+        if (m is None or not run_is_orphan(m.group(1), live_ids) or _foreign(group, mine)
                 or _young(group)):
             continue
         left = cgroups.remove([group])
@@ -81,9 +86,12 @@ def clean(force: bool = False) -> ReapReport:
     rep.merge(reap_docker_orphans(live_ids))
     if netns.unavailable() is None:
         for run_id in netns.orphan_run_ids(live_ids):
-            if net_is_orphan(run_id, live_ids):
+            if run_is_orphan(run_id, live_ids):
                 kill_all(labelled_pids(run_id), grace_s=0.5)
-                rep.merge(reap_net(run_id))
+                net = reap_net(run_id)
+                rep.merge(net)
+                if not net.left:
+                    release_owner(run_id)
     return rep
 
 
@@ -91,8 +99,6 @@ def reap_net(run_id: str) -> ReapReport:
     """Remove a testbed's namespaced network (its processes must be gone first)."""
     before = [n for n in netns.list_netns() if n.startswith(f"ep-{run_id}-")]
     left = netns.destroy(run_id)
-    if not left:
-        release_net(run_id)
     return ReapReport(namespaces=[n for n in before if n not in left],
                       left=[f"network {x}" for x in left])
 
@@ -104,6 +110,14 @@ def sweep_stale() -> ReapReport:
         if is_stale(record):
             rep.merge(reap(record))
     return rep
+
+
+def reset_clocks(record: TestbedRecord) -> None:
+    """Put every node clock of a reaped testbed back to the host's time (offset 0), so that
+    no offset file left by a killed run skews a later process that reads it."""
+    for node in record.nodes.values():
+        if node.clock_file and Path(node.clock_file).exists():
+            clock.write_offset(node.clock_file, 0.0)
 
 
 def _young(group: str, min_age_s: float = 60.0) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 
 from harness.errors import InfrastructureError
 from testbeds.net import node_host, port_free
-from testbeds.processes import RUN_LABEL, STATE_LABEL, pid_alive
+from testbeds.processes import RUN_LABEL, STATE_LABEL, alive, pid_alive
 
 _SAVE_LOCK = threading.Lock()  # a run's nemesis threads save the same record
 
@@ -80,6 +80,7 @@ class TestbedRecord:
     workdir: str
     owner_pid: int
     detached: bool = False
+    owner_start: int | None = None  # the owner's start time (processes.start_time)
     created_at: float = field(default_factory=time.time)
     slot: int = 0
     toxiproxy_pid: int | None = None
@@ -99,14 +100,18 @@ class TestbedRecord:
         return state_dir() / "testbeds" / f"{self.run_id}.json"
 
     def save(self) -> None:
-        """Write atomically (write then rename) so a kill never leaves half a record."""
+        """Write atomically (write then rename) so a kill never leaves half a record; the
+        first save also claims the run machine-wide (:func:`claim_owner`)."""
         with _SAVE_LOCK:
             tmp = self.path.with_suffix(".tmp")
             tmp.write_text(json.dumps(asdict(self), indent=1))
             tmp.replace(self.path)
+            if not _owner_file(self.run_id).exists():
+                claim_owner(self)
 
     def delete(self) -> None:
         self.path.unlink(missing_ok=True)
+        release_owner(self.run_id)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TestbedRecord:
@@ -126,9 +131,20 @@ def load_records() -> list[TestbedRecord]:
     return sorted(out, key=lambda r: r.created_at)
 
 
+def owner_alive(record: TestbedRecord) -> bool:
+    """Whether the process that owns the testbed (a `run`, or the `up` that started it)
+    still runs, by pid and start time."""
+    return alive(record.owner_pid, record.owner_start)
+
+
 def is_stale(record: TestbedRecord) -> bool:
     """A record whose owning run died (SIGKILL) and that nobody `up`-ed on purpose."""
-    return not record.detached and not pid_alive(record.owner_pid)
+    return not record.detached and not owner_alive(record)
+
+
+def is_running_run(record: TestbedRecord) -> bool:
+    """A testbed that a live `run` (not `up`) owns: only that run may take it down."""
+    return not record.detached and owner_alive(record)
 
 
 SLOTS_DIR = Path(os.environ.get("EDGEPROOF_SLOTS_DIR", "/tmp/edgeproof-slots"))
@@ -182,30 +198,38 @@ def release_slot(slot: int) -> None:
     (SLOTS_DIR / str(slot)).unlink(missing_ok=True)
 
 
-def claim_net(run_id: str) -> None:
-    """Record machine-wide which state dir owns a testbed's network (namespaces, bridge), so
-    that a `clean` from another state dir never removes a live testbed's network."""
+def _owner_file(run_id: str) -> Path:
+    return SLOTS_DIR / f"run-{run_id}.json"
+
+
+def claim_owner(record: TestbedRecord) -> None:
+    """Record machine-wide which state dir and process own a testbed, so that a `clean` or
+    sweep from any state dir can tell a live testbed's cgroups and network from leftovers."""
     SLOTS_DIR.mkdir(parents=True, exist_ok=True)
-    (SLOTS_DIR / f"net-{run_id}.json").write_text(
-        json.dumps({"state_dir": str(state_dir()), "owner_pid": os.getpid()}))
+    _owner_file(record.run_id).write_text(json.dumps({
+        "state_dir": str(state_dir()), "owner_pid": record.owner_pid,
+        "owner_start": record.owner_start, "detached": record.detached}))
 
 
-def release_net(run_id: str) -> None:
-    """Forget a testbed network's owner (idempotent)."""
-    (SLOTS_DIR / f"net-{run_id}.json").unlink(missing_ok=True)
+def release_owner(run_id: str) -> None:
+    """Forget a testbed's owner (idempotent)."""
+    _owner_file(run_id).unlink(missing_ok=True)
 
 
-def net_is_orphan(run_id: str, live: set[str]) -> bool:
-    """True when no live testbed owns this network: not live here, and its state dir (if
-    another) no longer has a record of it and its owner process is gone."""
+def run_is_orphan(run_id: str, live: set[str]) -> bool:
+    """True when no live testbed owns what this run id names: not live here, and where
+    another state dir claimed it, that dir has no record of it or its owner is gone (pid and
+    start time; a detached testbed lives until its `down`)."""
     if run_id in live:
         return False
     try:
-        owner = json.loads((SLOTS_DIR / f"net-{run_id}.json").read_text())
+        owner = json.loads(_owner_file(run_id).read_text())
     except (OSError, ValueError):
         return True
     other = Path(owner.get("state_dir", ""))
     if other == state_dir():
         return True
-    return not (other / "testbeds" / f"{run_id}.json").exists() and not pid_alive(
-        int(owner.get("owner_pid") or 0))
+    if not (other / "testbeds" / f"{run_id}.json").exists():
+        return True
+    return not (owner.get("detached") or alive(int(owner.get("owner_pid") or 0),
+                                               owner.get("owner_start")))

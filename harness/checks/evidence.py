@@ -38,6 +38,9 @@ class Evidence:
     faults: list[dict[str, Any]] = field(default_factory=list)
     """What happened to each scheduled fault (results.json's ``faults``: applied, effect,
     traffic)."""
+    testbed_lost: str | None = None
+    """Why the testbed disappeared under the run (results.json's ``testbed_lost``): then
+    nothing measured says anything about the system."""
 
     @property
     def load_ops(self) -> pd.DataFrame:

@@ -38,7 +38,7 @@ CHECKS: tuple[Check, ...] = (
     Check("consistency", consistency_check, load_figures=False),
     Check("durability", durability_check, load_figures=False),
     Check("lost_updates", lost_updates_check, load_figures=False),
-    Check("staleness", staleness_check, load_figures=False),
+    Check("staleness", staleness_check, load_figures=True),  # PBS timing: a figure
     Check("latency", latency_check, load_figures=True),
     Check("availability", availability_check, load_figures=True),
 )
@@ -77,6 +77,12 @@ def judge(ev: Evidence) -> list[Verdict]:
     """The verdicts of a run: every configured check, gated by what its faults did (see
     :func:`gate`), or one ``unknown`` when nothing was checked (never a pass)."""
     verdicts = gate(run_checks(ev), ev)
+    if ev.testbed_lost:
+        for v in verdicts:
+            v.verdict = UNKNOWN
+            v.detail = f"unknown: testbed lost: {ev.testbed_lost}. {v.detail}"
+        return verdicts or [Verdict("testbed lost", "none", UNKNOWN,
+                                    detail=f"unknown: testbed lost: {ev.testbed_lost}")]
     if verdicts:
         return verdicts
     return [Verdict("nothing checked", "none", UNKNOWN, detail=(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 from testbeds import cgroups
 from testbeds.processes import STATE_LABEL, labelled_pids, process_labels
@@ -35,3 +37,35 @@ def leftovers(run_id: str | None = None) -> dict[str, list[str]]:
         "cgroups": cgroups.leftover_groups(run_id) if run_id else [],
         "records": [r.run_id for r in load_records() if run_id in (None, r.run_id)],
     }
+
+
+REPLACED: list[str] = []  # tests whose accuracy assertions a saturated harness replaced
+
+
+def wait_for_quiet_host(busy_percent: float = 50.0, quiet_s: int = 3,
+                        max_wait_s: float = 60.0) -> float:
+    """Before asserting model accuracy: wait (bounded) until the host's CPU stays under
+    ``busy_percent`` for ``quiet_s`` one-second samples; return the last sample."""
+    import psutil
+    deadline = time.monotonic() + max_wait_s
+    calm, last = 0, 100.0
+    while calm < quiet_s and time.monotonic() < deadline:
+        last = psutil.cpu_percent(interval=1.0)  # the 1 s sample is the wait itself
+        calm = calm + 1 if last < busy_percent else 0
+    return last
+
+
+def accuracy_applies(res: dict[str, Any], test_id: str) -> bool:
+    """True when a run's accuracy figures may be asserted. When the harness reported itself
+    saturated, what is under test is that it said so: every load-figure verdict unknown with
+    that reason and no pass; the replacement is counted for the test summary."""
+    harness = res.get("harness") or {}
+    if not harness.get("saturated"):
+        return True
+    figures = [c for c in res["checks"] if c["kind"] in ("latency", "availability",
+                                                         "staleness")]
+    assert all(c["verdict"] == "unknown" and "harness saturated" in c["detail"]
+               for c in figures), figures
+    assert res["verdict"] != "pass", res["verdict"]
+    REPLACED.append(f"{test_id}: {harness.get('problem')}")
+    return False

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _cli import EDGEPROOF
+from _cli import EDGEPROOF, REPLACED, wait_for_quiet_host
 
 
 @pytest.fixture
@@ -22,3 +22,16 @@ def ep_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str
                    "EDGEPROOF_STATE_DIR": str(state)}, capture_output=True, timeout=60)
 
 
+
+
+@pytest.fixture
+def quiet_host() -> float:
+    """Accuracy tests start on a quiet host (bounded wait); the last CPU sample."""
+    return wait_for_quiet_host()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how many accuracy assertions a saturated harness replaced (0 on a quiet host)."""
+    terminalreporter.write_line(
+        f"accuracy assertions replaced by 'unknown: harness saturated': {len(REPLACED)}"
+        + "".join(f"\n  {r}" for r in REPLACED))

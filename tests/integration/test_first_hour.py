@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from _cli import EDGEPROOF, leftovers
+from _cli import EDGEPROOF, accuracy_applies, leftovers
 
 pytestmark = pytest.mark.integration
 
@@ -82,17 +82,20 @@ def elsewhere(tmp_path: Path) -> Path:
     return d
 
 
-def test_run_with_the_default_run_directory_from_outside(elsewhere: Path,
-                                                         ep_env: dict[str, str]) -> None:
+def test_run_with_the_default_run_directory_from_outside(
+        elsewhere: Path, ep_env: dict[str, str], quiet_host: float,
+        request: pytest.FixtureRequest) -> None:
     scenario = elsewhere.parent / "scenarios dir" / "first-hour.yaml"
     scenario.parent.mkdir()
     scenario.write_text(QUORUM)
     proc = run_ep("run", str(scenario), cwd=elsewhere, env=ep_env)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
     runs = [p for p in (elsewhere / "reports").iterdir() if p.name != "latest"]
     assert len(runs) == 1 and runs[0].name.endswith("-first-hour"), runs
     res = json.loads((runs[0] / "results.json").read_text())
-    assert res["verdict"] == "pass" and res["t0_ns"] > 0
+    assert res["t0_ns"] > 0
+    if accuracy_applies(res, request.node.nodeid):
+        assert proc.returncode == 0 and res["verdict"] == "pass", proc.stdout + proc.stderr
     latest = elsewhere / "reports" / "latest"
     assert latest.is_symlink() and latest.resolve() == runs[0].resolve()
     # progress in a log: plain timestamped lines, not a terminal's live display

@@ -26,6 +26,18 @@ def test_a_run_that_checks_nothing_is_unknown() -> None:
     assert v.verdict == "unknown" and "nothing checked" in v.detail
 
 
+def test_a_run_whose_testbed_was_lost_is_unknown_whatever_the_checks_said() -> None:
+    import pandas as pd
+
+    scn = Scenario.model_validate({"testbed": {"nodes": [{"name": "a"}]},
+                                   "checks": {"latency": None, "durability": {}}})
+    ops = pd.DataFrame({"process": [], "type": [], "f": [], "key": [], "value": [],
+                        "node": [], "start_s": [], "end_s": []})
+    verdicts = judge(Evidence(scn, [], [], [], ops, testbed_lost="its record was removed"))
+    assert verdicts and all(v.verdict == "unknown" and "testbed lost" in v.detail
+                            for v in verdicts), [v.as_dict() for v in verdicts]
+
+
 def test_junit_unknown_is_an_error_never_a_skip(tmp_path: Path) -> None:
     checks = [{"name": "latency[baseline]", "kind": "latency", "verdict": "pass", "detail": "ok"},
               {"name": "latency[crash a]", "kind": "latency", "verdict": "unknown",
