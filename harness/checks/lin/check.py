@@ -112,8 +112,25 @@ class LinResult:
                 "algorithms": sorted({k.algorithm for k in self.keys})}
 
 
+def unobserved_dropped(ops: list[Op]) -> list[Op]:
+    """``ops`` without the info writes and info cas whose new value no op observes (no ok
+    read returns it, no cas expects it): one may always be linearized as never having
+    happened, since no later op depends on the state it left (the pruning the read-mapping
+    test does, for the search). Without it, k unread info writes cost the search 2^k."""
+    while True:
+        seen = {o.value for o in ops if o.f == "read"}
+        seen |= {o.value[0] for o in ops if o.f == "cas"}
+        keep = [o for o in ops if o.type == "ok" or o.f == "read"
+                or (o.value if o.f == "write" else o.value[1]) in seen]
+        if len(keep) == len(ops):
+            return ops
+        ops = keep
+
+
 def _wgl(ops: list[Op], max_steps: int | None, budget_s: float | None) -> tuple[str, int]:
-    """The search on the compiled core when it is built, else in Python (same steps)."""
+    """The search on the compiled core when it is built, else in Python (same steps), after
+    dropping the unobserved info ops."""
+    ops = unobserved_dropped(ops)
     got = native.wgl(ops, max_steps=max_steps, timeout_s=budget_s)
     return got if got is not None else wgl_check(ops, max_steps=max_steps, timeout_s=budget_s)
 

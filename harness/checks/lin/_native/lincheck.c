@@ -1042,6 +1042,39 @@ out:
     return res;
 }
 
+/* ------------------------------------------------------------------ pruning */
+
+/* Drop, in place and in order, the info writes and info cas whose new value no op observes
+ * (no read returns it, no cas expects it), to a fixpoint: one may always be linearized as
+ * never having happened (check.unobserved_dropped, the same filter). Returns the new count,
+ * or -1 out of memory. */
+static int64_t drop_unobserved(int64_t n, uint8_t *f, uint8_t *ok, int64_t *start,
+                               int64_t *end, int64_t *v0, int64_t *v1) {
+    for (;;) {
+        imap seen = {0};
+        for (int64_t i = 0; i < n; i++) {
+            if (f[i] != F_READ && f[i] != F_CAS) continue;
+            int64_t *slot = imap_slot(&seen, ukey(v0[i]), 1);
+            if (!slot) { imap_free(&seen); return -1; }
+            *slot = 1;
+        }
+        int64_t m = 0;
+        for (int64_t i = 0; i < n; i++) {
+            int keep = ok[i] || f[i] == F_READ;
+            if (!keep) {
+                int64_t *slot = imap_slot(&seen, ukey(f[i] == F_WRITE ? v0[i] : v1[i]), 0);
+                keep = slot && *slot >= 0;
+            }
+            if (!keep) continue;
+            f[m] = f[i]; ok[m] = ok[i]; start[m] = start[i]; end[m] = end[i];
+            v0[m] = v0[i]; v1[m] = v1[i]; m++;
+        }
+        imap_free(&seen);
+        if (m == n) return n;
+        n = m;
+    }
+}
+
 /* ------------------------------------------------------------------ checking */
 
 typedef struct {
@@ -1069,7 +1102,10 @@ int lc_check_key(lc_hist *h, int64_t k, double timeout_s, int64_t max_steps, int
         int el = eligible(&K);
         int64_t steps = n;
         if (el > 0) res = read_mapping(&K);
-        else if (el == 0) res = wgl(&K, NULL_ID, timeout_s, max_steps, &steps);
+        else if (el == 0) {
+            K.n = drop_unobserved(n, B.f, B.ok, B.start, B.end, B.v0, B.v1);
+            res = K.n < 0 ? -1 : wgl(&K, NULL_ID, timeout_s, max_steps, &steps);
+        }
         out[0] = res; out[1] = el > 0 ? 0 : 1; out[2] = n; out[3] = steps;
     }
     free(B.f); free(B.ok); free(B.start); free(B.end); free(B.v0); free(B.v1);
