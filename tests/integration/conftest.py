@@ -30,6 +30,16 @@ def quiet_host() -> float:
     return wait_for_quiet_host()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """An accuracy test (one that waits for a quiet host) gets one re-run after a miss: a
+    burst from outside the harness (a noisy neighbour, the engine's housekeeping) can move
+    one phase's mean past a 10-15% band while a wrong model misses twice; pytest's summary
+    counts the re-runs ("N rerun"), so a flaky figure is never hidden."""
+    for item in items:
+        if "quiet_host" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.flaky(reruns=1))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Say how many accuracy assertions a saturated harness replaced (0 on a quiet host)."""
     terminalreporter.write_line(

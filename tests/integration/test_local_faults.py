@@ -48,6 +48,7 @@ def _replication_ms(url: str, n: int = 15) -> float:
 
 def test_latency_on_a_node_link_delays_replication_and_heals(pair: LocalTestbed) -> None:
     url = dict(pair.client_targets())["edge-1"]
+    _replication_ms(url, n=5)  # warm: connections to the peer, the node's first requests
     before = _replication_ms(url)
     fault = ToxicFault("latency", ("edge-1", "edge-2"), {"latency": 50, "jitter": 0})
     fault.apply(pair)
@@ -56,7 +57,7 @@ def test_latency_on_a_node_link_delays_replication_and_heals(pair: LocalTestbed)
     fault.heal(pair)  # idempotent
     after = _replication_ms(url)
     assert during - before == pytest.approx(50, abs=5)
-    assert after - before == pytest.approx(0, abs=3)
+    assert after - before <= 3, "healed: replication no slower than before the fault"
     assert all(not t.name.startswith("fault") for p in pair.record.proxies
                for t in pair.admin.toxics(p.name))
 
