@@ -17,7 +17,9 @@ from pydantic import Field
 
 from faults.base import NONE, UNVERIFIED, VERIFIED, Effect, Kind, NodeFaultSpec
 from testbeds.base import Testbed
-from testbeds.spec import TestbedSpec
+from testbeds.spec import Num, TestbedSpec
+
+MAX_SKEW_S = 315_360_000.0  # ten years either way: the clock stays a date
 
 TICK_S = 0.05
 
@@ -26,8 +28,12 @@ class ClockSkewFault(NodeFaultSpec):
     """A scenario's clock skew entry: the node's wall clock ``offset_s`` off, drifting."""
 
     kind: Literal["clock_skew"]
-    offset_s: float = 0.0
-    drift: float = Field(default=0.0, description="extra seconds per second (0.01 = 1% fast)")
+    offset_s: Num = Field(default=0.0, ge=-MAX_SKEW_S, le=MAX_SKEW_S)
+    drift: Num = Field(default=0.0, ge=-1, le=10,
+                       description="extra seconds per second (0.01 = 1% fast, -1 stopped)")
+
+    def holds(self) -> str | None:
+        return f"clock {self.node}"
 
 
 @dataclass

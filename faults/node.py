@@ -6,6 +6,8 @@ import random
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pydantic import StrictBool
+
 from faults.base import NONE, UNVERIFIED, VERIFIED, Effect, Kind, NodeFaultSpec
 from testbeds.base import Testbed
 from testbeds.spec import TestbedSpec
@@ -17,12 +19,15 @@ class NodeLossFault(NodeFaultSpec):
     def down_node(self) -> str | None:
         return self.node
 
+    def holds(self) -> str | None:
+        return f"node {self.node}"
+
 
 class CrashFault(NodeLossFault):
     """SIGKILL the node; heal restarts it (with its data unless ``keep_data: false``)."""
 
     kind: Literal["crash"]
-    keep_data: bool = True
+    keep_data: StrictBool = True
 
 
 class PauseFault(NodeLossFault):

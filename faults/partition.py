@@ -100,7 +100,25 @@ class PartitionFault(FaultSpec):
                              f"({', '.join(PARTITION_SHAPES)})")
         if (self.from_ is None) != (self.to is None):
             raise ValueError("an asymmetric partition needs both from and to")
+        self._disjoint()
         return self
+
+    def _disjoint(self) -> None:
+        """ValueError when the sides contradict themselves: an empty group, a node in two
+        groups (or twice in one), a node on both sides of from/to."""
+        sides = [(f"groups[{i}]", g) for i, g in enumerate(self.groups or [])]
+        if self.from_ is not None:
+            sides = [("from", self.from_), ("to", self.to or [])]
+        seen: dict[str, str] = {}
+        for where, nodes in sides:
+            if not nodes:
+                raise ValueError(f"{where}: an empty side; give at least one node (nodes "
+                                 "left out of every group form a group of their own)")
+            for n in nodes:
+                if n in seen:
+                    raise ValueError(f"{where}: {n!r} is also in {seen[n]}; a node is on one "
+                                     "side of a partition only: remove it from one of them")
+                seen[n] = where
 
     def refs(self) -> list[tuple[str, str]]:
         out = [(f"groups[{gi}]", n) for gi, g in enumerate(self.groups or []) for n in g]

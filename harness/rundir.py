@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from harness.checks.evidence import Evidence
 from harness.errors import ConfigError
 from harness.measure import PhaseMeasurement, with_phase_times
+from harness.names import safe_name
 from harness.phases import Phase
 from harness.scenario import Scenario, load_scenario
 from workloads.final_reads import FINAL_PROCESS_BASE
@@ -34,9 +35,10 @@ def reports_root() -> Path:
 
 def default_out(name: str, kind: str = "") -> Path:
     """Where a run (``kind`` ''), a certification or an exploration writes by default:
-    ``<cwd>/reports/<timestamp>-[<kind>-]<name>/`` (absolute)."""
+    ``<cwd>/reports/<timestamp>-[<kind>-]<name>/`` (absolute), the name made a safe folder
+    name (:func:`harness.names.safe_name`), so it never leaves the reports folder."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return reports_root() / f"{stamp}-{kind + '-' if kind else ''}{name}"
+    return reports_root() / f"{stamp}-{kind + '-' if kind else ''}{safe_name(name)}"
 
 
 def point_latest(out: Path) -> None:

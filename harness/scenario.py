@@ -19,16 +19,29 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from faults.base import check_refs
-from faults.chaos import ChaosSpec, random_faults
+from faults.base import MAX_FAULTS, check_refs, first_overlap, overlap_message
+from faults.chaos import ChaosSpec, chaos_span, random_faults
 from faults.registry import FAULT_ADAPTER, FAULT_KINDS, AnyFault
+from harness import yamlfile
 from harness.checks.config import ChecksSpec
 from harness.errors import ConfigError, Problem
+from harness.names import check_name
 from testbeds import netns
-from testbeds.spec import CLIENTS, SpecModel, TestbedSpec
+from testbeds.spec import CLIENTS, Int, SpecModel, TestbedSpec
 from workloads.spec import WorkloadSpec
+
+MAX_SEED = 2**32 - 1
+FAULTS_FIX = (f"a schedule has at most {MAX_FAULTS:,} faults (written and chaos together); "
+              "shorten it, or split the run")
 
 
 class Scenario(SpecModel):
@@ -36,7 +49,7 @@ class Scenario(SpecModel):
     check, and the seed every random choice derives from."""
 
     name: str = "scenario"
-    seed: int = 0
+    seed: Int = Field(default=0, ge=0, le=MAX_SEED)
     testbed: TestbedSpec
     workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
     faults: list[AnyFault] = Field(default_factory=list)
@@ -46,9 +59,25 @@ class Scenario(SpecModel):
         default=None, description="constraints for `edgeproof explore` (validated there)")
     _expanded: bool = PrivateAttr(default=False)
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_name(v)
+
+    @field_validator("faults", mode="before")
+    @classmethod
+    def _few_enough(cls, v: Any) -> Any:
+        if isinstance(v, list) and len(v) > MAX_FAULTS:
+            raise ValueError(f"{len(v):,} faults; {FAULTS_FIX}")
+        return v
+
     @model_validator(mode="after")
     def _expand_chaos(self) -> Scenario:
         if self.chaos is not None and not self._expanded:
+            span = chaos_span(self.chaos, self.workload.duration_s)
+            if len(self.faults) + self.chaos.count_in(span) > MAX_FAULTS:
+                raise ValueError(f"chaos: {self.chaos.count_in(span):,} drawn faults and "
+                                 f"{len(self.faults):,} written ones; {FAULTS_FIX}")
             extra = random_faults(self.chaos, self.testbed, self.workload.duration_s, self.seed)
             self.faults = [*self.faults, *(FAULT_ADAPTER.validate_python(f) for f in extra)]
             self._expanded = True
@@ -56,15 +85,20 @@ class Scenario(SpecModel):
 
     @model_validator(mode="after")
     def _fault_refs(self) -> Scenario:
-        names = self.testbed.node_names
+        tb, names = self.testbed, self.testbed.node_names
+        known, links = frozenset(names), linked_pairs(tb)
         for i, fault in enumerate(self.faults):
-            check_refs(f"faults[{i}]", fault, names)
-            check_reach(f"faults[{i}]", fault, self.testbed)
+            check_refs(f"faults[{i}]", fault, names, known)
+            check_link(f"faults[{i}]", fault, tb, links)
+            check_reach(f"faults[{i}]", fault, tb)
             if fault.at_s >= self.workload.duration_s:
                 raise ValueError(
                     f"faults[{i}].at_s: {fault.at_s} is not before the end of the load "
                     f"(workload.duration_s: {self.workload.duration_s}); start it earlier"
                 )
+        pair = first_overlap(self.faults)
+        if pair is not None:
+            raise ValueError(overlap_message(self.faults, pair))
         return self
 
     def warnings(self) -> list[str]:
@@ -99,6 +133,31 @@ def intercepts(tb: TestbedSpec) -> bool:
     return tb.network == "namespaces" or netns.unavailable(tb.backend) is None
 
 
+def linked_pairs(tb: TestbedSpec) -> frozenset[frozenset[str]]:
+    """The node pairs joined by a declared link (either direction)."""
+    return frozenset(frozenset((s, d)) for s, d, _ in tb.link_directions())
+
+
+def check_link(where: str, fault: Any, tb: TestbedSpec,
+               links: frozenset[frozenset[str]]) -> None:
+    """ValueError when a link fault names a link the testbed does not have (it has no
+    proxy to put the fault on): two nodes without a declared link, or a client link to a
+    node that takes no client traffic."""
+    link = getattr(fault, "link", None)
+    if link is None:
+        return
+    a, b = link
+    if a == CLIENTS:
+        if b != "*" and b not in tb.client_nodes:
+            raise ValueError(f"{where}.link: {b!r} takes no client traffic (clients.nodes: "
+                             f"{', '.join(tb.client_nodes)}); name one of those, or add it "
+                             "to testbed.clients.nodes")
+    elif frozenset((a, b)) not in links:
+        raise ValueError(f"{where}.link: the testbed has no link between {a!r} and {b!r}; "
+                         "declare it under testbed.links (e.g. {between: "
+                         f"[{a}, {b}]}}), or name a declared link")
+
+
 def check_reach(where: str, fault: Any, tb: TestbedSpec) -> None:
     """ValueError when a fault cannot reach what it targets: a clock skew on a node whose
     clock cannot be moved, or a link fault whose traffic bypasses the link's proxies."""
@@ -128,25 +187,10 @@ def check_reach(where: str, fault: Any, tb: TestbedSpec) -> None:
 
 
 def load_yaml(path: str | Path) -> tuple[Any, yaml.Node | None]:
-    """Parse a YAML file; return the data and its node tree (for line numbers)."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(
-            f"{path}: no such file; give the path of a scenario YAML file "
-            "(e.g. examples/three-edge.yaml)", path=str(path))
-    text = p.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text)
-        tree = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(
-            f"{path}: YAML syntax error{where}: {problem}; fix the YAML (indentation, "
-            "colons, brackets) and try again", path=str(path),
-            line=mark.line + 1 if mark else None) from None
-    return data, tree
+    """Parse a YAML input file within the bounds of :mod:`harness.yamlfile` (size, encoding,
+    nesting, duplicate keys, at most ``MAX_FAULTS`` faults); return the data and its node tree
+    (for line numbers). ConfigError names the file, field, line and fix."""
+    return yamlfile.load(path, {"faults": (MAX_FAULTS, FAULTS_FIX)})
 
 
 def _is_tag(loc: tuple[Any, ...], i: int) -> bool:
@@ -246,6 +290,44 @@ def _unknown_field(root: type[BaseModel], loc: tuple[Any, ...], what: str) -> st
     return f"unknown field {name!r}; {hint}the fields of {what} are: {', '.join(allowed)}"
 
 
+_WANT = {"float_type": "a number", "int_type": "a whole number", "bool_type": "true or false"}
+_BOUND = {"less_than_equal": ("at most", "le"), "less_than": ("less than", "lt"),
+          "greater_than_equal": ("at least", "ge"), "greater_than": ("more than", "gt")}
+BOUNDS_HINT = "every field's bounds are in the README's scenario reference"
+
+
+def _value_words(err: Any) -> str | None:
+    """A wrong value in our words (a string or a boolean for a number, NaN, out of
+    bounds), or None to leave the error to the general rules."""
+    kind, value = err["type"], err.get("input")
+    shown = str(value).lower() if isinstance(value, bool) else repr(value)
+    if kind in _WANT:
+        want = _WANT[kind]
+        if isinstance(value, bool):
+            return f"{shown} is a boolean, not {want}; write {want} here"
+        if isinstance(value, str):
+            return (f"{shown} is text (quoted, or not a number), not {want}; write {want} "
+                    "without quotes, e.g. 5 or 2.5")
+        if kind == "int_type" and isinstance(value, float):
+            return f"{shown} is not a whole number; write an integer, e.g. 5"
+        return None
+    if kind == "finite_number":
+        return (f"{shown} is not a finite number (NaN and infinity are not allowed); write a "
+                "number, e.g. 30")
+    if kind in _BOUND and isinstance(value, int | float) and "ctx" in err:
+        words, key = _BOUND[kind]
+        return (f"{_num(value)} is out of range: give {words} {_num(err['ctx'][key])} "
+                f"({BOUNDS_HINT})")
+    return None
+
+
+def _num(x: float) -> str:
+    """A bound or value as written: 86400, not 86400.0 or 8.64e+04."""
+    if isinstance(x, float) and x.is_integer() and abs(x) < 1e16:
+        return str(int(x))
+    return f"{x:.6g}" if isinstance(x, float) and abs(x) >= 1e16 else str(x)
+
+
 def _message(err: Any, root: type[BaseModel], loc: tuple[Any, ...], field: str, root_name: str,
              hints: Mapping[str, str]) -> tuple[str, str, tuple[Any, ...]]:
     """(message, field, loc) of one pydantic error, in our words."""
@@ -269,6 +351,8 @@ def _message(err: Any, root: type[BaseModel], loc: tuple[Any, ...], field: str, 
         return _unknown_field(root, loc, what), field, loc
     if err["type"] == "missing":
         return f"this field is required; {hint or 'add it'}", field, loc
+    if (words := _value_words(err)) is not None:
+        return words, field, loc
     if "input" in err and err["type"] != "value_error" and not isinstance(
             err["input"], dict | list):
         msg = f"{err['input']!r}: {msg}"

@@ -7,9 +7,19 @@ Validated values (pydantic); every layer above reads them, none writes them.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
+
+# Numbers are numbers: no strings ("1e9"), no booleans (true), nothing NaN or infinite (the
+# model config); an int is fine where a float is asked for. Each field's bounds are in the
+# README's scenario reference; these name the common ones.
+Num = Annotated[float, Strict()]
+Int = Annotated[int, Strict()]
+DAY_S = 86_400.0  # the longest workload, fault window or step
+HOUR_MS = 3_600_000.0  # the longest timeout, think time or period in ms
+MINUTE_MS = 60_000.0  # the longest latency, jitter or service time in ms
+MAX_KBPS = 100_000_000.0  # 100 Gbit/s
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 CLIENTS = "clients"
@@ -19,7 +29,8 @@ BACKENDS = ("local", "docker")
 class SpecModel(BaseModel):
     """Base of every spec model: unknown fields are errors, aliases (``from``) accepted."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=False)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=False,
+                              allow_inf_nan=False)
 
 
 def unknown_node(field: str, value: str, names: list[str]) -> str:
@@ -33,10 +44,12 @@ def unknown_node(field: str, value: str, names: list[str]) -> str:
 class Hardware(SpecModel):
     """Emulated hardware of a node: real limits where the backend can set them, plus emulation."""
 
-    cpus: float | None = Field(default=None, gt=0, description="CPU quota in cores")
-    memory_mb: int | None = Field(default=None, gt=0, description="memory limit in MiB")
-    workers: int = Field(default=2, ge=1, le=1024, description="c parallel servers (M/M/c)")
-    service_ms: float = Field(default=2.0, ge=0, description="mean exponential service time")
+    cpus: Num | None = Field(default=None, gt=0, le=1024, description="CPU quota in cores")
+    memory_mb: Int | None = Field(default=None, gt=0, le=1_048_576,
+                                  description="memory limit in MiB (at most 1 TiB)")
+    workers: Int = Field(default=2, ge=1, le=1024, description="c parallel servers (M/M/c)")
+    service_ms: Num = Field(default=2.0, ge=0, le=MINUTE_MS,
+                            description="mean exponential service time")
 
 
 class ReadyProbe(SpecModel):
@@ -117,9 +130,9 @@ class LinkSpec(SpecModel):
     between: tuple[str, str] | None = None
     from_: str | None = Field(default=None, alias="from")
     to: str | None = None
-    latency_ms: float = Field(default=0.0, ge=0)
-    jitter_ms: float = Field(default=0.0, ge=0)
-    bandwidth_kbps: float | None = Field(default=None, gt=0)
+    latency_ms: Num = Field(default=0.0, ge=0, le=MINUTE_MS)
+    jitter_ms: Num = Field(default=0.0, ge=0, le=MINUTE_MS)
+    bandwidth_kbps: Num | None = Field(default=None, gt=0, le=MAX_KBPS)
 
     @model_validator(mode="after")
     def _shape(self) -> LinkSpec:
@@ -144,9 +157,9 @@ class ClientsSpec(SpecModel):
     """The load generator's side: which nodes take client traffic and over what link."""
 
     nodes: list[str] | None = None
-    latency_ms: float = Field(default=0.0, ge=0)
-    jitter_ms: float = Field(default=0.0, ge=0)
-    bandwidth_kbps: float | None = Field(default=None, gt=0)
+    latency_ms: Num = Field(default=0.0, ge=0, le=MINUTE_MS)
+    jitter_ms: Num = Field(default=0.0, ge=0, le=MINUTE_MS)
+    bandwidth_kbps: Num | None = Field(default=None, gt=0, le=MAX_KBPS)
 
 
 class ServiceSpec(SpecModel):
@@ -154,8 +167,8 @@ class ServiceSpec(SpecModel):
 
     mode: Literal["quorum", "primary", "eventual"] = "quorum"
     primary: str | None = None
-    anti_entropy_ms: float = Field(default=1000.0, gt=0)
-    replica_timeout_ms: float = Field(default=1000.0, gt=0)
+    anti_entropy_ms: Num = Field(default=1000.0, gt=0, le=HOUR_MS)
+    replica_timeout_ms: Num = Field(default=1000.0, gt=0, le=HOUR_MS)
     bug: Literal["read_one", "early_ack"] | None = Field(
         default=None, description="seed a known bug (quorum mode), to prove a check catches it")
 

@@ -3,37 +3,45 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
 BUILTIN_LOCUSTFILES = ("builtin:kv", "builtin:ingest")
+# numbers are numbers (no strings, no booleans, nothing NaN or infinite; an int is fine for
+# a float), with the bounds of the README's scenario reference
+Num = Annotated[float, Strict()]
+Int = Annotated[int, Strict()]
+DAY_S = 86_400.0
+HOUR_MS = 3_600_000.0
+MAX_USERS = 10_000
 
 
 class WorkloadSpec(BaseModel):
     """Locust users, think time, duration, keys and the load shape."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
     locustfile: str = "builtin:kv"
-    users: int = Field(default=10, ge=1, le=10_000)
-    think_time_ms: float = Field(default=50.0, ge=0)
-    duration_s: float = Field(default=30.0, gt=0, le=86_400)
-    keys: int = Field(default=10, ge=1)
-    read_fraction: float = Field(default=0.5, ge=0, le=1)
-    timeout_ms: float = Field(default=2000.0, gt=0)
-    spawn_rate: float | None = Field(default=None, gt=0)
-    cas_fraction: float = Field(default=0.0, ge=0, le=1, description="builtin:kv CAS share")
+    users: Int = Field(default=10, ge=1, le=MAX_USERS)
+    think_time_ms: Num = Field(default=50.0, ge=0, le=HOUR_MS)
+    duration_s: Num = Field(default=30.0, gt=0, le=DAY_S)
+    keys: Int = Field(default=10, ge=1, le=1_000_000)
+    read_fraction: Num = Field(default=0.5, ge=0, le=1)
+    timeout_ms: Num = Field(default=2000.0, gt=0, le=HOUR_MS)
+    spawn_rate: Num | None = Field(default=None, gt=0, le=MAX_USERS)
+    cas_fraction: Num = Field(default=0.0, ge=0, le=1, description="builtin:kv CAS share")
     shape: Literal["closed", "open", "step", "ramp", "spike"] = "closed"
-    rate_rps: float | None = Field(default=None, gt=0, description="open loop arrival rate")
-    workers: int = Field(default=0, ge=0, le=64, description="Locust worker processes")
-    step_users: int | None = Field(default=None, ge=1)
-    step_s: float | None = Field(default=None, gt=0)
-    ramp_s: float | None = Field(default=None, gt=0)
-    ramp_from_users: int | None = Field(default=None, ge=1)
-    spike_users: int | None = Field(default=None, ge=1)
-    spike_at_s: float | None = Field(default=None, ge=0)
-    spike_s: float | None = Field(default=None, gt=0)
+    rate_rps: Num | None = Field(default=None, gt=0, le=100_000,
+                                 description="open loop arrival rate")
+    workers: Int = Field(default=0, ge=0, le=64, description="Locust worker processes")
+    step_users: Int | None = Field(default=None, ge=1, le=MAX_USERS)
+    step_s: Num | None = Field(default=None, gt=0, le=DAY_S)
+    ramp_s: Num | None = Field(default=None, gt=0, le=DAY_S)
+    ramp_from_users: Int | None = Field(default=None, ge=1, le=MAX_USERS)
+    spike_users: Int | None = Field(default=None, ge=1, le=MAX_USERS)
+    spike_at_s: Num | None = Field(default=None, ge=0, le=DAY_S)
+    spike_s: Num | None = Field(default=None, gt=0, le=DAY_S)
 
     @field_validator("locustfile")
     @classmethod

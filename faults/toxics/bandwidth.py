@@ -9,14 +9,14 @@ from pydantic import Field
 
 from faults.base import LinkFaultSpec
 from faults.toxics import random_link, toxic_kind
-from testbeds.spec import TestbedSpec
+from testbeds.spec import MAX_KBPS, Num, TestbedSpec
 
 
 class BandwidthFault(LinkFaultSpec):
     """Limits the named direction of a link to ``kbps`` (Toxiproxy bandwidth, in KB/s)."""
 
     kind: Literal["bandwidth"]
-    kbps: float = Field(gt=0)
+    kbps: Num = Field(gt=0, le=MAX_KBPS)
 
 
 def _draw(rng: random.Random, _chaos: Any, tb: TestbedSpec) -> dict[str, Any]:

@@ -9,15 +9,15 @@ from pydantic import Field
 
 from faults.base import LinkFaultSpec
 from faults.toxics import random_link, toxic_kind
-from testbeds.spec import TestbedSpec
+from testbeds.spec import MINUTE_MS, Num, TestbedSpec
 
 
 class LatencyFault(LinkFaultSpec):
     """Adds ``ms`` (+/- ``jitter_ms``) to the named direction of a link (Toxiproxy latency)."""
 
     kind: Literal["latency"]
-    ms: float = Field(ge=0)
-    jitter_ms: float = Field(default=0.0, ge=0)
+    ms: Num = Field(ge=0, le=MINUTE_MS)
+    jitter_ms: Num = Field(default=0.0, ge=0, le=MINUTE_MS)
 
     def added_delay_ms(self, src: str, dst: str) -> float:
         if not self.on_link(src, dst):

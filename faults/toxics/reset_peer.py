@@ -9,14 +9,14 @@ from pydantic import Field
 
 from faults.base import LinkFaultSpec
 from faults.toxics import random_link, toxic_kind
-from testbeds.spec import TestbedSpec
+from testbeds.spec import HOUR_MS, Num, TestbedSpec
 
 
 class ResetPeerFault(LinkFaultSpec):
     """Resets connections on the link after ``timeout_ms`` (Toxiproxy reset_peer)."""
 
     kind: Literal["reset_peer"]
-    timeout_ms: float = Field(default=0.0, ge=0)
+    timeout_ms: Num = Field(default=0.0, ge=0, le=HOUR_MS)
 
 
 def _draw(rng: random.Random, _chaos: Any, tb: TestbedSpec) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from faults.base import LinkFaultSpec
 from faults.toxics import toxic_kind
+from testbeds.spec import Int
 
 
 class SlicerFault(LinkFaultSpec):
@@ -15,9 +16,9 @@ class SlicerFault(LinkFaultSpec):
     ``delay_us`` apart (Toxiproxy slicer)."""
 
     kind: Literal["slicer"]
-    average_size: int = Field(default=64, ge=1)
-    size_variation: int = Field(default=0, ge=0)
-    delay_us: int = Field(default=0, ge=0)
+    average_size: Int = Field(default=64, ge=1, le=1_048_576)
+    size_variation: Int = Field(default=0, ge=0, le=1_048_576)
+    delay_us: Int = Field(default=0, ge=0, le=60_000_000)
 
 
 KIND = toxic_kind(SlicerFault, lambda f: {"average_size": f.average_size,

@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from testbeds.spec import SpecModel
+from testbeds.spec import MINUTE_MS, Int, Num, SpecModel
 
 
 class CheckConfig(SpecModel):
@@ -21,17 +21,17 @@ class LatencyCheck(CheckConfig):
     """Per phase: measured mean latency within ``tolerance`` (relative) of the prediction."""
 
     model: Literal["mva", "mmc"] = "mva"
-    tolerance: float = Field(default=0.15, gt=0, description="relative, on the mean")
-    min_samples: int = Field(default=30, ge=1)
+    tolerance: Num = Field(default=0.15, gt=0, le=100, description="relative, on the mean")
+    min_samples: Int = Field(default=30, ge=1, le=100_000_000)
 
 
 class AvailabilityCheck(CheckConfig):
     """Per phase, client node and operation: availability within ``tolerance_pp``."""
 
-    tolerance_pp: float = Field(default=2.0, ge=0)
-    settle_s: float | None = Field(
-        default=None, ge=0, description="seconds after each phase boundary left out (the "
-        "system reacting: a leader election); default the reference service's replica "
+    tolerance_pp: Num = Field(default=2.0, ge=0, le=100)
+    settle_s: Num | None = Field(
+        default=None, ge=0, le=3600, description="seconds after each phase boundary left "
+        "out (the system reacting: a leader election); default the reference service's replica "
         "timeout + 0.25 s")
 
 
@@ -52,17 +52,20 @@ class LostUpdatesCheck(CheckConfig):
     """Lost updates under clock skew (eventual mode) against the LWW model."""
 
     needs: ClassVar[frozenset[str]] = frozenset({"final_reads"})
-    tolerance: float = Field(default=0.3, ge=0, description="relative widening of the "
+    tolerance: Num = Field(default=0.3, ge=0, le=100, description="relative widening of the "
                              "Poisson interval of the expected count")
 
 
 class StalenessCheck(CheckConfig):
     """PBS t-visibility of eventual mode's reads against the model (models/staleness.py)."""
 
-    tolerance_pp: float = Field(default=15.0, ge=0)
-    processing_ms: float = Field(default=1.5, gt=0, description="mean push processing delay")
-    transit_ms: float = Field(default=1.0, ge=0, description="ack path + read request transit")
-    timer_ms: float = Field(default=0.6, ge=0, description="emulated service overshoot")
+    tolerance_pp: Num = Field(default=15.0, ge=0, le=100)
+    processing_ms: Num = Field(default=1.5, gt=0, le=MINUTE_MS,
+                               description="mean push processing delay")
+    transit_ms: Num = Field(default=1.0, ge=0, le=MINUTE_MS,
+                            description="ack path + read request transit")
+    timer_ms: Num = Field(default=0.6, ge=0, le=MINUTE_MS,
+                          description="emulated service overshoot")
 
 
 class ChecksSpec(SpecModel):

@@ -107,11 +107,16 @@ def test_labels() -> None:
 _fault = st.tuples(st.integers(0, 59), st.integers(1, 40), st.sampled_from(NODES))
 
 
+def client_latency(at: float, dur: float, node: str) -> dict[str, Any]:
+    """A fault that may overlap another on the same node (crashes of one node may not)."""
+    return {"at_s": at, "for_s": dur, "kind": "latency", "link": ["clients", node], "ms": 5}
+
+
 @settings(max_examples=200, deadline=None)
 @given(specs=st.lists(_fault, max_size=5))
 def test_phases_tile_the_run_and_name_exactly_the_active_faults(
         specs: list[tuple[int, int, str]]) -> None:
-    scn = scenario([crash(a, d, n) for a, d, n in specs])
+    scn = scenario([client_latency(a, d, n) for a, d, n in specs])
     ps = phases(scn)
     # contiguous, non-empty, covering [0, duration)
     assert ps[0].start_s == 0.0 and ps[-1].end_s == 60.0
@@ -128,8 +133,8 @@ def test_phases_tile_the_run_and_name_exactly_the_active_faults(
         name = p.name.split(" #")[0]
         if p.faults:
             assert p.kind == "fault"
-            assert name == " + ".join(f"crash {specs[i][2]}" for i in p.faults)
+            assert name == " + ".join(f"latency clients->{specs[i][2]}" for i in p.faults)
         elif p.end_s <= first:
             assert (p.name, p.kind) == ("baseline", "baseline")
         else:
-            assert name.startswith("recovery after crash ") and p.kind == "recovery"
+            assert name.startswith("recovery after latency ") and p.kind == "recovery"

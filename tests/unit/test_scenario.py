@@ -74,7 +74,7 @@ BAD: dict[str, tuple[str, str, int | None, tuple[str, ...]]] = {
         "    link: [clients, '*']\n"
         "    ms: -5\n",
         "faults[0].ms", 9,
-        ("-5", "greater than or equal to 0"),
+        ("-5", "-5 is out of range: give at least 0"),
     ),
     "unknown-fault-kind": (
         "testbed:\n"
@@ -224,7 +224,8 @@ def test_checks_latency_path_is_not_mistaken_for_a_fault_tag(tmp_path: Path) -> 
     path = write(tmp_path, "testbed:\n  nodes: [{name: edge-1}]\n"
                            "checks:\n  latency:\n    tolerance: -1\n")
     msg = error_of(path)
-    assert msg.startswith(f"{path}: checks.latency.tolerance (line 5): -1: "), msg
+    want = f"{path}: checks.latency.tolerance (line 5): -1 is out of range: give more than 0"
+    assert msg.startswith(want), msg
 
 
 def test_client_port_error_names_the_sub_field(tmp_path: Path) -> None:

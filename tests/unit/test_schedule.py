@@ -102,8 +102,8 @@ def test_build_fault_maps_every_kind() -> None:
             {"at_s": 0, "for_s": 1, "kind": "partition", "from": ["a"], "to": ["b"]},
             {"at_s": 0, "for_s": 1, "kind": "clock_skew", "node": "a", "offset_s": 3},
             {"at_s": 0, "for_s": 1, "kind": "crash", "node": "b"},
-            {"at_s": 0, "for_s": 1, "kind": "pause", "node": "b"},
-            {"at_s": 0, "for_s": 1, "kind": "stop", "node": "b"},
+            {"at_s": 1, "for_s": 1, "kind": "pause", "node": "b"},  # one at a time on b
+            {"at_s": 2, "for_s": 1, "kind": "stop", "node": "b"},
         ]})
     faults = [build_fault(f, i, scn.testbed.node_names) for i, f in enumerate(scn.faults)]
     assert [f.kind for f in faults] == ["latency", "bandwidth", "partition", "partition",
