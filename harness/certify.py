@@ -47,7 +47,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.errors import ConfigError, EdgeproofError, Problem
+from harness.interrupts import EXIT_CODE, interruptible
 from harness.junit import Case, junit_xml
+from harness.outdir import OutClaim, claim, claim_fresh
 from harness.rundir import default_out, reports_root
 from harness.runner import run_scenario
 from harness.scenario import (
@@ -63,6 +65,7 @@ from harness.scenario import (
 Say = Callable[[str], None]
 AXIS_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]|_(?!_)){0,39}$")
 DONE = ("pass", "fail", "unknown")  # journaled verdicts a resume skips; "error" re-runs
+CERTIFY_FILES = ("cells", "journal.jsonl", "certification.json", "junit.xml", "report.html")
 
 
 class FleetSpec(BaseModel):
@@ -356,6 +359,8 @@ class Certification:
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    running: Cell | None = None  # the cell being run (a signal cuts it short)
+    interrupted: str | None = None  # the signal that stopped the certification
 
     @property
     def journal(self) -> Path:
@@ -377,13 +382,59 @@ def unfinished(name: str, root: Path | None = None) -> Path | None:
     return None
 
 
+def resumable(path: Path) -> bool:
+    """True for the folder of an earlier certification (the same --out resumes it)."""
+    return (path / "journal.jsonl").exists() or (path / "certification.json").exists()
+
+
+def claim_folder(out: Path | None, name: str, force: bool = False) -> OutClaim:
+    """The certification's own folder, locked: ``out`` (an earlier certification there is
+    resumed, or with ``force`` replaced; any other content is refused) or a fresh default."""
+    if out is None:
+        return claim_fresh(default_out(name, "certify"))
+    return claim(absolute(out), force=force, owned=CERTIFY_FILES, what="certification",
+                 reusable=None if force else resumable)
+
+
 def certify(path: str, *, out: Path | None = None, backend: str | None = None,
-            say: Say = print) -> Certification:
-    """Run every cell not already journaled as done; write the journal and the reports."""
+            say: Say = print, force: bool = False,
+            held: OutClaim | None = None) -> Certification:
+    """Run every cell not already journaled as done; write the journal and the reports.
+    ``held`` is the folder already claimed (by the CLI); a signal journals the cell it
+    cut short as ``interrupted``, writes the reports so far and raises."""
     fleet = load_fleet(path, backend=backend)
-    cert = Certification(fleet, absolute(out) if out else default_out(fleet.name, "certify"),
-                         backend)
-    cert.out.mkdir(parents=True, exist_ok=True)
+    with held or claim_folder(out, fleet.name, force) as mine, interruptible():
+        cert = Certification(fleet, mine.path, backend)
+        try:
+            return run_cells(cert, say)
+        except KeyboardInterrupt as stop:
+            stopped(cert, stop)
+            raise
+
+
+def stopped(cert: Certification, stop: KeyboardInterrupt) -> None:
+    """Journal the cell a signal cut short as ``interrupted`` (a resume runs it again) and
+    write the reports so far, marked interrupted."""
+    cert.interrupted = str(getattr(stop, "name", "SIGINT"))
+    cell = cert.running
+    if cell is not None:
+        outcome = getattr(stop, "outcome", None)
+        why = (outcome.results.get("interrupted") or {}).get("reason") if outcome else None
+        entry = {"cell": cell.name, "testbed": cell.testbed, "faults": cell.plan,
+                 "load": cell.load, "digest": cell.digest, "out_dir": f"cells/{cell.name}",
+                 "verdict": "interrupted", "exit_code": EXIT_CODE, "signal": cert.interrupted,
+                 "failing": [{"name": "interrupted", "verdict": "interrupted",
+                              "detail": why or f"interrupted by {cert.interrupted}"}],
+                 "duration_s": 0.0, "finished_at": _now()}
+        append_journal(cert.journal, entry)
+        cert.results[cell.name] = entry
+        cert.running = None
+    write_reports(cert)
+
+
+def run_cells(cert: Certification, say: Say) -> Certification:
+    """The cells of the matrix, each journaled as it ends; the reports after each."""
+    fleet = cert.fleet
     (cert.out / "cells").mkdir(exist_ok=True)
     repair_journal(cert.journal)
     journaled = read_journal(cert.journal)
@@ -396,9 +447,11 @@ def certify(path: str, *, out: Path | None = None, backend: str | None = None,
                 "(done, in the journal)")
             continue
         say(f"cell {i}/{len(fleet.cells)} {cell.name}: running")
+        cert.running = cell
         entry = run_cell(cert, cell, say)
         append_journal(cert.journal, entry)
         cert.results[cell.name] = entry
+        cert.running = None
         say(f"cell {i}/{len(fleet.cells)} {cell.name}: {entry['verdict']} "
             f"({entry['duration_s']:.1f} s)")
         write_reports(cert)
@@ -463,6 +516,8 @@ def overall(verdicts: list[str], complete: bool) -> str:
 def exit_code(cert: Certification) -> int:
     """0 every cell passed; 2 a cell could not run (infrastructure); else 1."""
     s = summary(cert)
+    if cert.interrupted:
+        return EXIT_CODE
     if s["errored_cells"]:
         return 2
     return 0 if s["verdict"] == "pass" else 1
@@ -490,10 +545,12 @@ def summary(cert: Certification) -> dict[str, Any]:
                            "load": cell.load, "verdict": "not run", "failing": [],
                            "out_dir": f"cells/{cell.name}"})
     verdicts = [c["verdict"] for c in cells]
-    complete = "not run" not in verdicts
+    complete = "not run" not in verdicts and "interrupted" not in verdicts
     counts = {v: verdicts.count(v) for v in dict.fromkeys(verdicts)}
+    verdict = "interrupted" if cert.interrupted else overall(verdicts, complete)
     return {"name": cert.fleet.name, "fleet": cert.fleet.path, "started_at": cert.started_at,
-            "updated_at": _now(), "complete": complete, "verdict": overall(verdicts, complete),
+            "updated_at": _now(), "complete": complete, "verdict": verdict,
+            "interrupted": cert.interrupted,
             "counts": counts, "axes": cert.fleet.axes(), "resumed_cells": cert.skipped,
             "errored_cells": [c["cell"] for c in cells if c["verdict"] == "error"],
             "resume": cert.resume_command(), "cells": cells}
@@ -536,7 +593,7 @@ def junit(s: dict[str, Any]) -> str:
     """One test case per cell: fail = failure (the failing checks' explanations); unknown,
     not run and infrastructure errors = error (never a green skipped)."""
     outcome = {"pass": "passed", "fail": "failure", "error": "error", "unknown": "error",
-               "not run": "error"}
+               "not run": "error", "interrupted": "error"}
     cases = []
     for c in s["cells"]:
         text = _explanations(c)
@@ -551,7 +608,8 @@ def junit(s: dict[str, Any]) -> str:
 _CSS = """body{font-family:sans-serif;margin:2em;max-width:1100px}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;
 font-size:13px;text-align:left;vertical-align:top}.pass{background:#e6f4e6}
-.fail{background:#fbe3e3}.unknown,.error{background:#fff6d6}.not-run{background:#eee}
+.fail{background:#fbe3e3}.unknown,.error,.interrupted{background:#fff6d6}
+.not-run{background:#eee}
 .verdict{font-size:1.4em}pre{white-space:pre-wrap;margin:0;font-size:12px}"""
 
 
@@ -587,7 +645,8 @@ def html_report(s: dict[str, Any]) -> str:
 <title>edgeproof certification: {html.escape(s['name'])}</title><style>{_CSS}</style></head>
 <body><h1>Certification: {html.escape(s['name'])}</h1>
 <p class="verdict" id="verdict">verdict: <b>{html.escape(s['verdict'])}</b> · {counts}
-{'' if s['complete'] else ' · <b>incomplete</b>'}</p>
+{'' if s['complete'] else ' · <b>incomplete</b>'}
+{f" · <b>interrupted by {html.escape(s['interrupted'])}</b>" if s.get('interrupted') else ''}</p>
 <p>fleet <code>{html.escape(s['fleet'])}</code> · started {html.escape(s['started_at'])} ·
 resume or re-check with <code>{html.escape(s['resume'])}</code></p>
 <h2>Matrix</h2><table id="matrix"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>

@@ -8,6 +8,7 @@ what they need when they run (``# cost``): ``edgeproof --help`` pulls in no pand
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,10 +17,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer import rich_utils
 
-from harness.errors import EdgeproofError
+from harness.errors import ConfigError, EdgeproofError
+from harness.interrupts import EXIT_CODE, Interrupted
 from harness.progress import Progress
-from testbeds.state import is_stale, load_records, state_dir
+from testbeds.state import is_running_run, is_stale, load_records, state_dir
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="edgeproof: stand up an edge testbed, inject faults, drive load, and "
@@ -31,6 +34,22 @@ FileArg = Annotated[str, typer.Argument(help="scenario (or testbed) YAML file")]
 BackendOpt = Annotated[str | None, typer.Option("--backend", help="local or docker")]
 QuietOpt = Annotated[bool, typer.Option("-q", "--quiet",
                                         help="no progress (the verdicts are still printed)")]
+UsageError: type[Exception] = typer.BadParameter.__bases__[0]  # typer's own click's
+SEED_MAX = 2**32 - 1  # what numpy's and random's seeding accept, and hypothesis's too
+
+
+def _check_seed(seed: int | None) -> None:
+    """--seed is a whole number in 0..2**32-1 (bad input otherwise: exit 2)."""
+    if seed is not None and not 0 <= seed <= SEED_MAX:
+        raise ConfigError(f"--seed {seed}: out of range; give a whole number from 0 to "
+                          f"{SEED_MAX} (2**32 - 1), e.g. --seed 7", field="--seed")
+
+
+def _check_positive(value: float | None, option: str, example: str) -> None:
+    """A time or budget option is a finite number above 0 (not NaN, not inf)."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{option} {value}: give a finite number above 0, e.g. "
+                          f"{option} {example}", field=option)
 
 
 def _fail(exc: EdgeproofError) -> None:
@@ -108,11 +127,18 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] =
 
 
 @app.command()
-def down(run_id: Annotated[str | None, typer.Option("--run-id")] = None) -> None:
-    """Stop the running testbed (the newest one `up` started, or --run-id)."""
+def down(run_id: Annotated[str | None, typer.Option("--run-id")] = None,
+         force: Annotated[bool, typer.Option(
+             "--force", help="take down a testbed that a running `edgeproof run` owns (that run "
+             "then ends `unknown: testbed lost`)")] = False) -> None:
+    """Stop the running testbed (the newest one `up` started, or --run-id; never a run's)."""
     record = _current(run_id)
+    if record is not None and is_running_run(record) and not force:
+        if run_id:
+            _refuse_running(record)
+        record = next((r for r in reversed(load_records()) if r.detached), None)
     if record is None:
-        out.print("no testbed is running")
+        out.print("no testbed started by `edgeproof up` is running" + _running_runs())
         return
     from testbeds.reaper import reap  # cost: the reaper's imports
     rep = reap(record)
@@ -121,6 +147,22 @@ def down(run_id: Annotated[str | None, typer.Option("--run-id")] = None) -> None
               f"{len(rep.volumes)} volume(s) removed")
     if rep.left:
         console.print(f"[yellow]could not remove:[/] {', '.join(rep.left)}")
+
+
+def _refuse_running(record: Any) -> None:
+    """Exit 2: this testbed belongs to a running run, which would lose it."""
+    console.print(
+        f"[red]error:[/] testbed {record.run_id} belongs to a running `edgeproof run` "
+        f"(pid {record.owner_pid}, scenario {record.scenario_path or record.name}); taking it "
+        "down would end that run as `unknown: testbed lost`. Stop the run (Ctrl-C) instead, "
+        "or pass --force to take it down anyway", soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _running_runs() -> str:
+    runs = [r.run_id for r in load_records() if is_running_run(r)]
+    return (f"; {len(runs)} running `edgeproof run`(s) own their testbeds ({', '.join(runs)}): "
+            "`edgeproof down --run-id ID --force` takes one down") if runs else ""
 
 
 @app.command()
@@ -171,20 +213,48 @@ def predict(file: FileArg, as_json: Annotated[bool, typer.Option("--json")] = Fa
 def run(file: FileArg,
         out_dir: Annotated[Path | None, typer.Option("--out", help="run directory")] = None,
         backend: BackendOpt = None,
-        seed: Annotated[int | None, typer.Option("--seed", help="override the seed")] = None,
-        quiet: QuietOpt = False) -> None:
-    """Run one whole scenario: testbed, load, faults, checks, report."""
-    from harness.runner import run as do_run  # cost: the runner's imports
+        seed: Annotated[int | None, typer.Option(
+            "--seed", help=f"override the seed (0 to {SEED_MAX})")] = None,
+        quiet: QuietOpt = False,
+        force: Annotated[bool, typer.Option(
+            "--force", help="let --out be a folder that holds an earlier run (replaced)")
+        ] = False) -> None:
+    """Run one whole scenario: testbed, load, faults, checks, report.
+
+    Exit 0 every check passed, 1 one failed or is unknown, 2 bad input or infrastructure,
+    130 interrupted (SIGINT, SIGTERM, SIGHUP: healed, torn down, results written).
+    """
     try:
+        _check_seed(seed)
+        from harness.runner import run as do_run  # cost: the runner's imports
         with Progress(console, quiet=quiet) as say:
-            outcome = do_run(file, out=out_dir, backend=backend, seed=seed, say=say)
+            outcome = do_run(file, out=out_dir, backend=backend, seed=seed, say=say,
+                             force=force)
     except EdgeproofError as exc:
         _fail(exc)
+    except Interrupted as stop:
+        _print_interrupted(stop)
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted: faults healed, testbed torn down[/]")
-        raise typer.Exit(130) from None
+        console.print("[yellow]interrupted before the run began: nothing was started[/]")
+        raise typer.Exit(EXIT_CODE) from None
     _print_verdicts(outcome)
     raise typer.Exit(outcome.exit_code)
+
+
+def _print_interrupted(stop: Interrupted) -> None:
+    """An interrupted run: why, what was kept, where; exit 130."""
+    outcome = stop.outcome
+    if outcome is None:
+        console.print(f"[yellow]interrupted by {stop.name}: faults healed, testbed torn "
+                      "down[/]", soft_wrap=True)
+        raise typer.Exit(EXIT_CODE)
+    res = outcome.results
+    w = res["workload"]
+    console.print(f"[yellow]{escape(res['interrupted']['reason'])}[/]", soft_wrap=True)
+    out.print(f"{res['name']}: interrupted; {w['ops']} ops recorded ({w['ok']} ok, "
+              f"{w['fail']} fail, {w['info']} info); results.json, report.html and junit.xml "
+              f"in {outcome.out_dir}", highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_CODE)
 
 
 SATURATED = "unknown: harness saturated"
@@ -246,6 +316,7 @@ def check(history: Annotated[str, typer.Argument(
     """
     from harness import check_command  # cost: the checkers' imports
     try:
+        _check_positive(budget_s, "--budget-s", "30")
         if Path(history).is_dir():
             _recheck(history, as_json)
         res = check_command.run_check(history, model, budget_s)
@@ -306,12 +377,52 @@ def install_toxiproxy() -> None:
 
 def main() -> None:
     """The console script: any EdgeproofError a command did not catch (status, down, clean
-    against an unreachable engine, say) is one paragraph and exit 2, never a traceback."""
+    against an unreachable engine, say) and any bad use of the command line (an unknown
+    flag, a value of the wrong kind) is one paragraph and exit 2, never a traceback."""
     try:
-        app()
+        code = app(standalone_mode=False)
     except EdgeproofError as exc:
         console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    except UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `edgeproof` alone: the help
+            rich_utils.rich_format_error(exc)  # type: ignore[arg-type]
+        else:
+            console.print(f"[bold red]error:[/] {escape(usage_message(exc, sys.argv[1:]))}",
+                          highlight=False, soft_wrap=True)
+        sys.exit(int(getattr(exc, "exit_code", 2)))
+    except typer.Abort:
+        console.print("aborted", highlight=False)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def usage_message(exc: Any, argv: list[str]) -> str:
+    """One paragraph for a bad command line: the command, the option and the value given,
+    what is wrong and where the fix is (the command's --help)."""
+    ctx = getattr(exc, "ctx", None)
+    cmd = ctx.command_path if ctx is not None else "edgeproof"
+    what = str(exc.format_message()).strip().rstrip(".")
+    param = getattr(exc, "param", None)
+    if isinstance(exc, typer.BadParameter) and getattr(param, "param_type_name", "") == "option":
+        value = given(argv, list(param.opts))
+        if value is not None:
+            raw = str(exc.message).strip().rstrip(".")
+            what = f"{param.opts[-1]} {value!r}: {raw[:1].lower() + raw[1:]}"
+    about = "its options and the values they take" if ctx is None or ctx.parent else \
+        "its commands"
+    return f"{cmd}: {what[:1].lower() + what[1:]}; see `{cmd} --help` for {about}"
+
+
+def given(argv: list[str], opts: list[str]) -> str | None:
+    """The value given on the command line for one of ``opts`` (``--x v`` or ``--x=v``)."""
+    for i, arg in enumerate(argv):
+        if arg in opts and i + 1 < len(argv):
+            return argv[i + 1]
+        name, eq, value = arg.partition("=")
+        if eq and name in opts:
+            return value
+    return None
 
 
 # ---------------------------------------------------------------- explore (issue 7, item 4)
@@ -327,7 +438,8 @@ def explore(
         out_dir: Annotated[Path | None, typer.Option(
             "--out", help="output folder (default reports/<timestamp>-explore-<name>/)")] = None,
         seed: Annotated[int | None, typer.Option(
-            "--seed", help="hypothesis seed (default: the scenario's seed)")] = None,
+            "--seed", help=f"hypothesis seed, 0 to {SEED_MAX} (default: the scenario's "
+                           "seed)")] = None,
         duration_s: Annotated[float | None, typer.Option(
             "--duration-s", help="shorten the workload while exploring")] = None,
         max_faults: Annotated[int | None, typer.Option(
@@ -335,24 +447,33 @@ def explore(
         min_faults: Annotated[int | None, typer.Option(
             "--min-faults", help="at least this many faults (1 skips the fault-free run)")] = None,
         quiet: QuietOpt = False,
+        force: Annotated[bool, typer.Option(
+            "--force", help="let --out be a folder that holds an earlier exploration "
+                            "(replaced)")] = False,
 ) -> None:
     """Search fault schedules (hypothesis); shrink a failing one to DIR/minimal.yaml.
 
     Exit 0 none failed (and at least one run completed), 1 found one, 2 bad input or no run
-    could complete.
+    could complete, 130 interrupted (explore.json and explore.html keep the runs so far).
     """
-    from harness.explore import explore as do_explore  # cost: hypothesis and the runner
     try:
+        _check_seed(seed)
+        _check_positive(budget_minutes, "--budget-minutes", "30")
+        _check_positive(duration_s, "--duration-s", "8")
+        from harness.explore import explore as do_explore  # cost: hypothesis and the runner
         with Progress(console, quiet=quiet) as progress:
             res = do_explore(file, budget=budget, budget_minutes=budget_minutes, out=out_dir,
                              seed=seed, duration_s=duration_s, max_faults=max_faults,
-                             min_faults=min_faults, say=lambda m: _say(progress, m))
+                             min_faults=min_faults, say=lambda m: _say(progress, m),
+                             force=force)
     except EdgeproofError as exc:
         _fail(exc)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
+        where = getattr(getattr(stop, "outcome", None), "out_dir", None)
         console.print("[yellow]interrupted: faults healed, testbed torn down; explore.json "
-                      "has the runs so far[/]")
-        raise typer.Exit(130) from None
+                      "and explore.html have the runs so far[/]"
+                      f"{f' in {where}' if where else ''}", soft_wrap=True, highlight=False)
+        raise typer.Exit(EXIT_CODE) from None
     out.print(res.summary, markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(res.exit_code)
 
@@ -377,20 +498,26 @@ def certify(
                           "(default reports/<timestamp>-certify-<name>/)")] = None,
         backend: BackendOpt = None,
         quiet: QuietOpt = False,
+        force: Annotated[bool, typer.Option(
+            "--force", help="start over: replace the certification in --out instead of "
+                            "resuming it (or write into a folder that holds other files)")
+        ] = False,
 ) -> None:
     """A matrix of scenarios (testbeds x faults x loads): a verdict per cell and overall.
 
     Exit 0 every cell passed, 1 a cell failed or is unknown, 2 bad input or a cell that could
-    not run. Re-run with the same --out to resume.
+    not run, 130 interrupted (the journal and reports keep the cells so far). Re-run with
+    the same --out to resume.
     """
     from harness import certify as cf  # cost: the runner's imports
     cert = None
     try:
         fl = cf.load_fleet(fleet, backend=backend)
-        target = cf.absolute(out_dir) if out_dir else cf.default_out(fl.name, "certify")
         if out_dir is None and (old := cf.unfinished(fl.name)) is not None:
             console.print(f"note: an unfinished certification of {fl.name} is in {old}; "
                           f"resume it with --out {old}", highlight=False)
+        held = cf.claim_folder(out_dir, fl.name, force)
+        target = held.path
         cert = cf.Certification(fl, target, backend)
         done = cf.read_journal(cert.journal)
         if done:
@@ -400,14 +527,15 @@ def certify(
                       f"{cert.resume_command()}", highlight=False, soft_wrap=True)
         with Progress(console, quiet=quiet) as progress:
             cert = cf.certify(fleet, out=target, backend=backend,
-                              say=lambda m: _say(progress, m))
+                              say=lambda m: _say(progress, m), held=held)
     except EdgeproofError as exc:
         _fail(exc)
     except KeyboardInterrupt:
         again = cert.resume_command() if cert else f"edgeproof certify {fleet}"
-        console.print(f"[yellow]interrupted: faults healed, testbed torn down. Resume with:[/] "
-                      f"{again}", highlight=False, soft_wrap=True)
-        raise typer.Exit(130) from None
+        where = f"; journal.jsonl and certification.json in {cert.out}" if cert else ""
+        console.print(f"[yellow]interrupted: faults healed, testbed torn down{where}. Resume "
+                      f"with:[/] {again}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_CODE) from None
     assert cert is not None
     out.print(cf.summary_table(cert))
     s = cf.summary(cert)

@@ -47,6 +47,8 @@ from hypothesis.errors import HypothesisException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness.errors import ConfigError, EdgeproofError, InfrastructureError
+from harness.interrupts import EXIT_CODE, Interrupted, interruptible
+from harness.outdir import OutClaim, claim, claim_fresh
 from harness.rundir import default_out
 from harness.runner import run_scenario
 from harness.scenario import (
@@ -65,6 +67,7 @@ ExploreKind = Literal["partition", "latency", "crash", "pause", "clock_skew", "s
                       "bandwidth"]
 DEFAULT_KINDS: list[ExploreKind] = ["partition", "latency", "crash", "pause", "clock_skew"]
 MAX_ERRORS = 2  # consecutive infrastructure errors before exploration gives up
+EXPLORE_FILES = ("runs", "confirm", "explore.json", "explore.html", "minimal.yaml")
 
 
 class ExploreSpec(BaseModel):
@@ -337,6 +340,7 @@ class Explorer:
     error: EdgeproofError | None = None
     errors_in_a_row: int = 0
     last_run_s: float = 0.0
+    cut: tuple[list[dict[str, Any]], str] | None = None  # the run a signal stopped
 
     @property
     def runs(self) -> int:
@@ -387,6 +391,9 @@ class Explorer:
     def _execute(self, faults: list[dict[str, Any]], d: Path) -> tuple[str, list[dict[str, str]]]:
         try:
             outcome = run_scenario(self.base.with_faults(faults), out=d, say=lambda _m: None)
+        except Interrupted as stop:
+            self.cut = (faults, str(d))
+            raise stop
         except ConfigError as exc:
             self.error = exc
             return "error", [{"name": "config", "detail": str(exc)}]
@@ -463,19 +470,32 @@ class ExploreOutcome:
 def explore(path: str, *, budget: int, budget_minutes: float | None = None,
             out: Path | None = None, seed: int | None = None, duration_s: float | None = None,
             max_faults: int | None = None, min_faults: int | None = None,
-            say: Say = print) -> ExploreOutcome:
-    """Explore fault schedules of one scenario; exit 0 none failed, 1 found one."""
+            say: Say = print, force: bool = False) -> ExploreOutcome:
+    """Explore fault schedules of one scenario; exit 0 none failed, 1 found one (130: a
+    signal stopped it; explore.json and explore.html keep the runs so far)."""
     if budget < 1:
         raise ConfigError(f"--budget: {budget} runs leaves nothing to explore; give 1 or more")
     if budget_minutes is not None and budget_minutes <= 0:
         raise ConfigError(f"--budget-minutes: {budget_minutes} is not a positive time")
     base = load_base(path, duration_s=duration_s, max_faults=max_faults, min_faults=min_faults)
-    out = absolute(out) if out else default_out(base.scenario.name, "explore")
-    out.mkdir(parents=True, exist_ok=True)
-    seed = base.scenario.seed if seed is None else seed
+    with claim_folder(out, base.scenario.name, force) as held, interruptible():
+        seed = base.scenario.seed if seed is None else seed
+        deadline = time.monotonic() + budget_minutes * 60 if budget_minutes else None
+        ex = Explorer(base, held.path, budget, deadline, say)
+        return explore_in(ex, path, seed)
+
+
+def claim_folder(out: Path | None, name: str, force: bool) -> OutClaim:
+    """The exploration's own folder, locked: ``out`` (refused if it holds anything, unless
+    ``force``: an earlier exploration's files are replaced) or a fresh default one."""
+    if out is None:
+        return claim_fresh(default_out(name, "explore"))
+    return claim(absolute(out), force=force, owned=EXPLORE_FILES, what="exploration")
+
+
+def explore_in(ex: Explorer, path: str, seed: int) -> ExploreOutcome:
+    """Search, confirm and write the summary; an interrupted search keeps its summary."""
     started = datetime.now(UTC)
-    deadline = time.monotonic() + budget_minutes * 60 if budget_minutes else None
-    ex = Explorer(base, out, budget, deadline, say)
     try:
         search(ex, seed)
         ex.error = ex.error or nothing_completed(ex)
@@ -484,9 +504,15 @@ def explore(path: str, *, budget: int, budget_minutes: float | None = None,
             finish(ex, path, seed, started, None)
             raise ex.error
         confirmed = confirm(ex)
-    except KeyboardInterrupt:
-        ex.stopped_by = "interrupted"
-        finish(ex, path, seed, started, None)
+    except KeyboardInterrupt as stop:
+        name = stop.name if isinstance(stop, Interrupted) else "SIGINT"
+        ex.stopped_by = f"interrupted by {name}"
+        if ex.cut is not None:
+            ex.examples.append(Example(ex.runs + 1, "interrupted", ex.cut[0], "interrupted",
+                                       [], ex.cut[1], 0.0))
+        outcome = finish(ex, path, seed, started, None, interrupted=True)
+        if isinstance(stop, Interrupted):
+            stop.outcome = outcome
         raise
     return finish(ex, path, seed, started, confirmed)
 
@@ -541,10 +567,13 @@ def write_minimal(ex: Explorer) -> Path:
 
 
 def finish(ex: Explorer, path: str, seed: int, started: datetime,
-           confirmed: bool | None) -> ExploreOutcome:
-    """Write explore.json (and minimal.yaml); the summary line and exit code."""
+           confirmed: bool | None, interrupted: bool = False) -> ExploreOutcome:
+    """Write explore.json (and minimal.yaml); the summary line and exit code (130 for an
+    interrupted exploration, whose summary is marked so)."""
     minimal = write_minimal(ex) if ex.best is not None else None
     summary = summary_line(ex, minimal, confirmed)
+    if interrupted:
+        summary = f"INTERRUPTED ({ex.stopped_by}) after {ex.runs} run(s): {summary}"
     report = {
         "scenario": path, "name": ex.base.scenario.name, "seed": seed,
         "scenario_seed": ex.base.scenario.seed, "budget_runs": ex.budget,
@@ -556,7 +585,9 @@ def finish(ex: Explorer, path: str, seed: int, started: datetime,
         "minimal": None if ex.best is None else {
             **ex.best.as_dict(), "path": str(minimal), "confirmed": confirmed,
             "reproduce": f"edgeproof run {shlex.quote(str(minimal))}"},
-        "exit_code": 2 if ex.error is not None else int(ex.best is not None),
+        "exit_code": EXIT_CODE if interrupted else 2 if ex.error is not None
+        else int(ex.best is not None),
+        "interrupted": interrupted,
         "summary": summary,
     }
     (ex.out / "explore.json").write_text(json.dumps(report, indent=2))

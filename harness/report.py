@@ -45,6 +45,10 @@ def write_junit(out: Path, results: dict[str, Any]) -> Path:
     cases = [Case(f"edgeproof.{c['kind']}", c["name"], outcome.get(c["verdict"], "error"),
                   c["detail"][:200], c["detail"] if c["verdict"] != "pass" else "")
              for c in results.get("checks", [])]
+    stop = results.get("interrupted")
+    if stop:  # an interrupted run is an error on a dashboard, never a pass or a skip
+        cases.append(Case("edgeproof.run", "interrupted", "error",
+                          f"interrupted by {stop['signal']}", str(stop["reason"])))
     path = out / "junit.xml"
     path.write_text(junit_xml(f"edgeproof.{results['name']}", cases,
                               float(results.get("duration_s", 0))), encoding="utf-8")
@@ -159,11 +163,13 @@ def _witnesses(checks: list[dict[str, Any]]) -> str:
     return '<h2 id="witness">Consistency witness</h2>' + "".join(out)
 
 
-BADGE = {"pass": "#2e7d32", "fail": "#c62828", "unknown": "#b26a00"}
+BADGE = {"pass": "#2e7d32", "fail": "#c62828", "unknown": "#b26a00", "interrupted": "#6a1b9a"}
 
 
 def _reason(results: dict[str, Any]) -> str:
     """Why the verdict is what it is, in one line."""
+    if results.get("interrupted"):
+        return str(results["interrupted"]["reason"])
     checks = results.get("checks", [])
     worst = [c for c in checks if c["verdict"] == results["verdict"]]
     if results["verdict"] == "pass":

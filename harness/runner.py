@@ -12,10 +12,10 @@ from __future__ import annotations
 import contextlib
 import math
 import shlex
-import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from faults.schedule import Nemesis, schedule_from
-from harness import measure, report
+from harness import measure, partial, report
 from harness.calibrate import (
     calibrate,
     calibrate_from_load,
@@ -36,7 +36,16 @@ from harness.checks.registry import judge
 from harness.checks.verdict import overall_verdict
 from harness.errors import InfrastructureError
 from harness.headroom import Headroom
+from harness.interrupts import (
+    EXIT_CODE,
+    GUARD,
+    Interrupted,
+    interruptible,
+    pending,
+    shielded,
+)
 from harness.models.latency import Calibration, predict
+from harness.outdir import OutClaim, claim, claim_fresh
 from harness.phases import phases
 from harness.rundir import default_out, point_latest
 from harness.scenario import Scenario, absolute, load_scenario
@@ -76,14 +85,21 @@ def stand_up(scn: Scenario, *, run_id: str, workdir: Path, detached: bool, say: 
 
 @contextlib.contextmanager
 def signals_heal() -> Iterator[None]:
-    """Turn SIGTERM into KeyboardInterrupt so the final heal and teardown always run."""
-    def handler(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-    old = signal.signal(signal.SIGTERM, handler)
-    try:
+    """SIGINT, SIGTERM and SIGHUP become :class:`Interrupted` (a KeyboardInterrupt) so the
+    final heal and teardown always run; later signals are ignored until the block ends."""
+    with interruptible():
         yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
+
+
+@dataclass
+class RunState:
+    """What a run in progress has got so far, for the results of an interrupted one."""
+
+    nemesis: Nemesis | None = None
+    load_started: bool = False
+
+
+CURRENT: ContextVar[RunState | None] = ContextVar("edgeproof_run", default=None)
 
 
 def drive_load(scn: Scenario, tb: Testbed, nemesis: Nemesis, out: Path,
@@ -110,10 +126,20 @@ def drive_load(scn: Scenario, tb: Testbed, nemesis: Nemesis, out: Path,
         say(f"phase {phase} · {t:.0f}/{scn.workload.duration_s:.0f} s · {ops} ops, "
             f"{rate:.0f} ops/s, {errors} errors (fail+info) · faults: {active or 'none'}")
 
+    state = CURRENT.get()
+    if state is not None:
+        state.nemesis = nemesis
     with LoadProcess(spec, on_progress=on_progress, env=labels(tb.run_id)) as lp:
         tb.record.extra_pids.append(lp.proc.pid)
         tb.record.save()
-        result = lp.wait(timeout=scn.workload.duration_s + scn.workload.timeout_ms / 1000 + 30)
+        if state is not None:
+            state.load_started = True
+        try:
+            result = lp.wait(timeout=scn.workload.duration_s + scn.workload.timeout_ms / 1000
+                             + 30)
+        except BaseException:
+            nemesis.heal_all()  # heal first: stopping the load may take its timeout
+            raise
     if not result.ok:
         raise InfrastructureError(
             f"the load process failed (exit {result.returncode}); its log says:\n"
@@ -155,9 +181,10 @@ def client_link_traffic(faults: list[dict[str, Any]], ops: Any,
 
 
 def analyse(scn: Scenario, result: LoadResult, t0_ns: int, cal: Calibration,
-            fault_results: list[dict[str, Any]], headroom: Headroom) -> dict[str, Any]:
+            fault_results: list[dict[str, Any]], headroom: Headroom,
+            lost: str | None = None) -> dict[str, Any]:
     """History and metrics -> evidence -> verdicts -> the results figures (``res``) and
-    the operations frame (``ops``)."""
+    the operations frame (``ops``); ``lost`` is why the testbed vanished under the run."""
     everything = measure.with_phase_times(operations(read_history(result.history_path)), t0_ns)
     ops = everything[everything["process"] < FINAL_PROCESS_BASE]  # the load's own operations
     fault_results[:] = client_link_traffic(fault_results, ops, scn.testbed.client_nodes)
@@ -166,7 +193,7 @@ def analyse(scn: Scenario, result: LoadResult, t0_ns: int, cal: Calibration,
     pred = predict(scn, cal, times)
     meas = measure.measure(ops, phs, warmup_s=cal.warmup_s, duration_s=scn.workload.duration_s)
     ev = Evidence(scn, phs, meas, [p.as_dict() for p in pred.phases], everything,
-                  headroom.problem(), fault_results)
+                  headroom.problem(), fault_results, testbed_lost=lost)
     verdicts = judge(ev)
     res = measure.overall(ops, scn.workload.duration_s)
     res["phases"] = [{**m.as_dict(), "predicted": p.as_dict()}
@@ -179,6 +206,8 @@ def analyse(scn: Scenario, result: LoadResult, t0_ns: int, cal: Calibration,
     res["t0_ns"] = t0_ns
     res["locust"] = locust_summary(result.stats or {})
     res["warnings"] = list((result.stats or {}).get("warnings") or [])
+    if lost:
+        res["testbed_lost"] = lost
     return {"res": res, "ops": ops}
 
 
@@ -207,14 +236,17 @@ def exercise(scn: Scenario, tb: Testbed, out: Path, say: Say = print
         measure_service_times(tb, cal)
         calibrate_from_load(scn, cal, (result.stats or {}).get("server_timing", []))
         nemesis.heal_all()
-        if "final_reads" in scn.checks.needs():
+        lost = tb.lost()
+        if lost:
+            say(f"the testbed was lost during the run: {lost}; every verdict is unknown")
+        elif "final_reads" in scn.checks.needs():
             svc = scn.testbed.service
             settle = 3 * svc.anti_entropy_ms / 1000 if svc.mode == "eventual" else 0.0
             say("final reads of every key after the heal")
             final_reads(scn.workload, tb.client_targets(), result.history_path, settle)
         t0_ns = int(nemesis.t0 * 1e9) if nemesis.t0 else int((result.stats or {})["started_ns"])
         faults = nemesis.results()
-        analysed = analyse(scn, result, t0_ns, cal, faults, headroom)
+        analysed = analyse(scn, result, t0_ns, cal, faults, headroom, lost)
     finally:
         nemesis.heal_all()
     return analysed, faults
@@ -244,47 +276,105 @@ def results_of(scn: Scenario, analysed: dict[str, Any], faults: list[dict[str, A
 
 
 def run(path: str, *, out: Path | None = None, backend: str | None = None,
-        seed: int | None = None, say: Say = print) -> RunOutcome:
-    """Run one scenario file end to end; return its results and exit code (0 pass, 1 not)."""
+        seed: int | None = None, say: Say = print, force: bool = False) -> RunOutcome:
+    """Run one scenario file end to end; return its results and exit code (0 pass, 1 not).
+    ``force`` lets ``out`` be a folder that holds an earlier run (which is replaced)."""
     overrides: dict[str, Any] = {}
     if backend:
         overrides["testbed.backend"] = backend
     if seed is not None:
         overrides["seed"] = seed
     return run_scenario(load_scenario(path, overrides=overrides), out=out, say=say,
-                        source=path)
+                        source=path, force=force)
+
+
+def claim_out(out: Path | None, name: str, force: bool = False) -> OutClaim:
+    """The run's own folder, locked for this run: ``out`` (refused if it holds anything,
+    unless ``force``) or a fresh default one under reports/."""
+    if out is None:
+        return claim_fresh(default_out(name))
+    return claim(absolute(out), force=force)
 
 
 def run_scenario(scn: Scenario, *, out: Path | None = None, say: Say = print,
-                 source: str | None = None) -> RunOutcome:
+                 source: str | None = None, force: bool = False) -> RunOutcome:
     """Run a scenario value end to end: testbed up, exercise, testbed down, artefacts.
     ``source`` is the file it came from (the reproduce line names it; without one, the
-    run directory's scenario.yaml)."""
-    out = absolute(out) if out else default_out(scn.name)
-    out.mkdir(parents=True, exist_ok=True)
+    run directory's scenario.yaml). A signal (SIGINT, SIGTERM, SIGHUP) heals, tears down,
+    writes the results of an ``interrupted`` run and raises :class:`Interrupted`."""
+    with claim_out(out, scn.name, force) as held, interruptible():
+        return run_in(scn, held.path, say, source)
+
+
+def run_in(scn: Scenario, out: Path, say: Say, source: str | None) -> RunOutcome:
+    """The run in its claimed folder (see :func:`run_scenario`)."""
     point_latest(out)
     written = write_scenario(out, scn, source)
     run_id = new_run_id()
     started = datetime.now(UTC)
     t_start = time.monotonic()
+    state = RunState()
+    token = CURRENT.set(state)
     tb: Testbed | None = None
-    with signals_heal():
-        try:
-            tb = stand_up(scn, run_id=run_id, workdir=out / "testbed", detached=False, say=say,
-                          scenario_path=source)
-            analysed, faults = exercise(scn, tb, out, say)
-            network = {"network": tb.record.network, "dropped": tb.dropped()}
-        finally:
-            if tb is not None:
-                say("tearing the testbed down")
-                tb.down()
+    analysed: dict[str, Any] | None = None
+    faults: list[dict[str, Any]] = []
+    network: dict[str, Any] = {}
+    try:
+        tb = stand_up(scn, run_id=run_id, workdir=out / "testbed", detached=False, say=say,
+                      scenario_path=source)
+        analysed, faults = exercise(scn, tb, out, say)
+        network = {"network": tb.record.network, "dropped": tb.dropped()}
+    except Interrupted:
+        pass  # healed on the way out of exercise; written below, after the teardown
+    finally:
+        CURRENT.reset(token)
+        if tb is not None:
+            tear_down(tb, say)
+    reproduce = reproduce_cmd(source or str(written), scn, scn.testbed.backend)
+    stop = pending()
+    if stop is not None:
+        raise stopped(scn, out, stop, state, analysed, faults, run_id=run_id, started=started,
+                      duration_s=time.monotonic() - t_start, reproduce=reproduce,
+                      network=network or ({"network": tb.record.network} if tb else {}))
+    assert analysed is not None
     results = results_of(scn, analysed, faults, run_id=run_id, started=started,
-                         duration_s=time.monotonic() - t_start,
-                         reproduce=reproduce_cmd(source or str(written), scn,
-                                                 scn.testbed.backend),
+                         duration_s=time.monotonic() - t_start, reproduce=reproduce,
                          network=network)
     write_artefacts(out, results, analysed["ops"])
     return RunOutcome(out, results, 0 if results["verdict"] == "pass" else 1)
+
+
+def tear_down(tb: Testbed, say: Say) -> None:
+    """The testbed down, never cut short: a signal during it waits for its end."""
+    with shielded():
+        with contextlib.suppress(OSError):  # a hung-up terminal (SIGHUP) cannot be told
+            say("tearing the testbed down")
+        tb.down()
+
+
+def stopped(scn: Scenario, out: Path, stop: Interrupted, state: RunState,
+            analysed: dict[str, Any] | None, faults: list[dict[str, Any]],
+            **meta: Any) -> Interrupted:
+    """Write the artefacts of an interrupted run; the Interrupted to raise, carrying them."""
+    nem = state.nemesis
+    if analysed is None:
+        faults = nem.results() if nem is not None else [
+            e.result() for e in schedule_from(scn.faults, scn.testbed.node_names, scn.seed)]
+    t0 = nem.t0 if nem is not None and nem.t0 else None
+    if analysed is not None:  # the checks were judged before the signal came
+        results = results_of(scn, analysed, faults, **meta)
+        ops = analysed["ops"]
+    else:
+        part = partial.measured(scn, out / "history.jsonl", t0, stop.at, fault_times(faults))
+        results = results_of(scn, {"res": part.res}, faults, **meta)
+        ops = part.ops
+    results["verdict"] = "interrupted"
+    results["interrupted"] = partial.interruption(
+        scn, stop, t0, faults, judged=analysed is not None, load_started=state.load_started)
+    results["interrupted"]["later_signals_ignored"] = list(GUARD.ignored)
+    write_artefacts(out, results, ops)
+    stop.outcome = RunOutcome(out, results, EXIT_CODE)
+    return stop
 
 
 def write_artefacts(out: Path, results: dict[str, Any], ops: Any) -> None:

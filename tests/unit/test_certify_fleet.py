@@ -106,7 +106,10 @@ def test_interrupted_certification_resumes(tmp_path: Path,
     monkeypatch.setattr(cf, "run_scenario", first)
     with pytest.raises(KeyboardInterrupt):
         cf.certify(FLEET, out=out, say=lambda _m: None)
-    assert first.ran == cells[:2] and list(cf.read_journal(out / "journal.jsonl")) == cells[:2]
+    journal = cf.read_journal(out / "journal.jsonl")
+    assert first.ran == cells[:2]
+    assert [c for c, e in journal.items() if e["verdict"] in cf.DONE] == cells[:2]
+    assert journal[cells[2]]["verdict"] == "interrupted", "the cut-short cell says so"
 
     second = FakeRunner({})
     monkeypatch.setattr(cf, "run_scenario", second)
