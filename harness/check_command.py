@@ -18,8 +18,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
-
 from harness.checks.lin.check import MODELS, LinResult, check_file, check_ops
 from harness.checks.lin.ops import REGISTER_FUNCTIONS, fmt, op_dict, ops_from_pairs, paused_gc
 from harness.checks.verdict import Verdict, overall_verdict
@@ -56,6 +54,17 @@ def _event_error(ev: dict[str, Any]) -> str | None:
     return None
 
 
+def _bad_utf8_line(path: Path) -> int:
+    """The number of the first line that is not UTF-8."""
+    with path.open("rb") as fh:
+        for i, raw in enumerate(fh, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return i
+    return 1
+
+
 def _require_file(path: Path) -> None:
     if not path.is_file():
         raise ConfigError(f"{path}: no such history file; give the path of a history.jsonl "
@@ -68,7 +77,11 @@ def _load_pairs(path: Path) -> tuple[list[dict[str, Any]], list[Pair]]:
     _require_file(path)
     try:
         events = read_history(path)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: line {_bad_utf8_line(path)}: not UTF-8 text; a history is "
+                          f"UTF-8 JSON lines (re-encode it, e.g. iconv -t UTF-8); "
+                          f"{FORMAT_HINT}") from None
+    except ValueError as exc:
         raise ConfigError(f"{exc}; {FORMAT_HINT}") from None
     for i, ev in enumerate(events):
         problem = _event_error(ev)
@@ -98,7 +111,10 @@ def run_check(path: str, model: str, budget_s: float) -> LinResult:
                           f"use one of: {', '.join(MODELS)}")
     _require_file(Path(path))
     with paused_gc():
-        res = check_file(path, budget_s=budget_s)
+        try:
+            res = check_file(path, budget_s=budget_s)
+        except ValueError:  # a line the core took but Python cannot (a 5,000-digit number)
+            res = None  # the Python reader reports it, with its line
         if res is None:
             res = check_ops(ops_from_pairs(_load_pairs(Path(path))[1]), budget_s=budget_s)
     return res
@@ -111,6 +127,7 @@ def as_json(res: LinResult) -> str:
 
 def witness_tables(res: LinResult) -> list[Any]:
     """One rich table per violating key: the minimal witness, in invoke order."""
+    from rich.table import Table  # cost: rich, only when there is a witness to show
     tables = []
     for k in res.violations:
         t = Table(title=f"key {fmt(k.key)}: minimal non-linearizable sub-history "

@@ -548,3 +548,7 @@ def certify(
               f"({', '.join(f'{n} {v}' for v, n in s['counts'].items())}){errored}; "
               f"report: {cert.out / 'report.html'}", highlight=False, soft_wrap=True)
     raise typer.Exit(cf.exit_code(cert))
+
+
+if __name__ == "__main__":  # python -m harness.cli: the full CLI, no fast path
+    main()

@@ -197,3 +197,26 @@ def test_checking_a_history_imports_no_pandas(tmp_path: Path, ep_env: dict[str, 
                 if line.startswith("import time:")]
     assert "harness.check_command" in imported
     assert not [m for m in imported if m.split(".")[0] == "pandas"]
+
+
+@pytest.mark.parametrize("stale", [False, True])
+def test_fast_path_prints_what_the_full_cli_prints(tmp_path: Path, ep_env: dict[str, str],
+                                                   stale: bool) -> None:
+    """`edgeproof check FILE` skips typer and rich (harness.entry); the full CLI
+    (`python -m harness.cli`) must say the same, with the same exit code."""
+    ev = simulate_register(7, n_ops=300, processes=4, keys=2)
+    if stale:
+        injected = inject_stale_read(ev, random.Random(7))
+        assert injected is not None
+        ev = injected[0]
+    path = _write(tmp_path / "h.jsonl", ev)
+    fast = edgeproof("check", str(path), "--model", "linearizable", env=ep_env)
+    full = subprocess.run([sys.executable, "-m", "harness.cli", "check", str(path), "--model",
+                           "linearizable"], capture_output=True, text=True, env=ep_env,
+                          timeout=120)
+    assert (fast.returncode, fast.stdout) == (full.returncode, full.stdout)
+    assert fast.returncode == (1 if stale else 0), fast.stdout + fast.stderr
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"process": 0}\n\xff\xfe\n')
+    fast = edgeproof("check", str(bad), env=ep_env)
+    assert fast.returncode == 2 and f"{bad}: line 2: not UTF-8" in fast.stderr, fast.stderr
