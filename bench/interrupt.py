@@ -76,8 +76,8 @@ def wait_for_fault(proc: subprocess.Popen[bytes], deadline: float) -> tuple[str,
             if not rec.toxiproxy_url:
                 continue
             n = toxics(rec.toxiproxy_url)
-            if not rec.active_faults and n is not None:
-                before = n
+            if not rec.active_faults and n is not None:  # the fewest seen: the toxics land
+                before = n if before is None else min(before, n)  # before the record lists it
             elif rec.active_faults and before is not None and n is not None and n > before:
                 return str(rec.toxiproxy_url), before
         time.sleep(0.05)  # polling another process's record; bounded by the deadline

@@ -119,8 +119,12 @@ class Nemesis:
         return entry
 
     def apply(self, entry: Scheduled) -> None:
-        """Apply one entry; a fault that fails to apply is a result, not a crash."""
+        """Apply one entry; a fault that fails to apply is a result, not a crash. Nothing
+        is applied once :meth:`heal_all` has begun; the effect is probed outside the lock (a
+        partition's probe may take 1.5 s), so a heal never waits for it."""
         with self._lock:
+            if self._stop.is_set():
+                return
             try:
                 entry.fault.apply(self.testbed)
                 entry.ok = True
@@ -129,15 +133,23 @@ class Nemesis:
             entry.applied_at_s = self.now_s()
             self.active.append(entry)
             self._record()
-            if entry.ok:
-                entry.effect = probe(entry.fault, self.testbed, healed=False)
-                entry.traffic_at = (traffic(entry.fault, self.testbed), None)
+        if entry.ok:
+            entry.effect = probe(entry.fault, self.testbed, healed=False)
+            entry.traffic_at = (traffic(entry.fault, self.testbed), None)
 
     def heal(self, entry: Scheduled) -> None:
         """Heal one entry if it is active (idempotent); a failed heal is recorded."""
+        if self._unapply(entry):
+            self._probe_healed(entry)
+
+    def _probe_healed(self, entry: Scheduled) -> None:
+        entry.healed = probe(entry.fault, self.testbed, healed=True)
+
+    def _unapply(self, entry: Scheduled) -> bool:
+        """Heal one active entry (not yet probed); True when it was active and applied."""
         with self._lock:
             if entry not in self.active:
-                return
+                return False
             if entry.ok:
                 entry.traffic_at = (entry.traffic_at[0], traffic(entry.fault, self.testbed))
             entry.healed_at_s = self.now_s()  # the fault ends as its heal begins: a
@@ -148,8 +160,7 @@ class Nemesis:
             entry.heal_took_s = self.now_s() - entry.healed_at_s
             self.active.remove(entry)
             self._record()
-            if entry.ok:
-                entry.healed = probe(entry.fault, self.testbed, healed=True)
+            return bool(entry.ok)
 
     def _record(self) -> None:
         rec = self.testbed.record
@@ -158,14 +169,23 @@ class Nemesis:
                                       for e in self.active]
         rec.save()
 
-    def heal_all(self) -> None:
-        """Stop the timeline and heal every active fault, most recent first (idempotent)."""
+    def heal_all(self, urgent: bool = False) -> None:
+        """Stop the timeline and heal every active fault, most recent first (idempotent).
+        ``urgent`` (a signal): heal at once, without waiting for an effect probe under way
+        (whose fault then reads as healed); else the probes finish first."""
         self._stop.set()
+        if urgent:
+            self._heal_active()  # waits for an apply under way, not for its probe
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=30)
+        self._heal_active()  # whatever the timeline's thread finished meanwhile
+
+    def _heal_active(self) -> None:
+        """Every active fault healed, most recent first, then each heal probed."""
         with self._lock:
-            for entry in reversed(list(self.active)):
-                self.heal(entry)
+            done = [e for e in reversed(list(self.active)) if self._unapply(e)]
+        for entry in done:
+            self._probe_healed(entry)
 
     def results(self) -> list[dict[str, Any]]:
         """Every entry as results.json reports it."""

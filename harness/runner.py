@@ -138,7 +138,7 @@ def drive_load(scn: Scenario, tb: Testbed, nemesis: Nemesis, out: Path,
             result = lp.wait(timeout=scn.workload.duration_s + scn.workload.timeout_ms / 1000
                              + 30)
         except BaseException:
-            nemesis.heal_all()  # heal first: stopping the load may take its timeout
+            nemesis.heal_all(urgent=True)  # heal first: stopping the load may take its timeout
             raise
     if not result.ok:
         raise InfrastructureError(
@@ -155,10 +155,19 @@ def reproduce_cmd(path: str | Path, scn: Scenario, backend: str) -> str:
 
 
 def fault_times(fault_results: list[dict[str, Any]]) -> list[tuple[float, float]]:
-    """(applied, healed) per fault, the scheduled times where the actual ones are missing."""
-    return [(f["applied_at_s"] if f["applied_at_s"] is not None else f["at_s"],
-             f["healed_at_s"] if f["healed_at_s"] is not None else f["at_s"] + f["for_s"])
+    """(applied, healed) per fault, the scheduled times where the actual ones are missing;
+    a fault lasts until its heal has finished (a crashed node is down until it is ready
+    again, however long its restart takes)."""
+    return [(f["applied_at_s"] if f["applied_at_s"] is not None else f["at_s"], heal_done(f))
             for f in fault_results]
+
+
+def heal_done(f: dict[str, Any]) -> float:
+    """When a fault's heal finished, in seconds after the load began (the scheduled end
+    when it was never healed)."""
+    if f.get("healed_at_s") is None:
+        return float(f["at_s"] + f["for_s"])
+    return float(f["healed_at_s"]) + float(f.get("heal_took_s") or 0.0)
 
 
 def client_link_traffic(faults: list[dict[str, Any]], ops: Any,
