@@ -79,7 +79,8 @@ def fault_windows(results: dict[str, Any]) -> list[Window]:
     out = []
     for f in results.get("faults", []):
         a = f.get("applied_at_s") if f.get("applied_at_s") is not None else f["at_s"]
-        b = f.get("healed_at_s") if f.get("healed_at_s") is not None else f["at_s"] + f["for_s"]
+        b = (f["at_s"] + f["for_s"] if f.get("healed_at_s") is None
+             else f["healed_at_s"] + (f.get("heal_took_s") or 0.0))  # until healed
         out.append(Window(float(a), float(b), f"{f['kind']} {f['target']}"))
     return out
 

@@ -8,12 +8,14 @@ Every process carries ``EDGEPROOF_RUN_ID`` in its environment so `edgeproof clea
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,7 @@ class LocalTestbed(Testbed):
         super().__init__(spec, record)
         self.seed = seed
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.standbys: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
         self.server: ToxiproxyServer | None = None
         self.support = cgroups.probe()
         self.lib = clock.find_libfaketime()
@@ -180,6 +183,13 @@ class LocalTestbed(Testbed):
         }
 
     def _launch(self, name: str) -> None:
+        proc = self._spawn(name)
+        self.procs[name] = proc
+        self.nodes[name].pid = proc.pid
+
+    def _spawn(self, name: str, standby: Path | None = None) -> subprocess.Popen[bytes]:
+        """Start a node's process in its namespace, cgroup and clock (``standby``: a
+        reference node that imports and then waits on that FIFO before it binds)."""
         base, data = self._node_dirs(name)
         rec = self.nodes[name]
         env = {**os.environ, **labels(self.run_id), "PYTHONUNBUFFERED": "1"}
@@ -188,12 +198,15 @@ class LocalTestbed(Testbed):
             env.update(clock.faketime_env(rec.clock_file, self.lib))
         env.update({k: self.render(name, v) for k, v in self.spec.node(name).env.items()})
         cmd = self._command(name, data)
+        if standby is not None:
+            cmd = [*cmd, "--standby", str(standby)]
         if self.net is not None:
             cmd = netns.in_netns(self.net.nodes[name], cmd)
         with open(base / f"{name}.log", "ab") as log:
             try:
                 proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, env=env, cwd=data,
+                                        stdin=subprocess.DEVNULL, env=env,
+                                        cwd=base if standby else data,
                                         start_new_session=True)
             except OSError as exc:
                 raise TestbedError(
@@ -202,8 +215,40 @@ class LocalTestbed(Testbed):
                     node=name) from None
         if rec.cgroups:
             cgroups.attach(rec.cgroups, proc.pid)
-        self.procs[name] = proc
-        rec.pid = proc.pid
+        return proc
+
+    def _prepare_standby(self, name: str) -> None:
+        """While a reference node is down, start its successor up to the point of binding,
+        so that the heal's restart costs milliseconds, not an interpreter start-up (which
+        would otherwise stretch every crash window by a second or more)."""
+        if not self.spec.node(name).is_reference:
+            return
+        fifo = self._node_dirs(name)[0] / f"{name}.standby"
+        fifo.unlink(missing_ok=True)
+        os.mkfifo(fifo, 0o600)
+        self.standbys[name] = (self._spawn(name, standby=fifo), fifo)
+
+    def _start_standby(self, name: str) -> bool:
+        """Tell a node's standby to serve (True), or False when it has none or it died."""
+        proc, fifo = self.standbys.pop(name, (None, None))
+        if proc is None or fifo is None:
+            return False
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as exc:  # ENXIO: still importing, not reading the FIFO yet
+                if exc.errno != errno.ENXIO:
+                    raise
+                time.sleep(0.005)  # bounded by the deadline; the standby opens it soon
+                continue
+            with os.fdopen(fd, "wb") as f:
+                f.write(b"1")
+            self.procs[name] = proc
+            self.nodes[name].pid = proc.pid
+            return True
+        kill_group(proc.pid, signal.SIGKILL, grace_s=0)
+        return False
 
     def _dead(self, name: str) -> str | None:
         """Why a node process has died during start-up, with its log's tail; None if alive."""
@@ -226,11 +271,13 @@ class LocalTestbed(Testbed):
         """SIGKILL the node's process group (no goodbye to anyone)."""
         kill_group(self.nodes[node].pid, signal.SIGKILL, grace_s=0)
         self._reap_child(node)
+        self._prepare_standby(node)
 
     def stop(self, node: str) -> None:
         """Graceful stop: SIGTERM, then SIGKILL after a grace period."""
         kill_group(self.nodes[node].pid, signal.SIGTERM, grace_s=5.0)
         self._reap_child(node)
+        self._prepare_standby(node)
 
     def restart(self, node: str, keep_data: bool = True) -> None:
         """Start a stopped or crashed node again and wait for its readiness probe."""
@@ -238,7 +285,9 @@ class LocalTestbed(Testbed):
             return
         if not keep_data:
             shutil.rmtree(self._node_dirs(node)[1], ignore_errors=True)
-        self._launch(node)
+            self._node_dirs(node)  # an empty data dir again
+        if not self._start_standby(node):
+            self._launch(node)
         self.record.save()
         self.wait_ready([node], READY_TIMEOUT_S, alive=self._dead)
 
@@ -295,7 +344,7 @@ class LocalTestbed(Testbed):
         for name in self.nodes:
             self.resume(name)
         reap(self.record)
-        for proc in self.procs.values():
+        for proc in [*self.procs.values(), *(p for p, _ in self.standbys.values())]:
             try:
                 proc.wait(timeout=2)
             except subprocess.TimeoutExpired:

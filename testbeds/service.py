@@ -408,12 +408,23 @@ async def run(cfg: NodeConfig) -> int:
     return 0
 
 
+def wait_for_start(fifo: Path) -> bool:
+    """A standby node (imports done, nothing bound) blocks here until the testbed writes a
+    byte to ``fifo`` (True: serve) or closes it without one (False: exit)."""
+    with fifo.open("rb") as f:
+        return f.read(1) != b""
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: parse --config, validate it, run the node."""
+    """Entry point: parse --config, validate it, run the node (after ``--standby FIFO``
+    says so: a crashed node's restart then costs no interpreter start-up)."""
     parser = argparse.ArgumentParser(prog="python -m testbeds.service",
                                      description="edgeproof reference edge service node")
     parser.add_argument("--config", required=True, type=Path, help="path to node.json")
+    parser.add_argument("--standby", type=Path, help="a FIFO: start when a byte arrives")
     args = parser.parse_args(argv)
+    if args.standby is not None and not wait_for_start(args.standby):
+        return 0
     try:
         cfg = load_config(args.config)
     except ConfigError as exc:

@@ -159,28 +159,30 @@ def test_clock_skew_offset_and_drift(trio: LocalTestbed) -> None:
     assert _clock_offset(trio, "edge-2") == pytest.approx(0, abs=0.05)
 
 
-def _stops_answering_within(tb: LocalTestbed, node: str, fault: Pause | Crash) -> float:
-    """ms from apply's return until the node stops answering (apply itself may probe)."""
+def _answers_after_apply(tb: LocalTestbed, node: str, fault: Pause | Crash) -> int:
+    """Health answers the node gave after apply returned, over five probes: a pause or a
+    crash is in place when apply returns (apply probes it), so there must be none."""
     url = tb.direct_url(node)
     fault.apply(tb)
-    t = time.monotonic()
+    answered = 0
     with httpx.Client(trust_env=False) as http:
-        while time.monotonic() - t < 2:
+        for _ in range(5):
             try:
-                http.get(f"{url}/health", timeout=0.05)
+                http.get(f"{url}/health", timeout=0.2)
+                answered += 1
             except httpx.HTTPError:
-                return (time.monotonic() - t) * 1000
-    return float("inf")
+                pass
+    return answered
 
 
 @pytest.mark.parametrize("kind", ["pause", "crash"])
 def test_pause_and_crash_stop_the_node_at_once_and_heal(trio: LocalTestbed, kind: str) -> None:
     fault = Pause("edge-1") if kind == "pause" else Crash("edge-1")
     try:
-        took = _stops_answering_within(trio, "edge-1", fault)
+        answered = _answers_after_apply(trio, "edge-1", fault)
     finally:
         fault.heal(trio)
-    assert took <= 100, f"{kind}: still answering after {took:.0f} ms"
+    assert answered == 0, f"{kind}: the node still answered {answered} of 5 probes"
     assert trio.healthy("edge-1")
     assert httpx.put(f"{_client(trio, 'edge-1')}/kv/after", json={"value": 1},
                      timeout=5).status_code == 200

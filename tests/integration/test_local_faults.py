@@ -87,3 +87,28 @@ def test_crash_kills_and_heal_restarts_with_data(pair: LocalTestbed) -> None:
     assert pair.healthy("edge-2")
     got = httpx.get(f"{pair.direct_url('edge-2')}/kv/durable", timeout=5).json()
     assert got["value"] == 7
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+@pytest.mark.parametrize("keep_data", [True, False])
+def test_crashed_node_restarts_from_its_standby(pair: LocalTestbed, keep_data: bool) -> None:
+    """While a reference node is down its successor waits, imported but not bound (not
+    running, port closed); the heal hands over to it, with or without the data."""
+    url = dict(pair.client_targets())["edge-1"]
+    assert httpx.put(f"{url}/kv/kept", json={"value": 3}, timeout=5).status_code == 200
+    old = pair.nodes["edge-2"].pid
+    crash = Crash("edge-2", keep_data=keep_data)
+    crash.apply(pair)
+    standby, _fifo = pair.standbys["edge-2"]
+    assert standby.poll() is None and "--standby" in _cmdline(standby.pid)
+    assert not pair.node_running("edge-2") and not pair.port_open("edge-2")
+    crash.heal(pair)
+    assert pair.nodes["edge-2"].pid == standby.pid != old
+    assert pair.node_running("edge-2") and pair.healthy("edge-2")
+    log = Path(pair.record.workdir) / "nodes" / "edge-2" / "data" / "kv.jsonl"
+    stored = log.read_text() if log.exists() else ""  # before any read writes it back
+    assert ('"kept"' in stored) is keep_data, stored
+    assert "edge-2" not in pair.standbys
