@@ -38,6 +38,8 @@ def _line_numbers(path: Path) -> list[int]:
 
 def _event_error(ev: dict[str, Any]) -> str | None:
     """What an event lacks that the checker needs (None: nothing)."""
+    if isinstance(ev["process"], list | dict):  # operations are paired by it (a dict key)
+        return f"'process' must be a number or a name, got {fmt(ev['process'])}; {FORMAT_HINT}"
     t = ev.get("time_ns")
     if isinstance(t, bool) or not isinstance(t, int | float):
         return f"'time_ns' must be a number (nanoseconds), got {t!r}; {FORMAT_HINT}"

@@ -53,7 +53,7 @@ def _check_positive(value: float | None, option: str, example: str) -> None:
 
 
 def _fail(exc: EdgeproofError) -> None:
-    console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
 
 
@@ -382,7 +382,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except EdgeproofError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except UsageError as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":  # `edgeproof` alone: the help

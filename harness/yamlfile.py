@@ -26,13 +26,14 @@ from harness.errors import ConfigError, Problem
 MAX_FILE_BYTES = 4 * 1024 * 1024  # room for a 1,000-node fleet (~150 KB) many times over
 MAX_DEPTH = 32  # a scenario nests 5 deep, a fleet 7
 MAX_VALUES = 400_000  # scalars and collections, aliases expanded (10,000 faults: ~110,000)
+MAX_INT_CHARS = 100  # 2**64 has 20 digits; Python converts at most 4,300 (and prints no more)
 
 _PARSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CONSTRUCT = yaml.constructor.SafeConstructor()
 _RESOLVER = yaml.resolver.Resolver()
 _TAG = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {f"{_TAG}{t}" for t in ("str", "int", "float", "bool", "null", "binary")}
-_TIMESTAMP, _MERGE = f"{_TAG}timestamp", f"{_TAG}merge"
+_TIMESTAMP, _MERGE, _INT = f"{_TAG}timestamp", f"{_TAG}merge", f"{_TAG}int"
 # YAML 1.2 floats that YAML 1.1 (PyYAML) reads as strings: 1e9, 2.5E3
 _FLOAT12 = re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$")
 # what YAML calls non-printable (c-printable is tab, LF, CR, x20-x7E, x85, xA0-...)
@@ -200,6 +201,7 @@ class _Builder:
             return f"{_TAG}str", value
         if tag == _MERGE:
             return tag, None
+        self.short_int(tag, ev)
         node = yaml.ScalarNode(tag, value, ev.start_mark, ev.end_mark)
         return tag, _CONSTRUCT.yaml_constructors[tag](_CONSTRUCT, node)
 
@@ -207,6 +209,7 @@ class _Builder:
         if ev.tag not in _SCALAR_TAGS:
             raise self.error(f"the tag {ev.tag!r} is not one edgeproof reads; remove it (plain "
                              "YAML values need no tags)", ev.start_mark)
+        self.short_int(ev.tag, ev)
         node = yaml.ScalarNode(ev.tag, ev.value, ev.start_mark, ev.end_mark)
         try:
             return ev.tag, _CONSTRUCT.yaml_constructors[ev.tag](_CONSTRUCT, node)
@@ -214,6 +217,14 @@ class _Builder:
             raise self.error(f"{ev.value!r} is not a valid {ev.tag.rsplit(':', 1)[-1]} "
                              f"({exc}); fix the value or remove the tag",
                              ev.start_mark) from None
+
+    def short_int(self, tag: str, ev: yaml.ScalarEvent) -> None:
+        """Refuse an integer written with more than ``MAX_INT_CHARS`` characters before it is
+        built: Python will not convert (or print) one of over 4,300 digits (ValueError)."""
+        if tag == _INT and len(ev.value) > MAX_INT_CHARS:
+            raise self.error(f"a whole number written with {len(ev.value):,} characters, more "
+                             f"than the {MAX_INT_CHARS} any value needs; write a smaller "
+                             "number (or quote it, if it is text)", ev.start_mark)
 
     def start(self, ev: yaml.CollectionStartEvent) -> None:
         is_map = isinstance(ev, yaml.MappingStartEvent)

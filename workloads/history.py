@@ -143,7 +143,7 @@ def read_history(path: str | Path) -> list[dict[str, Any]]:
             ev, end = raw(line)
             if end != len(line):
                 ev = _loads_line(path, line, i, last)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, nested too deep, a 5,000-digit number
             ev = _loads_line(path, line, i, last)
         if type(ev) is not dict or "process" not in ev or ev.get("type") not in TYPES:
             if ev is _SKIP:
@@ -173,6 +173,11 @@ def _loads_line(path: str | Path, line: str, i: int, last: int) -> Any:
         if i == last:
             return _TORN
         raise ValueError(f"{path}: line {i} is not valid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: line {i} is nested too deep to read (an event is one flat "
+                         "JSON object)") from None
+    except ValueError as exc:  # JSON that Python will not build: an over-4,300-digit number
+        raise ValueError(f"{path}: line {i} cannot be read ({exc})") from None
 
 
 def to_dataframe(events: Iterable[dict[str, Any]]) -> pd.DataFrame:
