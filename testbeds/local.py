@@ -28,6 +28,7 @@ from testbeds.progress import Progress, quiet
 from testbeds.reaper import reap
 from testbeds.spec import CLIENTS, TestbedSpec
 from testbeds.state import NodeRecord, ProxyRecord, TestbedRecord, labels
+from testbeds.template import Template, TemplateError
 from testbeds.topology import link_toxics, plan_proxies
 from testbeds.toxiproxy.client import ToxiproxyClient
 from testbeds.toxiproxy.server import ToxiproxyServer, find_toxiproxy
@@ -44,6 +45,7 @@ class LocalTestbed(Testbed):
         self.seed = seed
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.standbys: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
+        self.template: Template | None = None
         self.server: ToxiproxyServer | None = None
         self.support = cgroups.probe()
         self.lib = clock.find_libfaketime()
@@ -91,6 +93,7 @@ class LocalTestbed(Testbed):
                 netns.restore(netns.node_rules(self.net.subnet, self._routes(name)),
                               self.net.nodes[name])
         self.record.save()
+        self._start_template()
         for node in self.spec.nodes:
             self._launch(node.name)
         self.record.save()
@@ -127,7 +130,7 @@ class LocalTestbed(Testbed):
                                        hw.memory_mb)
                 limits = f"cgroup v{self.support.version}"
             clock_file = None
-            if node.clock == "faketime" and self.lib:
+            if node.clock == "faketime" and (self.lib or node.is_reference):
                 clock_file = str(Path(self.record.workdir) / "clocks" / f"{node.name}.offset")
             self.record.nodes[node.name] = NodeRecord(
                 name=node.name, tier=node.tier, host=host, ports=ports, cgroups=paths,
@@ -179,13 +182,55 @@ class LocalTestbed(Testbed):
             "members": self.spec.node_names, "peers": peers,
             "primary": svc.primary or self.spec.node_names[0],
             "anti_entropy_ms": svc.anti_entropy_ms, "replica_timeout_ms": svc.replica_timeout_ms,
-            "data_dir": str(data_dir), "bug": svc.bug,
+            "data_dir": str(data_dir), "bug": svc.bug, "clock_file": self._clock_file(name),
         }
 
+    def _clock_file(self, name: str) -> str | None:
+        """A reference node's clock file, made if missing (the service reads it itself)."""
+        path = self.nodes[name].clock_file
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            clock.write_offset(path, clock.read_offset(path))
+        return path
+
+    def _start_template(self) -> None:
+        """The process reference nodes are forked from (`testbeds.template`), unless
+        ``EDGEPROOF_NODE_TEMPLATE=0`` asks for one interpreter per node."""
+        if os.environ.get("EDGEPROOF_NODE_TEMPLATE", "1") == "0" or not any(
+                n.is_reference for n in self.spec.nodes):
+            return
+        env = {**os.environ, **labels(self.run_id), "PYTHONUNBUFFERED": "1"}
+        log = Path(self.record.workdir) / "nodes" / "template.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self.template = Template(env, log)
+        self.record.extra_pids.append(self.template.pid)
+
     def _launch(self, name: str) -> None:
+        if self.template is not None and self.template.alive() and \
+                self.spec.node(name).is_reference:
+            self.procs.pop(name, None)
+            self.nodes[name].pid = self._fork(name)
+            return
         proc = self._spawn(name)
         self.procs[name] = proc
         self.nodes[name].pid = proc.pid
+
+    def _fork(self, name: str) -> int:
+        """A reference node forked from the template: its namespace, cgroups, log and env
+        as an exec'd node has them; its clock from its clock file (in its config)."""
+        assert self.template is not None
+        base, data = self._node_dirs(name)
+        self._command(name, data)  # writes node.json
+        rec = self.nodes[name]
+        env = {k: self.render(name, v) for k, v in self.spec.node(name).env.items()}
+        req = {"config": str(data.parent / "node.json"), "log": str(base / f"{name}.log"),
+               "cwd": str(data), "cgroups": rec.cgroups, "env": env,
+               "netns": self.net.nodes[name].path if self.net is not None else None}
+        try:
+            return self.template.fork(req)
+        except TemplateError as exc:
+            raise TestbedError(f"node {name}: cannot start from the node template: {exc}; "
+                               f"see {base / 'template.log'}", node=name) from None
 
     def _spawn(self, name: str, standby: Path | None = None) -> subprocess.Popen[bytes]:
         """Start a node's process in its namespace, cgroup and clock (``standby``: a
@@ -193,7 +238,7 @@ class LocalTestbed(Testbed):
         base, data = self._node_dirs(name)
         rec = self.nodes[name]
         env = {**os.environ, **labels(self.run_id), "PYTHONUNBUFFERED": "1"}
-        if rec.clock_file and self.lib:
+        if rec.clock_file and self.lib and not self.spec.node(name).is_reference:
             Path(rec.clock_file).parent.mkdir(parents=True, exist_ok=True)
             env.update(clock.faketime_env(rec.clock_file, self.lib))
         env.update({k: self.render(name, v) for k, v in self.spec.node(name).env.items()})
@@ -221,8 +266,9 @@ class LocalTestbed(Testbed):
         """While a reference node is down, start its successor up to the point of binding,
         so that the heal's restart costs milliseconds, not an interpreter start-up (which
         would otherwise stretch every crash window by a second or more)."""
-        if not self.spec.node(name).is_reference:
-            return
+        if not self.spec.node(name).is_reference or (
+                self.template is not None and self.template.alive()):
+            return  # a fork from the template is as quick
         fifo = self._node_dirs(name)[0] / f"{name}.standby"
         fifo.unlink(missing_ok=True)
         os.mkfifo(fifo, 0o600)
@@ -253,11 +299,17 @@ class LocalTestbed(Testbed):
     def _dead(self, name: str) -> str | None:
         """Why a node process has died during start-up, with its log's tail; None if alive."""
         proc = self.procs.get(name)
-        if proc is None or proc.poll() is None:
+        if proc is None:  # forked from the template: only its pid is known
+            if pid_alive(self.nodes[name].pid):
+                return None
+            code = "an unknown code"
+        elif proc.poll() is None:
             return None
+        else:
+            code = f"code {proc.returncode}"
         log = Path(self.record.workdir) / "nodes" / f"{name}.log"
         tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
-        return (f"node {name} exited with code {proc.returncode} during start-up; last log "
+        return (f"node {name} exited with {code} during start-up; last log "
                 f"lines ({log}):\n  " + "\n  ".join(tail))
 
     # ------------------------------------------------------------ lifecycle verbs
@@ -333,6 +385,10 @@ class LocalTestbed(Testbed):
 
     def _reap_child(self, node: str) -> None:
         proc = self.procs.get(node)
+        if proc is None:  # the template reaps its children: wait until this one is gone
+            deadline = time.monotonic() + 5
+            while pid_alive(self.nodes[node].pid) and time.monotonic() < deadline:
+                time.sleep(0.002)  # a readiness loop, bounded: the template reaps at once
         if proc is not None:
             try:
                 proc.wait(timeout=5)
@@ -344,6 +400,8 @@ class LocalTestbed(Testbed):
         for name in self.nodes:
             self.resume(name)
         reap(self.record)
+        if self.template is not None:
+            self.template.close()
         for proc in [*self.procs.values(), *(p for p, _ in self.standbys.values())]:
             try:
                 proc.wait(timeout=2)

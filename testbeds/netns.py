@@ -28,6 +28,7 @@ entered the namespace with ``setns(2)`` through ctypes.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import ipaddress
 import os
 import re
@@ -104,6 +105,8 @@ def plan(run_id: str, slot: int, nodes: Sequence[str], octet: int | None = None)
     from the slot; index per node)."""
     octet = 100 + slot % 150 if octet is None else octet
     tag = run_id[2:]
+    if len(tag) > 12:  # an interface name holds 15 characters: "epb" + 12
+        tag = hashlib.sha1(run_id.encode()).hexdigest()[:12]
     out = {}
     for i, name in enumerate(nodes):
         ip = f"10.{octet}.{1 + i // 250}.{i % 250 + 1}"

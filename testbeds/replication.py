@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
@@ -27,6 +28,52 @@ import aiohttp
 log = logging.getLogger("edgeproof.service")
 
 LOG_NAME = "kv.jsonl"
+
+
+class WallClock:
+    """The node's own wall clock: the host's plus the offset in its clock file (libfaketime's
+    ``+1.5`` syntax, re-read when the file changes), so clock-skew faults move a node forked
+    from a template, where LD_PRELOAD cannot reach (without a file: the host's clock, which
+    libfaketime may be skewing)."""
+
+    RECHECK_S = 0.2  # re-read at least this often: a rename may reuse inode and mtime tick
+
+    def __init__(self, path: str | None = None) -> None:
+        self.path = path
+        self._key: tuple[int, int, int] | None = None
+        self._read_at = 0.0
+        self._offset = 0.0
+
+    def offset_s(self) -> float:
+        """The offset now (0 without a file; the last good value if it is unreadable)."""
+        if self.path is None:
+            return 0.0
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return 0.0
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        now = time.monotonic()
+        if key != self._key or now - self._read_at > self.RECHECK_S:
+            self._key, self._read_at = key, now
+            self._offset = self._parse(self._offset)
+        return self._offset
+
+    def _parse(self, last: float) -> float:
+        try:
+            with open(self.path or "", encoding="ascii") as f:
+                text = f.read().strip()
+            return float(text) if text else 0.0
+        except (OSError, ValueError):
+            return last
+
+    def time(self) -> float:
+        """Seconds since the epoch by this node's clock."""
+        return time.time() + self.offset_s()
+
+    def time_ns(self) -> int:
+        """Nanoseconds since the epoch by this node's clock."""
+        return time.time_ns() + round(self.offset_s() * 1e9)
 
 
 class Tag(NamedTuple):
@@ -245,8 +292,10 @@ class Replicator:
     """The replication modes: quorum (ABD), primary (synchronous) and eventual (LWW)."""
 
     def __init__(self, name: str, mode: str, members: list[str], primary: str, store: Store,
-                 peers: Peers, background: Background, bug: str | None = None) -> None:
+                 peers: Peers, background: Background, bug: str | None = None,
+                 clock: WallClock | None = None) -> None:
         self.name, self.mode, self.primary, self.bug = name, mode, primary, bug
+        self.clock = clock or WallClock()
         self.store, self.peers, self.bg = store, peers, background
         self.quorum = len(members) // 2 + 1
         self.others = [m for m in members if m != name and m in peers.addresses]
@@ -329,7 +378,7 @@ class Replicator:
             return unavailable("write quorum not reachable (query phase)", len(answers),
                                self.quorum)
         top = max(e.tag for e in answers)
-        entry = Entry(key, value, top.version + 1, self.writer_id(), time.time())
+        entry = Entry(key, value, top.version + 1, self.writer_id(), self.clock.time())
         acks = await self._store_majority(entry)
         if acks < self.quorum:
             return unavailable("write quorum not reachable (store phase); the write may "
@@ -339,7 +388,7 @@ class Replicator:
     def _early_ack(self, key: str, value: Any) -> Reply:
         """The seeded bug: apply locally, answer at once, replicate in the background."""
         local = self.store.get(key) or absent(key)
-        entry = Entry(key, value, local.version + 1, self.writer_id(), time.time())
+        entry = Entry(key, value, local.version + 1, self.writer_id(), self.clock.time())
         self.store.apply(entry)
         self.bg.spawn(self._store_majority(entry))
         return kv_reply(key, entry)
@@ -371,7 +420,7 @@ class Replicator:
             version = current.version if current else 0
             if if_version is not None and if_version != version:
                 return self._mismatch(key, current, if_version)
-            entry = Entry(key, value, version + 1, self.name, time.time())
+            entry = Entry(key, value, version + 1, self.name, self.clock.time())
             self.store.apply(entry)
             acks = await asyncio.gather(
                 *(self.peers.call(m, "/internal/store", entry.to_json()) for m in self.others))
@@ -388,7 +437,7 @@ class Replicator:
         version = current.version if current else 0
         if if_version is not None and if_version != version:
             return self._mismatch(key, current, if_version)
-        entry = Entry(key, value, version + 1, self.name, time.time())
+        entry = Entry(key, value, version + 1, self.name, self.clock.time())
         self.store.apply(entry)  # may lose to a newer timestamp: the LWW anomaly, by design
         body = {"entries": [entry.to_json()]}
         for peer in self.others:

@@ -54,6 +54,7 @@ from testbeds.replication import (
     Peers,
     Replicator,
     Store,
+    WallClock,
     lww_order,
     tag_order,
 )
@@ -88,6 +89,7 @@ class NodeConfig:
     data_dir: str | None = None
     log_level: str = "warning"
     bug: str | None = None  # a seeded bug, to show the checkers catch it (see replication)
+    clock_file: str | None = None  # the node's own clock offset (replication.WallClock)
 
 
 def _check(ok: bool, message: str) -> None:
@@ -120,6 +122,8 @@ def parse_config(raw: Any) -> NodeConfig:
     _check(isinstance(cfg.peers, dict), "'peers' must map member names to 'host:port'")
     _check(cfg.log_level.lower() in LOG_LEVELS, f"'log_level' must be one of {LOG_LEVELS}")
     _check(cfg.bug in (None, *BUGS), f"'bug' must be one of {BUGS} or absent, not {cfg.bug!r}")
+    _check(cfg.clock_file is None or isinstance(cfg.clock_file, str),
+           "'clock_file' must be a path (string) or absent")
     primary = cfg.primary or members[0]
     _check(primary in members, f"'primary' {primary!r} is not one of 'members'")
     return NodeConfig(**{**cfg.__dict__, "members": members, "primary": primary})
@@ -249,8 +253,9 @@ class Node:
         self.store = Store(Path(cfg.data_dir) if cfg.data_dir else None, order)
         self.peers = Peers(cfg.peers, cfg.replica_timeout_ms / 1000.0)
         self.bg = Background()
+        self.wall = WallClock(cfg.clock_file)
         self.repl = Replicator(cfg.name, cfg.mode, cfg.members, cfg.primary, self.store,
-                               self.peers, self.bg, bug=cfg.bug)
+                               self.peers, self.bg, bug=cfg.bug, clock=self.wall)
         self.ingested: dict[str, int] = {}
         self.service_overshoot_ms = 0.0  # running mean of (held - sampled): timer granularity
         self.served = 0
@@ -318,8 +323,9 @@ class Node:
         return web.json_response({"status": "ok", "name": self.cfg.name, "mode": self.cfg.mode})
 
     async def clock(self, request: web.Request) -> web.Response:
-        return web.json_response({"name": self.cfg.name, "time": time.time(),
-                                  "time_ns": time.time_ns()})
+        ns = self.wall.time_ns()
+        return web.json_response({"name": self.cfg.name, "time": ns / 1e9, "time_ns": ns,
+                                  "offset_s": self.wall.offset_s()})
 
     async def metrics(self, request: web.Request) -> web.Response:
         return web.json_response({
@@ -425,10 +431,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.standby is not None and not wait_for_start(args.standby):
         return 0
+    return serve(args.config)
+
+
+def serve(config: Path) -> int:
+    """Validate node.json and run the node (its exit code); shared by :func:`main` and a
+    template's forked child (`testbeds.template`)."""
     try:
-        cfg = load_config(args.config)
+        cfg = load_config(config)
     except ConfigError as exc:
-        print(f"edge service: {args.config}: {exc}", file=sys.stderr)
+        print(f"edge service: {config}: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(stream=sys.stderr, level=cfg.log_level.upper(),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")

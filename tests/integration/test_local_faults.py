@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 from collections.abc import Iterator
@@ -20,8 +21,23 @@ from workloads.timing import parse_server_timing
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(params=["template", "exec"])
+def nodes_from(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Reference nodes forked from the template (the default) or one interpreter each."""
+    if request.param == "exec":
+        monkeypatch.setenv("EDGEPROOF_NODE_TEMPLATE", "0")
+    return str(request.param)
+
+
 @pytest.fixture
 def pair(tmp_path: Path, ep_env: dict[str, str]) -> Iterator[LocalTestbed]:
+    with two_nodes(tmp_path) as tb:
+        yield tb
+
+
+@contextlib.contextmanager
+def two_nodes(tmp_path: Path) -> Iterator[LocalTestbed]:
+    """Two quorum nodes joined by a link (the environment decides how nodes start)."""
     spec = TestbedSpec.model_validate({
         "service": {"mode": "quorum"},
         "nodes": [{"name": "edge-1", "hardware": {"service_ms": 0}},
@@ -94,19 +110,34 @@ def _cmdline(pid: int) -> str:
 
 
 @pytest.mark.parametrize("keep_data", [True, False])
-def test_crashed_node_restarts_from_its_standby(pair: LocalTestbed, keep_data: bool) -> None:
-    """While a reference node is down its successor waits, imported but not bound (not
-    running, port closed); the heal hands over to it, with or without the data."""
+def test_crashed_node_restarts_at_once(nodes_from: str, tmp_path: Path,
+                                       ep_env: dict[str, str], keep_data: bool) -> None:
+    """A crashed reference node's restart costs no interpreter start-up: forked again from
+    the template, or (one interpreter per node) handed over to the standby that waited,
+    imported but unbound, while it was down; with or without its data."""
+    with two_nodes(tmp_path) as tb:
+        _restart_at_once(tb, nodes_from, keep_data)
+
+
+def _restart_at_once(pair: LocalTestbed, nodes_from: str, keep_data: bool) -> None:
     url = dict(pair.client_targets())["edge-1"]
     assert httpx.put(f"{url}/kv/kept", json={"value": 3}, timeout=5).status_code == 200
     old = pair.nodes["edge-2"].pid
+    assert (pair.template is not None) is (nodes_from == "template")
     crash = Crash("edge-2", keep_data=keep_data)
     crash.apply(pair)
-    standby, _fifo = pair.standbys["edge-2"]
-    assert standby.poll() is None and "--standby" in _cmdline(standby.pid)
     assert not pair.node_running("edge-2") and not pair.port_open("edge-2")
+    if nodes_from == "exec":
+        standby, _fifo = pair.standbys["edge-2"]
+        assert standby.poll() is None and "--standby" in _cmdline(standby.pid)
     crash.heal(pair)
-    assert pair.nodes["edge-2"].pid == standby.pid != old
+    new = pair.nodes["edge-2"].pid
+    assert new != old
+    if nodes_from == "exec":
+        assert new == standby.pid
+    else:
+        assert pair.template is not None
+        assert f"PPid:\t{pair.template.pid}" in Path(f"/proc/{new}/status").read_text()
     assert pair.node_running("edge-2") and pair.healthy("edge-2")
     log = Path(pair.record.workdir) / "nodes" / "edge-2" / "data" / "kv.jsonl"
     stored = log.read_text() if log.exists() else ""  # before any read writes it back
