@@ -12,6 +12,7 @@ import shlex
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,20 @@ from testbeds.reaper import reap
 from testbeds.spec import CLIENTS, ReadyProbe, TestbedSpec
 from testbeds.state import NodeRecord, ProxyRecord, TestbedRecord, free_slot
 from testbeds.toxiproxy.client import ToxiproxyClient
+
+WORKERS = 8  # concurrent rule updates in node namespaces (each one exec, mostly waiting)
+
+
+def in_parallel(calls: list[Callable[[], Any]]) -> None:
+    """Run the calls on a few threads (each execs iptables in one namespace); the first
+    error is raised after all have ended."""
+    if len(calls) <= 1:
+        for call in calls:
+            call()
+        return
+    with ThreadPoolExecutor(max_workers=min(WORKERS, len(calls))) as pool:
+        for future in [pool.submit(call) for call in calls]:
+            future.result()
 
 
 class Testbed(abc.ABC):
@@ -214,10 +229,10 @@ class Testbed(abc.ABC):
                                                  for x in self.proxies(src, dst))]
             peers.append(self.nodes[dst].host)
         target = "REJECT --reject-with tcp-reset" if mode == "reject" else "DROP"
-        for src, (proxies, peers) in rules.items():
-            netns.restore(netns.node_cut_rules(self._cut_chain(tag), proxies, peers, target),
-                          nets[src])
-        self._cut_nodes[tag] = sorted(rules)
+        chain = self._cut_chain(tag)
+        self._cut_nodes[tag] = sorted(rules)  # before: a failed restore is mended too
+        in_parallel([lambda s=src, r=r: netns.restore(netns.node_cut_rules(chain, *r, target),
+                                                      nets[s]) for src, r in rules.items()])
 
     def _routes(self, name: str) -> list[netns.Route]:
         """The declared link directions out of a node, each port through its proxy (what its
@@ -235,8 +250,9 @@ class Testbed(abc.ABC):
         self.admin.remove_toxics([(p, n) for p, n, *_ in toxics])
         self.admin.set_enabled_many(disable, True)
         nets = self.node_nets()
-        for name in self._cut_nodes.pop(tag, list(nets)):
-            netns.node_mend(nets[name], self._cut_chain(tag))
+        chain = self._cut_chain(tag)
+        in_parallel([lambda n=name: netns.node_mend(nets[n], chain)
+                     for name in self._cut_nodes.pop(tag, list(nets)) if name in nets])
 
     def blocked_packets(self, tag: str) -> int | None:
         """Packets a cut dropped in the nodes' namespaces (None where the network cannot

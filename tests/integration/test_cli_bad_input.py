@@ -45,7 +45,7 @@ BAD: dict[str, tuple[str | None, tuple[str, ...]]] = {
     "negative-latency": (
         "testbed:\n  nodes: [{name: edge-1}]\n"
         "faults:\n  - {at_s: 1, for_s: 2, kind: latency, link: [clients, '*'], ms: -5}\n",
-        ("faults[0].ms", "line 4", "greater than or equal to 0"),
+        ("faults[0].ms", "line 4", "-5 is out of range: give at least 0"),
     ),
     "unknown-fault-kind": (
         "testbed:\n  nodes: [{name: edge-1}]\n"

@@ -57,23 +57,25 @@ def _client(tb: LocalTestbed, node: str) -> str:
 
 def test_latency_adds_its_round_trip_and_jitter_stays_in_bound(trio: LocalTestbed) -> None:
     url = _client(trio, "edge-1")
-    base = statistics.median(_rtts(url))
+    sample = _rtts(url)
+    least, base = min(sample), statistics.median(sample)  # noise only ever adds to the least
     lat = ToxicFault("latency", ("clients", "edge-1"), {"latency": 50, "jitter": 0})
     lat.apply(trio)
     try:
-        added = statistics.median(_rtts(url)) - base
+        added = min(_rtts(url)) - least
     finally:
         lat.heal(trio)
-    assert added == pytest.approx(50, abs=2), f"added {added:.2f} ms"
+    assert added == pytest.approx(50, abs=3), f"added {added:.2f} ms"
     jit = ToxicFault("latency", ("clients", "edge-1"), {"latency": 50, "jitter": 10})
     jit.apply(trio)
     try:
         samples = [s - base for s in _rtts(url, 40)]
     finally:
         jit.heal(trio)
-    assert min(samples) >= 40 - 2 and max(samples) <= 60 + 8, samples
+    q = statistics.quantiles(samples, n=20)  # 5% .. 95%: one scheduling hiccup is no jitter
+    assert q[0] >= 40 - 2 and q[-1] <= 60 + 12, samples
     assert statistics.pstdev(samples) > 2, "jitter should spread the samples"
-    assert statistics.median(_rtts(url)) - base < 2, "healed"
+    assert min(_rtts(url)) - least < 2, "healed"
 
 
 def test_bandwidth_limits_a_bulk_transfer_to_its_rate(trio: LocalTestbed) -> None:
