@@ -79,9 +79,11 @@ def measure_service_times(tb: Testbed, cal: Calibration) -> None:
 
 def warmup_s(scn: Scenario) -> float:
     """The start of the load that calibrates the model at the scenario's own operating
-    point (and is left out of the checks): 3 s, shorter if a fault or the end comes first."""
+    point (and is left out of the checks): ``workload.warmup_s`` or 3 s, shorter if a fault
+    or the end comes first (never calibrated under a fault)."""
     first = min((f.at_s for f in scn.faults), default=scn.workload.duration_s)
-    return max(0.0, min(3.0, first - 0.5, scn.workload.duration_s / 4))
+    want = 3.0 if scn.workload.warmup_s is None else scn.workload.warmup_s
+    return max(0.0, min(want, first - 0.5, scn.workload.duration_s / 4))
 
 
 def trimmed_mean(xs: list[float], top: float = 0.1) -> float:

@@ -29,6 +29,9 @@ class WorkloadSpec(BaseModel):
     keys: Int = Field(default=10, ge=1, le=1_000_000)
     read_fraction: Num = Field(default=0.5, ge=0, le=1)
     timeout_ms: Num = Field(default=2000.0, gt=0, le=HOUR_MS)
+    warmup_s: Num | None = Field(
+        default=None, ge=0, le=DAY_S, description="the start of the load that calibrates the "
+        "model and is left out of the checks (default 3 s, less before an early fault)")
     spawn_rate: Num | None = Field(default=None, gt=0, le=MAX_USERS)
     cas_fraction: Num = Field(default=0.0, ge=0, le=1, description="builtin:kv CAS share")
     shape: Literal["closed", "open", "step", "ramp", "spike"] = "closed"
