@@ -37,7 +37,8 @@ def _inner_rate(ops, skip_s: float = 1.0) -> tuple[float, float]:
 
 
 @pytest.mark.integration
-def test_closed_loop_obeys_littles_law_within_5_percent(tmp_path: Path, kv_server) -> None:
+def test_closed_loop_obeys_littles_law_within_5_percent(tmp_path: Path, kv_server,
+                                                        quiet_host: float) -> None:
     spec = _spec(tmp_path, kv_server(), users=30, think_time_ms=50, duration_s=9, seed=5)
     ops = _checked_ops(run_load(spec))
     x, r_s = _inner_rate(ops)
@@ -46,7 +47,8 @@ def test_closed_loop_obeys_littles_law_within_5_percent(tmp_path: Path, kv_serve
 
 
 @pytest.mark.integration
-def test_open_loop_throughput_within_5_percent_of_rate(tmp_path: Path, kv_server) -> None:
+def test_open_loop_throughput_within_5_percent_of_rate(tmp_path: Path, kv_server,
+                                                       quiet_host: float) -> None:
     spec = _spec(tmp_path, kv_server(), shape="open", rate_rps=250, users=5, duration_s=12,
                  timeout_ms=500, seed=9)
     result = run_load(spec)

@@ -29,7 +29,7 @@ def test_latency_step_run(ep_env: dict[str, str], tmp_path: Path, quiet_host: fl
     assert res["seed"] == 11 and res["backend"] == "local"
     fault = res["faults"][0]
     assert fault["kind"] == "latency" and fault["ok"] is True
-    assert abs(fault["applied_at_s"] - 8) < 0.5 and abs(fault["healed_at_s"] - 16) < 0.5
+    assert abs(fault["applied_at_s"] - 10) < 0.5 and abs(fault["healed_at_s"] - 19) < 0.5
     for c in res["checks"]:
         assert set(c) >= {"name", "kind", "predicted", "measured", "tolerance", "verdict",
                           "detail"}
@@ -37,8 +37,8 @@ def test_latency_step_run(ep_env: dict[str, str], tmp_path: Path, quiet_host: fl
     if accuracy_applies(res, request.node.nodeid):
         assert proc.returncode == 0, f"seed 11; {proc.stdout}\n{proc.stderr}"
         assert res["verdict"] == "pass"
-        added = phases["latency clients->*"]["latency_ms"]["mean"] - \
-            phases["baseline"]["latency_ms"]["mean"]
+        added = phases["latency clients->*"]["latency_ms"]["p50"] - \
+            phases["baseline"]["latency_ms"]["p50"]  # medians: a host burst moves a mean
         assert abs(added - 50) <= 5, f"50 ms step measured as {added:.2f} ms"
 
     events = read_history(out / "history.jsonl")
