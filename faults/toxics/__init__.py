@@ -50,7 +50,7 @@ class ToxicFault:
                 "declare it under testbed.links (or use [clients, NODE] for a client link)",
                 fault=self.kind)
         if self.kind == "latency":  # the round trip before, for the probe of its effect
-            self._before_ms = testbed.link_rtt_ms(*self._sample(testbed), samples=3)
+            self._before_ms = testbed.link_rtt_ms(*self._sample(testbed), samples=5)
         items = [(p.name, f"{self.id}-{self.kind}-{s}", self.toxic_type or self.kind, s,
                   self.attributes) for p in proxies for s in self.streams]
         self._added += [(p, n) for p, n, *_ in items]
@@ -83,7 +83,7 @@ class ToxicFault:
         be gone after the heal. Other toxics are not timed (``unverified``)."""
         if self.kind != "latency":
             return Effect(UNVERIFIED, f"{self.kind}: no probe times it")
-        rtt = testbed.link_rtt_ms(*self._sample(testbed), samples=3)
+        rtt = testbed.link_rtt_ms(*self._sample(testbed), samples=5)
         if rtt is None or self._before_ms is None:
             return Effect(UNVERIFIED, "no application probe over this link (declare a node "
                                       "probe: {http: /path})")
