@@ -183,9 +183,9 @@ def _say(line: str) -> None:
 @contextlib.contextmanager
 def _heal_on_sigterm() -> Iterator[None]:
     """SIGTERM becomes KeyboardInterrupt while a testbed is up, so teardown runs."""
-    from harness.runner import signals_heal  # cost: see the imports
+    from harness.interrupts import interruptible  # cost: see the imports
     try:
-        cm = signals_heal()
+        cm = interruptible()
         cm.__enter__()
     except ValueError:  # not the main thread: signals cannot be set here
         yield

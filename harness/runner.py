@@ -14,7 +14,7 @@ import math
 import shlex
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -81,14 +81,6 @@ def stand_up(scn: Scenario, *, run_id: str, workdir: Path, detached: bool, say: 
     return backends.up(scn.testbed, run_id=run_id, name=scn.name, workdir=workdir,
                        seed=scn.seed, detached=detached, progress=say,
                        scenario_path=scenario_path)
-
-
-@contextlib.contextmanager
-def signals_heal() -> Iterator[None]:
-    """SIGINT, SIGTERM and SIGHUP become :class:`Interrupted` (a KeyboardInterrupt) so the
-    final heal and teardown always run; later signals are ignored until the block ends."""
-    with interruptible():
-        yield
 
 
 @dataclass
