@@ -59,6 +59,17 @@ def number(x: Any) -> float:
     return math.nan if x is None else float(x)
 
 
+def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion k/n (Wilson 1927): unlike p +- z*se it
+    stays inside [0, 1] and keeps its coverage near 0 and 1 and for small n."""
+    if n <= 0:
+        return (math.nan, math.nan)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
 def with_phase_times(ops: pd.DataFrame, t0_ns: int) -> pd.DataFrame:
     """Add start_s/end_s columns: seconds after the load started."""
     out = ops.copy()

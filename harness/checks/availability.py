@@ -11,6 +11,7 @@ import pandas as pd
 
 from harness.checks.evidence import Evidence
 from harness.checks.verdict import FAIL, PASS, UNKNOWN, Verdict
+from harness.measure import wilson_interval
 from harness.models.availability import predict_phase, promise
 from harness.phases import Phase
 from harness.scenario import Scenario
@@ -33,11 +34,8 @@ class Cell:
 
     def ci95_pp(self) -> float:
         """Half-width of the Wilson 95% interval, in percentage points."""
-        if not self.done:
-            return math.nan
-        z, n, p = 1.96, self.done, self.measured
-        half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-        return 100 * half
+        lo, hi = wilson_interval(self.ok, self.done)
+        return 100 * (hi - lo) / 2
 
 
 def measure_cells(scn: Scenario, ops: pd.DataFrame, phases: list[Phase],
