@@ -68,6 +68,18 @@ class StalenessCheck(CheckConfig):
                           description="emulated service overshoot")
 
 
+class RecoveryCheck(CheckConfig):
+    """After every heal: no stall (ok completions below ``stall_below`` of the baseline's
+    rate in every window of ``min_stall_s``) longer than the predicted recovery time (0 s)
+    plus ``tolerance_s``."""
+
+    stall_below: Num = Field(default=0.5, gt=0, le=1, description="share of the baseline's "
+                             "ok rate below which a window counts as stalled")
+    min_stall_s: Num = Field(default=0.5, gt=0, le=3600, description="the window")
+    tolerance_s: Num = Field(default=1.0, ge=0, le=86_400, description="stall time allowed "
+                             "beyond the predicted recovery")
+
+
 class ChecksSpec(SpecModel):
     """Which checks a run makes (a check left out, or null, is not made)."""
 
@@ -77,6 +89,7 @@ class ChecksSpec(SpecModel):
     durability: DurabilityCheck | None = None
     lost_updates: LostUpdatesCheck | None = None
     staleness: StalenessCheck | None = None
+    recovery: RecoveryCheck | None = None
 
     def configured(self) -> dict[str, CheckConfig]:
         """The checks this scenario makes, by name."""

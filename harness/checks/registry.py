@@ -10,6 +10,7 @@ intervals, which can hide a violation but not invent one.
 
 from __future__ import annotations
 
+import itertools
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from harness.checks.durability import durability_check
 from harness.checks.evidence import Evidence
 from harness.checks.latency import latency_check
 from harness.checks.lost_updates import lost_updates_check
+from harness.checks.recovery import recovery_check
 from harness.checks.staleness import staleness_check
 from harness.checks.verdict import PASS, UNKNOWN, Verdict
 
@@ -41,6 +43,7 @@ CHECKS: tuple[Check, ...] = (
     Check("staleness", staleness_check, load_figures=True),  # PBS timing: a figure
     Check("latency", latency_check, load_figures=True),
     Check("availability", availability_check, load_figures=True),
+    Check("recovery", recovery_check, load_figures=True),  # completion rates: a figure
 )
 
 
@@ -88,7 +91,7 @@ def judge(ev: Evidence) -> list[Verdict]:
     return [Verdict("nothing checked", "none", UNKNOWN, detail=(
         "unknown: nothing checked: the scenario's checks: block configures no check that "
         "gave a verdict; add one (latency, availability, consistency, durability, "
-        "lost_updates, staleness)"))]
+        "lost_updates, staleness, recovery)"))]
 
 
 def fault_problems(ev: Evidence) -> dict[int, str]:
@@ -114,7 +117,15 @@ def gate(verdicts: list[Verdict], ev: Evidence) -> list[Verdict]:
     unverified = {i: f"{f.get('kind')} {f.get('target')}" for i, f in enumerate(ev.faults)
                   if f.get("effect") == "unverified" and i not in problems}
     faults_of = {p.name: set(p.faults) for p in ev.phases}
+    healed = {p.name: set(prev.faults) for prev, p in itertools.pairwise(ev.phases)
+              if p.kind == "recovery"}  # a recovery check judges the heal of what came before
     for v in verdicts:
+        if v.kind == "recovery" and v.phase in healed:
+            mine = healed[v.phase]
+            if bad := [problems[i] for i in sorted(mine) if i in problems]:
+                v.verdict = UNKNOWN
+                v.detail = f"unknown: {'; '.join(bad)}. {v.detail}"
+            continue
         mine = faults_of.get(v.phase, set()) if v.phase is not None else set(problems)
         bad = [problems[i] for i in sorted(mine) if i in problems]
         if bad and (v.phase is not None or v.verdict == PASS):
