@@ -1,7 +1,8 @@
 """Docker backend figures: image build time, up-to-ready for 3/10/30 containers, idle memory.
 
 - Image build: the service and Toxiproxy images are removed and rebuilt from the local base
-  (cold), then asked for again (cached: a content-hash lookup). ``--rebuild-base`` also removes
+  with no layer of an earlier build reused (cold: `nocache`, the base excluded), then asked
+  for again (cached: a content-hash lookup). ``--rebuild-base`` also removes
   and re-debootstraps ``edgeproof/base:bookworm`` first (about a minute; needs root).
 - Up-to-ready: a ring (node i <-> i+1, last back to first) of reference-service nodes with a
   client proxy each, timed from ``DockerTestbed.up()`` until every node answers its probe
@@ -48,7 +49,7 @@ def build_times(client: Any, rebuild_base: bool) -> dict[str, float]:
     doomed = [built.service, built.toxiproxy] + ([images.LOCAL_BASE] if rebuild_base else [])
     for ref in doomed:
         client.images.remove(ref, force=True)
-    _, cold = images.timed_ensure(client)
+    _, cold = images.timed_ensure(client, nocache=True)  # cold: no earlier layer reused
     _, cached = images.timed_ensure(client)
     return {"cold_s": round(cold, 2), "cached_s": round(cached, 3),
             "rebuilt_base": rebuild_base}

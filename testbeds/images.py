@@ -166,7 +166,7 @@ def service_tag(client: Any, base: str) -> str:
     return f"edgeproof/service:{_digest(parts)}"
 
 
-def build_service(client: Any, base: str, say: Say = quiet) -> str:
+def build_service(client: Any, base: str, say: Say = quiet, nocache: bool = False) -> str:
     """Build the reference service image unless its tag exists."""
     tag = service_tag(client, base)
     if _has(client, tag):
@@ -178,15 +178,16 @@ def build_service(client: Any, base: str, say: Say = quiet) -> str:
         for src in SERVICE_SOURCES:
             (ctx / src).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(REPO / src, ctx / src)
-        _build(client, ctx, tag, {"BASE": base})
+        _build(client, ctx, tag, {"BASE": base}, nocache)
     return tag
 
 
-def _build(client: Any, ctx: Path, tag: str, args: dict[str, str]) -> None:
+def _build(client: Any, ctx: Path, tag: str, args: dict[str, str], nocache: bool = False
+           ) -> None:
     import docker.errors  # cost: as above
     try:
         client.images.build(path=str(ctx), tag=tag, buildargs=args, rm=True, forcerm=True,
-                            pull=False, labels={LABEL: tag.split(":")[0]})
+                            pull=False, nocache=nocache, labels={LABEL: tag.split(":")[0]})
     except docker.errors.BuildError as exc:
         tail = "".join(str(c.get("stream") or c.get("error") or "") for c in exc.build_log)
         raise InfrastructureError(
@@ -240,7 +241,7 @@ def static_toxiproxy(say: Say = quiet) -> Path:
     return target
 
 
-def build_toxiproxy(client: Any, say: Say = quiet) -> str:
+def build_toxiproxy(client: Any, say: Say = quiet, nocache: bool = False) -> str:
     """edgeproof/toxiproxy:<hash of binary and Dockerfile>, built FROM scratch if missing."""
     binary = static_toxiproxy(say)
     dockerfile = CONTEXT / "toxiproxy.Dockerfile"
@@ -251,19 +252,23 @@ def build_toxiproxy(client: Any, say: Say = quiet) -> str:
     with tempfile.TemporaryDirectory(prefix="edgeproof-ctx-") as tmp:
         shutil.copy(dockerfile, Path(tmp) / "Dockerfile")
         shutil.copy2(binary, Path(tmp) / "toxiproxy-server")
-        _build(client, Path(tmp), tag, {})
+        _build(client, Path(tmp), tag, {}, nocache)
     return tag
 
 
 # ------------------------------------------------------------------ all of them
-def ensure_images(client: Any, base: str | None = None, say: Say = quiet) -> Images:
-    """Build whatever is missing (each step is a no-op when its tag exists)."""
+def ensure_images(client: Any, base: str | None = None, say: Say = quiet,
+                  nocache: bool = False) -> Images:
+    """Build whatever is missing (each step is a no-op when its tag exists); ``nocache``
+    builds every step anew (a cold build: no layer of an earlier build reused)."""
     chosen = choose_base(client, base, say)
-    return Images(chosen, build_service(client, chosen, say), build_toxiproxy(client, say))
+    return Images(chosen, build_service(client, chosen, say, nocache),
+                  build_toxiproxy(client, say, nocache))
 
 
-def timed_ensure(client: Any, base: str | None = None, say: Say = quiet) -> tuple[Images, float]:
+def timed_ensure(client: Any, base: str | None = None, say: Say = quiet,
+                 nocache: bool = False) -> tuple[Images, float]:
     """ensure_images and the seconds it took (for the CLI and the benchmark)."""
     t = time.monotonic()
-    return ensure_images(client, base, say), time.monotonic() - t
+    return ensure_images(client, base, say, nocache), time.monotonic() - t
 
