@@ -45,12 +45,8 @@ def ring_spec(n: int) -> Any:
     return TestbedSpec.model_validate({"nodes": [{"name": m} for m in names], "links": links})
 
 
-def timed_class(shared_probe: bool = False) -> Any:
-    """LocalTestbed with its start-up stages timed (bench only; the library is untouched).
-
-    (``shared_probe`` is kept for the command line's sake: the library now probes with a TCP
-    connect first and one shared keep-alive client, the fix this benchmark first measured.)
-    """
+def timed_class() -> Any:
+    """LocalTestbed with its start-up stages timed (bench only; the library is untouched)."""
     import httpx
 
     from testbeds.local import LocalTestbed
@@ -155,6 +151,7 @@ def one_run(cls: Any, n: int, base: Path, rep: int, slot: int, tag: str) -> dict
                 raise ExternalKill(str(exc).splitlines()[0]) from None
             raise
         up_s = time.perf_counter() - t0
+        load_1m = os.getloadavg()[0]  # how busy the machine was: a noisy host reads slow
         ru1 = resource.getrusage(resource.RUSAGE_SELF)
         parent_cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
         time.sleep(0.5)  # let each node settle to idle before reading memory
@@ -170,7 +167,8 @@ def one_run(cls: Any, n: int, base: Path, rep: int, slot: int, tag: str) -> dict
             tb.down()
         down_s = time.perf_counter() - t1
     return {"n": n, "rep": rep, "up_s": up_s, "down_s": down_s, "stages": dict(cls.stages),
-            "parent_cpu_s": parent_cpu,
+            "parent_cpu_s": parent_cpu, "load_1m": load_1m,
+            "harness_cpu_share": parent_cpu / up_s if up_s else None,
             "first_ready_s": ready_at[0] if ready_at else None, "proxies": proxies,
             "toxiproxy_rss_mb": tox["rss"] if tox else None, "mem": mem}
 
@@ -203,6 +201,8 @@ def summarise(runs: list[dict[str, Any]], variant: str, retries: int) -> dict[st
         "down_median_s": statistics.median(r["down_s"] for r in runs),
         "first_ready_s": statistics.median(r["first_ready_s"] or 0 for r in runs),
         "parent_cpu_s": statistics.median(r["parent_cpu_s"] for r in runs),
+        "harness_cpu_share": statistics.median(r["harness_cpu_share"] or 0 for r in runs),
+        "load_1m_max": max(r["load_1m"] for r in runs),
         "stages_median_s": stages,
         "rss_mean_mb": statistics.fmean(rss), "rss_max_mb": max(rss),
         "pss_mean_mb": statistics.fmean(pss), "pss_max_mb": max(pss),
@@ -252,9 +252,12 @@ def print_tables(rows: list[dict[str, Any]], cost: dict[str, float]) -> None:
         s.add_column(k, justify="right")
     s.add_column("first node ready", justify="right")
     s.add_column("harness CPU s", justify="right")
+    s.add_column("harness CPU share", justify="right")
+    s.add_column("load 1 min (max)", justify="right")
     for r in rows:
         s.add_row(str(r["n"]), r["probe"], *(f"{v:.3f}" for v in r["stages_median_s"].values()),
-                  f"{r['first_ready_s']:.2f}", f"{r['parent_cpu_s']:.2f}")
+                  f"{r['first_ready_s']:.2f}", f"{r['parent_cpu_s']:.2f}",
+                  f"{r['harness_cpu_share']:.0%}", f"{r['load_1m_max']:.2f}")
     con.print(s)
     c = Table(title="one bare node-like process, alone (median wall ms)")
     for k in cost:
@@ -277,19 +280,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="one repetition per size")
     ap.add_argument("--sizes", default="3,20,100")
-    ap.add_argument("--fix-sizes", default="",
-                    help="sizes also run with the proposed shared readiness probe ('' = none)")
     ap.add_argument("--slot", type=int, default=None,
                     help="loopback slot 1..149 (default: random 60..140)")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    fix_sizes = [int(s) for s in args.fix_sizes.split(",") if s]
     slot = args.slot or random.randint(60, 140)
-    plan = [(n, "library") for n in sizes] + [(n, "shared") for n in fix_sizes]
+    plan = [(n, "library") for n in sizes]  # (the "shared probe" variant is the library now)
 
     with tempfile.TemporaryDirectory(prefix="ep-bench-up-") as tmp:
         os.environ["EDGEPROOF_STATE_DIR"] = str(Path(tmp) / "state")
-        classes = {"library": timed_class(False), "shared": timed_class(True)}
+        classes = {"library": timed_class()}
         cost = process_cost(1 if args.quick else 3)
         rows = []
         for n, variant in plan:
