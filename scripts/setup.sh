@@ -10,11 +10,12 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # Debian packages: libfaketime for clock skew; Go to build Toxiproxy; venv support;
-# iproute2, iptables and util-linux (nsenter) for the namespaced network; redis-server and
+# iproute2, iptables, nftables (partitions) and util-linux (nsenter) for the namespaced
+# network; redis-server and
 # etcd-server, real third-party systems the tests put under faults; chromium, to check that
 # reports render.
 need=()
-for pkg in libfaketime python3-venv ca-certificates iproute2 iptables util-linux \
+for pkg in libfaketime python3-venv ca-certificates iproute2 iptables nftables util-linux \
            redis-server redis-tools etcd-server etcd-client chromium; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done

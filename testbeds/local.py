@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import shutil
 import signal
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import InfrastructureError, TestbedError
-from testbeds import cgroups, clock, netns
+from testbeds import cgroups, clock, netns, nftcut
 from testbeds.base import Testbed
 from testbeds.net import node_host, port_free
 from testbeds.processes import kill_group, pid_alive
@@ -409,6 +410,52 @@ class LocalTestbed(Testbed):
                 pass
         if self.server is not None:
             self.server.stop()
+
+    # ------------------------------------------------------------ partitions
+    def block(self, cuts: set[tuple[str, str]], tag: str, mode: str = "drop") -> None:
+        """In namespaces a ``drop`` partition is one nftables table in the root namespace,
+        which every byte of a cut direction crosses (testbeds/nftcut.py: one atomic call,
+        no toxic or chain per proxy); elsewhere, without nft, or for ``reject``: the base's
+        toxics and per-namespace chains."""
+        if mode == "drop" and self.net is not None and nftcut.available():
+            try:
+                nftcut.apply(nftcut.table_name(self.run_id, tag), self._nft_cut(cuts))
+            except OSError as exc:
+                logging.getLogger(__name__).warning("%s; cutting with toxics instead", exc)
+            else:
+                self._blocks[tag], self._cut_nodes[tag] = ([], []), []
+                return
+        super().block(cuts, tag, mode)
+
+    def _nft_cut(self, cuts: set[tuple[str, str]]) -> nftcut.Cut:
+        assert self.net is not None
+        ports, peers = set(), set()
+        for src, dst in cuts:
+            if src not in self.nodes or dst not in self.nodes:
+                continue
+            ports |= {int(p.listen.rsplit(":", 1)[1]) for p in self.proxies(src, dst)}
+            peers.add((self.nodes[src].host, self.nodes[dst].host))
+        return nftcut.Cut(self.net.bridge_ip, frozenset(ports), frozenset(peers))
+
+    def unblock(self, tag: str) -> None:
+        """Mend a cut (idempotent; from another process too: the table has a known name)."""
+        if self.net is not None and nftcut.available():
+            name = nftcut.table_name(self.run_id, tag)
+            if tag in self._cut_nodes and not self._cut_nodes[tag]:
+                nftcut.delete(name)  # this process cut with nft: nothing else to mend
+                self._blocks.pop(tag, None)
+                self._cut_nodes.pop(tag, None)
+                return
+            nftcut.delete(name)
+        super().unblock(tag)
+
+    def blocked_packets(self, tag: str) -> int | None:
+        """Packets the cut dropped: its nft table's counters, else the base's chains."""
+        if self.net is not None and nftcut.available():
+            got = nftcut.packets(nftcut.table_name(self.run_id, tag))
+            if got is not None:
+                return got
+        return super().blocked_packets(tag)
 
     @classmethod
     def attach(cls, spec: TestbedSpec, record: TestbedRecord) -> LocalTestbed:

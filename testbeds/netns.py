@@ -15,9 +15,10 @@ Layout of a testbed (``network: namespaces``):
   else to the testbed: undeclared ports and nodes without a link;
 - in the root namespace, chain ``EP<id>F`` (from FORWARD) accepts the bridge's own traffic
   (Docker sets FORWARD to DROP);
-- a partition is a chain ``EPC-<tag>`` first in each source node's ``EP-OUT``: silent drops
-  of TCP to the proxies of its cut links and of non-TCP traffic to the cut peers. The same
-  rules serve a docker testbed, inside each container's namespace (``/proc/PID/ns/net``).
+- a partition is one nftables table in the root namespace (testbeds/nftcut.py); without
+  nft, and on a docker testbed (inside each container's namespace, ``/proc/PID/ns/net``),
+  a chain ``EPC-<tag>`` first in each source node's ``EP-OUT``: silent drops of TCP to the
+  proxies of its cut links and of non-TCP traffic to the cut peers, beside the toxics.
 
 The destination of a proxied connection sees the bridge's address as its source (Toxiproxy
 dials it). A process left in a deleted namespace keeps it alive: reap processes first.
@@ -42,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import InfrastructureError
+from testbeds import nftcut
 
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = Path("/run/netns")
@@ -210,6 +212,7 @@ def destroy(run_id: str) -> list[str]:
         _run(["ip", "netns", "del", ns], check=False)
     _run(["ip", "link", "del", f"epb{tag}"], check=False)
     _drop_root_chains(f"EP{tag}", f"epb{tag}")
+    nftcut.delete_run(run_id)  # its partitions' tables in the root namespace
     deadline = time.monotonic() + 5
     left = [n for n in _links() if n == f"epb{tag}" or n.startswith(f"epv{tag[:6]}")]
     while left and time.monotonic() < deadline:  # veths go when their namespaces do
@@ -248,6 +251,7 @@ def orphan_run_ids(live: Iterable[str]) -> list[str]:
     """Run ids of testbed networks on this machine that no live testbed owns."""
     keep = set(live)
     found = {m.group(1) for ns in list_netns() if (m := re.match(r"ep-(ep[0-9a-f]{8})-", ns))}
+    found |= nftcut.run_ids(nftcut.tables())  # a partition table outliving its namespaces
     return sorted(found - keep)
 
 

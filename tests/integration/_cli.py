@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from testbeds import cgroups
+from testbeds import cgroups, nftcut
 from testbeds.processes import STATE_LABEL, labelled_pids, process_labels
 from testbeds.state import load_records, state_tag
 
@@ -36,6 +36,7 @@ def leftovers(run_id: str | None = None) -> dict[str, list[str]]:
         "processes": [str(p) for p in procs],
         "cgroups": cgroups.leftover_groups(run_id) if run_id else [],
         "records": [r.run_id for r in load_records() if run_id in (None, r.run_id)],
+        "nft tables": nftcut.tables(nftcut.table_name(run_id, "")) if run_id else [],
     }
 
 

@@ -13,6 +13,7 @@ from faults.clock import ClockSkew
 from faults.node import Crash, Pause
 from faults.partition import Partition
 from faults.toxics import ToxicFault
+from testbeds import nftcut
 from testbeds.local import LocalTestbed
 from testbeds.spec import TestbedSpec
 
@@ -97,7 +98,12 @@ def test_bandwidth_limits_a_bulk_transfer_to_its_rate(trio: LocalTestbed) -> Non
 def test_partition_cuts_silently_majority_serves_minority_does_not(trio: LocalTestbed) -> None:
     part = Partition.isolate("edge-3", trio.spec.node_names, id="t")
     part.apply(trio)
+    table = nftcut.table_name(trio.run_id, "t")
     try:
+        # in namespaces the cut is one nftables table, no toxic (scripts/setup.sh installs nft)
+        assert table in nftcut.tables(), nftcut.tables()
+        assert not [t.name for p in trio.admin.proxies().values() for t in p.toxics
+                    if "partition" in t.name]
         across = trio.proxies("edge-3", "edge-1")[0].listen
         with pytest.raises(httpx.TimeoutException):  # a cut cable: no answer, no refusal
             httpx.get(f"http://{across}/health", timeout=0.5, trust_env=False)
@@ -106,8 +112,11 @@ def test_partition_cuts_silently_majority_serves_minority_does_not(trio: LocalTe
         minority = httpx.put(f"{_client(trio, 'edge-3')}/kv/p", json={"value": 2}, timeout=5)
         assert minority.status_code == 503
         assert httpx.get(f"{_client(trio, 'edge-3')}/kv/p", timeout=5).status_code == 503
+        assert (part.traffic(trio) or 0) > 0  # the drops are counted
     finally:
         part.heal(trio)
+    assert table not in nftcut.tables()
+    part.heal(trio)  # idempotent
     assert httpx.get(f"http://{across}/health", timeout=2, trust_env=False).status_code == 200
     assert httpx.put(f"{_client(trio, 'edge-3')}/kv/p", json={"value": 3},
                      timeout=5).status_code == 200

@@ -100,7 +100,7 @@ def test_run_with_the_default_run_directory_from_outside(
     assert latest.is_symlink() and latest.resolve() == runs[0].resolve()
     # progress in a log: plain timestamped lines, not a terminal's live display
     assert re.search(r"^\[\d\d:\d\d:\d\d\] phase baseline · ", proc.stderr, re.M), proc.stderr
-    assert leftovers() == {"processes": [], "cgroups": [], "records": []}
+    assert leftovers() == {"processes": [], "cgroups": [], "records": [], "nft tables": []}
 
 
 def test_run_with_a_relative_out_and_a_relative_scenario(elsewhere: Path,

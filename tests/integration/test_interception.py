@@ -64,7 +64,7 @@ def test_etcd_faults_are_proven_and_it_stays_linearizable(ep_env: dict[str, str]
     assert checks_of(res, "consistency")[0]["verdict"] == "pass", checks_of(res, "consistency")
     assert not [c for c in checks_of(res, "availability") if c["verdict"] == "fail"], [
         c for c in checks_of(res, "availability") if c["verdict"] == "fail"]
-    assert leftovers() == {"processes": [], "cgroups": [], "records": []}
+    assert leftovers() == {"processes": [], "cgroups": [], "records": [], "nft tables": []}
 
 
 def _pairs(events: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]]]:

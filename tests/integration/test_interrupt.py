@@ -222,7 +222,7 @@ def assert_nothing_left(env: dict[str, str], run_id: str | None) -> None:
                         text=True, timeout=60)
     assert st.returncode == 0, st.stdout + st.stderr
     assert json.loads(st.stdout) == {"testbeds": []}, st.stdout
-    empty = {"processes": [], "cgroups": [], "records": []}
+    empty = {"processes": [], "cgroups": [], "records": [], "nft tables": []}
     assert leftovers() == empty, leftovers()
     if run_id:
         assert leftovers(run_id) == empty, leftovers(run_id)

@@ -46,5 +46,5 @@ def test_sigkill_at_a_random_moment_then_clean(seed: int, tmp_path: Path,
     res = edgeproof("clean", env=ep_env)
     assert res.returncode == 0, f"seed {seed}: {res.stdout}{res.stderr}"
     for left in [leftovers(), *(leftovers(r) for r in runs)]:
-        assert left == {"processes": [], "cgroups": [], "records": []}, \
+        assert left == {"processes": [], "cgroups": [], "records": [], "nft tables": []}, \
             f"seed {seed}, killed after {kill_after:.2f} s: {left}"

@@ -45,7 +45,7 @@ def test_up_status_replicates_and_down_leaves_nothing(ep_env: dict[str, str]) ->
     assert leftovers(run_id)["processes"], "nodes should carry the run label"
     edgeproof("down", env=ep_env, check=True)
     assert not any(pid_alive(p) for p in pids)
-    assert leftovers(run_id) == {"processes": [], "cgroups": [], "records": []}
+    assert leftovers(run_id) == {"processes": [], "cgroups": [], "records": [], "nft tables": []}
     assert "no testbed is running" in edgeproof("status", env=ep_env).stdout
 
 
@@ -79,7 +79,7 @@ def test_sigkilled_run_then_clean_leaves_nothing(ep_env: dict[str, str], tmp_pat
             proc.kill()
     res = edgeproof("clean", env=ep_env, check=True)
     assert "reaped 1 testbed" in res.stdout
-    assert leftovers(run_id) == {"processes": [], "cgroups": [], "records": []}
+    assert leftovers(run_id) == {"processes": [], "cgroups": [], "records": [], "nft tables": []}
     assert "nothing to clean" in edgeproof("clean", env=ep_env, check=True).stdout
 
 
@@ -96,7 +96,7 @@ def test_stale_run_is_swept_by_the_next_up(ep_env: dict[str, str], tmp_path: Pat
         if proc.poll() is None:
             proc.kill()
     edgeproof("up", "examples/three-edge.yaml", env=ep_env, check=True)
-    assert leftovers(stale) == {"processes": [], "cgroups": [], "records": []}
+    assert leftovers(stale) == {"processes": [], "cgroups": [], "records": [], "nft tables": []}
     edgeproof("down", env=ep_env, check=True)
 
 
@@ -110,4 +110,4 @@ def test_sigterm_heals_and_tears_down(ep_env: dict[str, str], tmp_path: Path) ->
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
-    assert leftovers(run_id) == {"processes": [], "cgroups": [], "records": []}
+    assert leftovers(run_id) == {"processes": [], "cgroups": [], "records": [], "nft tables": []}

@@ -50,7 +50,7 @@ def test_latency_step_run(ep_env: dict[str, str], tmp_path: Path, quiet_host: fl
     html = (out / "report.html").read_text()
     assert "<svg" in html and "latency clients-&gt;*" in html and "http" not in html.split(
         "<body>")[0].replace("charset", "")
-    assert leftovers() == {"processes": [], "cgroups": [], "records": []}
+    assert leftovers() == {"processes": [], "cgroups": [], "records": [], "nft tables": []}
 
 
 def test_predict_prints_phases(ep_env: dict[str, str]) -> None:
