@@ -10,6 +10,7 @@ SIGINT/SIGTERM; a SIGKILLed run is reaped by `edgeproof clean` or the next run's
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import shlex
 import time
@@ -183,9 +184,10 @@ def client_link_traffic(faults: list[dict[str, Any]], ops: Any,
 
 def analyse(scn: Scenario, result: LoadResult, t0_ns: int, cal: Calibration,
             fault_results: list[dict[str, Any]], headroom: Headroom,
-            lost: str | None = None) -> dict[str, Any]:
+            lost: str | None = None, blind: Calibration | None = None) -> dict[str, Any]:
     """History and metrics -> evidence -> verdicts -> the results figures (``res``) and
-    the operations frame (``ops``); ``lost`` is why the testbed vanished under the run."""
+    the operations frame (``ops``); ``lost`` is why the testbed vanished under the run;
+    ``blind`` the calibration known before the first judged phase (shown, not judged)."""
     everything = measure.with_phase_times(operations(read_history(result.history_path)), t0_ns)
     ops = everything[everything["process"] < FINAL_PROCESS_BASE]  # the load's own operations
     fault_results[:] = client_link_traffic(fault_results, ops, scn.testbed.client_nodes)
@@ -199,10 +201,15 @@ def analyse(scn: Scenario, result: LoadResult, t0_ns: int, cal: Calibration,
     res = measure.overall(ops, scn.workload.duration_s)
     res["phases"] = [{**m.as_dict(), "predicted": p.as_dict()}
                      for m, p in zip(meas, pred.phases, strict=False)]
+    if blind is not None:  # the model from what was known before the first judged phase
+        for row, b in zip(res["phases"], predict(scn, blind, times).phases, strict=False):
+            row["predicted_blind"] = {"latency_ms": b.as_dict()["latency_ms"]}
     res["checks"] = [v.as_dict() for v in verdicts]
     res["verdict"] = overall_verdict(verdicts)
     res["prediction"] = {"bottleneck": pred.bottleneck, "saturation_users": pred.saturation_users,
                          "calibration": cal.as_dict()}
+    if blind is not None:
+        res["prediction"]["blind_calibration"] = blind.as_dict()
     res["harness"] = headroom.as_dict()
     res["t0_ns"] = t0_ns
     res["locust"] = locust_summary(result.stats or {})
@@ -234,8 +241,11 @@ def exercise(scn: Scenario, tb: Testbed, out: Path, say: Say = print
     nemesis = Nemesis(tb, schedule_from(scn.faults, scn.testbed.node_names, scn.seed))
     try:
         result, headroom = drive_load(scn, tb, nemesis, out, say)
-        measure_service_times(tb, cal)
-        calibrate_from_load(scn, cal, (result.stats or {}).get("server_timing", []))
+        timings = (result.stats or {}).get("server_timing", [])
+        blind = copy.deepcopy(cal)  # no-load probes and the warm-up only: a blind prediction
+        calibrate_from_load(scn, blind, timings)
+        measure_service_times(tb, cal)  # the service time the nodes held over the whole run
+        calibrate_from_load(scn, cal, timings)
         nemesis.heal_all()
         lost = tb.lost()
         if lost:
@@ -247,7 +257,7 @@ def exercise(scn: Scenario, tb: Testbed, out: Path, say: Say = print
             final_reads(scn.workload, tb.client_targets(), result.history_path, settle)
         t0_ns = int(nemesis.t0 * 1e9) if nemesis.t0 else int((result.stats or {})["started_ns"])
         faults = nemesis.results()
-        analysed = analyse(scn, result, t0_ns, cal, faults, headroom, lost)
+        analysed = analyse(scn, result, t0_ns, cal, faults, headroom, lost, blind)
     finally:
         nemesis.heal_all()
     return analysed, faults
