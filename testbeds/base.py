@@ -12,7 +12,6 @@ import shlex
 import subprocess
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,26 +21,12 @@ from harness.errors import EdgeproofError, TestbedError
 from testbeds import netns
 from testbeds.net import tcp_open
 from testbeds.placeholders import Address, render_command
-from testbeds.processes import pid_alive, start_time
+from testbeds.processes import in_parallel, pid_alive, start_time
 from testbeds.progress import Progress, quiet
 from testbeds.reaper import reap
 from testbeds.spec import CLIENTS, ReadyProbe, TestbedSpec
 from testbeds.state import NodeRecord, ProxyRecord, TestbedRecord, free_slot
 from testbeds.toxiproxy.client import ToxiproxyClient
-
-WORKERS = 8  # concurrent rule updates in node namespaces (each one exec, mostly waiting)
-
-
-def in_parallel(calls: list[Callable[[], Any]]) -> None:
-    """Run the calls on a few threads (each execs iptables in one namespace); the first
-    error is raised after all have ended."""
-    if len(calls) <= 1:
-        for call in calls:
-            call()
-        return
-    with ThreadPoolExecutor(max_workers=min(WORKERS, len(calls))) as pool:
-        for future in [pool.submit(call) for call in calls]:
-            future.result()
 
 
 class Testbed(abc.ABC):

@@ -24,7 +24,7 @@ from harness.errors import InfrastructureError, TestbedError
 from testbeds import cgroups, clock, netns, nftcut
 from testbeds.base import Testbed
 from testbeds.net import node_host, port_free
-from testbeds.processes import kill_group, pid_alive
+from testbeds.processes import in_parallel, kill_group, pid_alive
 from testbeds.progress import Progress, quiet
 from testbeds.reaper import reap
 from testbeds.spec import CLIENTS, TestbedSpec
@@ -89,10 +89,11 @@ class LocalTestbed(Testbed):
         progress(f"creating proxies ({self.support.reason}; clock: "
                  f"{'libfaketime' if self.lib else 'real'}; network: {self.record.network})")
         self._create_proxies()
-        if self.net is not None:
-            for name in self.spec.node_names:
-                netns.restore(netns.node_rules(self.net.subnet, self._routes(name)),
-                              self.net.nodes[name])
+        if self.net is not None:  # a few namespaces at once: each is one exec, mostly waiting
+            net = self.net
+            in_parallel([lambda n=name: netns.restore(netns.node_rules(net.subnet, self._routes(n)),
+                                                      net.nodes[n])
+                         for name in self.spec.node_names])
         self.record.save()
         self._start_template()
         for node in self.spec.nodes:

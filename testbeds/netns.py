@@ -44,6 +44,7 @@ from pathlib import Path
 
 from harness.errors import InfrastructureError
 from testbeds import nftcut
+from testbeds.processes import in_parallel
 
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = Path("/run/netns")
@@ -170,9 +171,10 @@ def create(p: NetPlan) -> None:
                   f"link add {n.veth} type veth peer name eth0 netns {n.netns}",
                   f"link set {n.veth} master {p.bridge} up"]
     _run(["ip", "-batch", "-"], stdin="\n".join(lines) + "\n")
-    for n in p.nodes.values():
-        _run(["ip", "-n", n.netns, "-batch", "-"],
-             stdin=f"addr add {n.ip}/{p.prefix} dev eth0\nlink set eth0 up\nlink set lo up\n")
+    in_parallel([lambda n=n: _run(  # one exec per namespace (ip batches cannot switch them)
+        ["ip", "-n", n.netns, "-batch", "-"],
+        stdin=f"addr add {n.ip}/{p.prefix} dev eth0\nlink set eth0 up\nlink set lo up\n")
+        for n in p.nodes.values()])
     restore(_root_rules(p))
 
 

@@ -10,10 +10,26 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 RUN_LABEL = "EDGEPROOF_RUN_ID"
 STATE_LABEL = "EDGEPROOF_STATE"  # which state dir owns a process: clean never reaps another's
+WORKERS = 8  # concurrent short commands (each one exec into a namespace, mostly waiting)
+
+
+def in_parallel(calls: list[Callable[[], Any]]) -> None:
+    """Run the calls on a few threads (each execs a short command, e.g. iptables in one
+    namespace); the first error is raised after all have ended."""
+    if len(calls) <= 1:
+        for call in calls:
+            call()
+        return
+    with ThreadPoolExecutor(max_workers=min(WORKERS, len(calls))) as pool:
+        for future in [pool.submit(call) for call in calls]:
+            future.result()
 
 
 def pid_alive(pid: int | None) -> bool:
