@@ -40,6 +40,7 @@ class Testbed(abc.ABC):
         self.admin: ToxiproxyClient | Any = None  # the Toxiproxy admin client once up
         self._blocks: dict[str, tuple[list[Any], list[str]]] = {}  # proxy cuts, by tag
         self._cut_nodes: dict[str, list[str]] = {}  # namespaces holding a cut's chain, by tag
+        self._index: tuple[int, int, dict[tuple[str, str], list[ProxyRecord]]] = (0, -1, {})
 
     # ------------------------------------------------------------ start-up
     @classmethod
@@ -99,9 +100,20 @@ class Testbed(abc.ABC):
         return f"http://{rec.host}:{port}"
 
     def proxies(self, src: str, dst: str) -> list[ProxyRecord]:
-        """Proxies carrying traffic from src to dst (src may be 'clients', dst may be '*')."""
-        return [p for p in self.record.proxies
-                if p.src == src and (dst == "*" or p.dst == dst)]
+        """Proxies carrying traffic from src to dst (src may be 'clients', dst may be '*'),
+        from an index by direction (a mesh partition asks for thousands of directions)."""
+        return list(self._by_direction().get((src, dst), ()))
+
+    def _by_direction(self) -> dict[tuple[str, str], list[ProxyRecord]]:
+        """The proxies by (src, dst) and (src, '*'), rebuilt when the record's list changes."""
+        key = (id(self.record.proxies), len(self.record.proxies))
+        if self._index[:2] != key:
+            index: dict[tuple[str, str], list[ProxyRecord]] = {}
+            for p in self.record.proxies:
+                index.setdefault((p.src, p.dst), []).append(p)
+                index.setdefault((p.src, "*"), []).append(p)
+            self._index = (*key, index)
+        return self._index[2]
 
     def data_dir_of(self, node: str) -> str:
         """The node's data directory as the node sees it (``{data_dir}``)."""

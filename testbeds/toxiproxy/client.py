@@ -27,6 +27,7 @@ from testbeds.toxiproxy.pipeline import pipelined
 
 DEFAULT_URL = "http://127.0.0.1:8474"
 _PROXY_LABEL = re.compile(r'proxy="([^"]*)"')
+POPULATE_CHUNK = 1000  # proxies per /populate call
 STREAMS = ("upstream", "downstream")
 
 
@@ -302,11 +303,17 @@ class ToxiproxyClient:
         return Proxy.from_json(self._json("POST", "/proxies", what, body))
 
     def populate(self, specs: Sequence[ProxySpec | Mapping[str, Any]]) -> list[Proxy]:
-        """Create or replace many proxies in one call (same-named ones are replaced)."""
+        """Create or replace many proxies (same-named ones are replaced), in calls of
+        POPULATE_CHUNK each: a 100-node mesh's 10,000 in one call outlast the timeout."""
         body = [s.to_json() if isinstance(s, ProxySpec) else dict(s) for s in specs]
-        names = ", ".join(repr(p.get("name")) for p in body)
-        data = self._json("POST", "/populate", f"populating proxies {names}", body)
-        return [Proxy.from_json(p) for p in data.get("proxies") or ()]
+        out: list[Proxy] = []
+        for i in range(0, len(body), POPULATE_CHUNK):
+            part = body[i:i + POPULATE_CHUNK]
+            names = ", ".join(repr(p.get("name")) for p in part[:3])
+            more = f" and {len(part) - 3} more" if len(part) > 3 else ""
+            data = self._json("POST", "/populate", f"populating proxies {names}{more}", part)
+            out += [Proxy.from_json(p) for p in data.get("proxies") or ()]
+        return out
 
     def get_proxy(self, name: str) -> Proxy:
         """One proxy; FaultError if it does not exist."""
