@@ -26,6 +26,7 @@ from xml.etree import ElementTree as ET
 import pytest
 from _cli import EDGEPROOF, leftovers
 
+from testbeds import nftcut
 from testbeds.processes import RUN_LABEL, pid_alive
 from testbeds.state import TestbedRecord, load_records
 
@@ -160,12 +161,15 @@ def the_record() -> TestbedRecord | None:
 
 
 def partition_in_place() -> bool:
-    """The run's record lists the partition as active and Toxiproxy holds its cut toxics."""
+    """The run's record lists the partition as active and its cut is there: an nftables
+    table of the run (namespaces) or Toxiproxy's cut toxics (elsewhere)."""
     rec = the_record()
     if rec is None or not rec.toxiproxy_url:
         return False
     listed = any(f.get("kind") == "partition" for f in rec.active_faults)
-    return listed and (partition_toxics(rec.toxiproxy_url) or 0) > 0
+    cut = (bool(nftcut.tables(nftcut.table_name(rec.run_id, "")))
+           or (partition_toxics(rec.toxiproxy_url) or 0) > 0)
+    return listed and cut
 
 
 def nodes_launched() -> bool:
