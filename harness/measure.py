@@ -88,11 +88,14 @@ def latency_summary(lat: pd.Series) -> dict[str, float]:
 def measure_phase(ops: pd.DataFrame, phase: Phase, settle_s: float = SETTLE_S,
                   until_s: float = math.inf) -> PhaseMeasurement:
     """One phase: every operation invoked in it counts; latency statistics take the ``ok``
-    ones invoked from ``settle_s`` after its start until ``until_s``."""
+    ones invoked from ``settle_s`` after its start until ``until_s`` (in a fault's window,
+    those that also ended in it: one held across the heal measured the fault's end)."""
     inside = ops[(ops["start_s"] >= phase.start_s) & (ops["start_s"] < phase.end_s)]
     counts = inside["type"].value_counts()
     settled = inside[(inside["start_s"] >= phase.start_s + settle_s)
                      & (inside["start_s"] < until_s) & (inside["type"] == "ok")]
+    if phase.kind == "fault":  # an operation held across the heal (a paused node's) belongs
+        settled = settled[settled["end_s"] <= phase.end_s]  # to neither side of it
     lat = settled["latency_ms"].astype(float)
     span = max(phase.end_s - phase.start_s, 1e-9)
     return PhaseMeasurement(

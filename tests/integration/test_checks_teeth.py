@@ -43,6 +43,10 @@ def test_quorum_under_partition_is_linearizable_and_available_as_predicted(
     assert minority and all(c["predicted"] == 0 and c["measured"] <= 5 for c in minority)
     assert majority and all(c["predicted"] == 100 and c["measured"] >= 95 for c in majority)
     assert _by_kind(res, "consistency")[0]["verdict"] == "pass"
+    (rec,) = _by_kind(res, "recovery")  # after the heal: no stall, against a real rate
+    assert rec["verdict"] == "pass" and rec["evidence"]["baseline_rps"] > 10, rec
+    assert rec["evidence"]["stalls"] == [] or max(
+        s["duration_s"] for s in rec["evidence"]["stalls"]) <= 1.0, rec
 
 
 def test_eventual_mode_under_partition_is_found_non_linearizable(
