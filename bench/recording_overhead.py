@@ -5,12 +5,16 @@ Starts one tiny aiohttp KV server on loopback (the one of tests/integration/test
 closed-loop loads with zero think time through the load process (Locust's library API,
 LocalRunner, one process):
 
-* ``bare``: a plain FastHttpUser doing ``GET /kv/k1`` (no history is written);
+* ``bare``: a plain FastHttpUser doing ``GET /kv/k1`` with the recorder off
+  (``EDGEPROOF_RECORDER=off``: no request listener, no history line; Locust and the load
+  process's own progress reporting only);
+* ``hooked``: the same class with the recorder on: each plain request recorded as an
+  operation by the request listener;
 * ``recorded``: the same class with the task inside ``with record(self, "read", "k1")``
-  (an invoke and a completion line written and flushed per request);
+  (an invoke and a completion line written per request);
 * ``builtin``: ``builtin:kv`` (EdgeproofUser's own recording; reads and writes).
 
-Variants alternate round by round (ABC, BCA, ...), so drift on the shared machine hits each
+Variants alternate round by round (ABCD, BCDA, ...), so drift on the shared machine hits each
 alike. Reported per variant: median throughput (ops/s) and load-process CPU per operation;
 the ratio recorded/bare (target >= 0.90); recorded/bare CPU per operation and throughput
 paired by round, with 95% intervals (target: the CPU ratio's upper bound <= 1.05); the most
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -102,7 +107,13 @@ def one_run(variant: str, locustfile: str, url: str, out: Path, users: int,
                     history_path=str(out / "history.jsonl"), stats_path=str(out / "stats.json"),
                     users=users, think_time_ms=0, duration_s=seconds, timeout_ms=2000,
                     read_fraction=0.5, keys=10)
-    result = run_load(spec)
+    os.environ.pop("EDGEPROOF_RECORDER", None)
+    if variant == "bare":
+        os.environ["EDGEPROOF_RECORDER"] = "off"  # the load process's baseline switch
+    try:
+        result = run_load(spec)
+    finally:
+        os.environ.pop("EDGEPROOF_RECORDER", None)
     if not result.ok:
         raise SystemExit(f"{variant}: load failed: {result.stderr_tail}")
     n = result.stats["total"]["num_requests"]
@@ -138,14 +149,14 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="edgeproof-bench-rec-"))
     (tmp / "bare.py").write_text(BARE)
     (tmp / "recorded.py").write_text(RECORDED)
-    files = {"bare": str(tmp / "bare.py"), "recorded": str(tmp / "recorded.py"),
-             "builtin": "builtin:kv"}
+    files = {"bare": str(tmp / "bare.py"), "hooked": str(tmp / "bare.py"),
+             "recorded": str(tmp / "recorded.py"), "builtin": "builtin:kv"}
     names = list(files)
     server, url = start_server()
     rows: list[dict[str, Any]] = []
     try:
         for r in range(args.rounds):
-            order = names[r % 3:] + names[:r % 3]
+            order = names[r % len(names):] + names[:r % len(names)]
             for v in order:
                 out = tmp / f"{v}-{r}"
                 rows.append({"round": r, **one_run(v, files[v], url, out, args.users,
@@ -180,7 +191,7 @@ def paired_ratio(rows: list[dict[str, Any]], field: str, a: str = "recorded",
 
 def report(rows: list[dict[str, Any]], ceiling: float, args: argparse.Namespace) -> None:
     med = {v: statistics.median(r["ops_per_s"] for r in rows if r["variant"] == v)
-           for v in ("bare", "recorded", "builtin")}
+           for v in ("bare", "hooked", "recorded", "builtin")}
     cpu = {v: statistics.median(r["cpu_us_per_op"] for r in rows if r["variant"] == v)
            for v in med}
     ratio = med["recorded"] / med["bare"]

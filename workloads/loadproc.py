@@ -42,6 +42,7 @@ import inspect  # noqa: E402
 import itertools  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
+import os  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
@@ -330,6 +331,9 @@ def make_arrivals(spec: dict[str, Any], index: int = 0) -> Arrivals | None:
     return Arrivals(share, f"{spec['seed']}/{index}")
 
 
+RECORDER_SWITCH = "EDGEPROOF_RECORDER"  # "off": plain requests are not recorded (a baseline)
+
+
 def attach(env: Environment, spec: dict[str, Any], history_path: str, offset: int = 0,
            stride: int = 1) -> LoadContext:
     """Create the run's LoadContext on ``env`` and hook the recorder to Locust's events."""
@@ -338,7 +342,8 @@ def attach(env: Environment, spec: dict[str, Any], history_path: str, offset: in
     for w in ctx.warnings:
         log.warning("%s", w)
     env.edgeproof = ctx  # type: ignore[attr-defined]
-    env.events.request.add_listener(ctx.on_request)
+    if os.environ.get(RECORDER_SWITCH) != "off":  # off: bench/recording_overhead's baseline
+        env.events.request.add_listener(ctx.on_request)
     return ctx
 
 
