@@ -98,6 +98,10 @@ class FaultSpec(SpecModel):
         """(field, node name) pairs this entry refers to, checked against the testbed."""
         return []
 
+    def resolve(self, testbed: TestbedSpec) -> None:
+        """Bind what the entry names through the testbed's shape (a subtree's uplink);
+        ValueError naming the field when it cannot be. Most entries need nothing."""
+
     def label(self) -> str:
         """A short name: ``latency clients->*``, ``crash edge-3``."""
         return str(getattr(self, "kind", "fault"))

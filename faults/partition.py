@@ -11,11 +11,11 @@ import random
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from faults.base import NONE, UNVERIFIED, VERIFIED, Effect, FaultSpec, Kind
 from testbeds.base import Testbed
-from testbeds.spec import TestbedSpec
+from testbeds.spec import SpecModel, TestbedSpec
 
 PARTITION_SHAPES = ("halves", "random_halves", "majority_ring", "bridge", "random_node")
 PartitionShape = Literal["halves", "random_halves", "majority_ring", "bridge", "random_node"]
@@ -79,17 +79,25 @@ def shape_cuts(shape: str, nodes: list[str], seed: int) -> tuple[set[tuple[str, 
     raise ValueError(f"unknown partition shape {shape!r}")
 
 
+class Subtree(SpecModel):
+    """``isolate: {subtree: NODE}``: cut the uplink of a node of a tiered topology (the link to
+    its parent), so that it and everything below it lose the rest of the tree."""
+
+    subtree: str
+
+
 class PartitionFault(FaultSpec):
     """A scenario's partition entry: exactly one of ``groups``, ``isolate``, ``from``/``to``
     (one direction) or a named ``shape``; ``mode`` drop (cut cable) or reject (refused)."""
 
     kind: Literal["partition"]
     groups: list[list[str]] | None = None
-    isolate: str | None = None
+    isolate: str | Subtree | None = None
     from_: list[str] | None = Field(default=None, alias="from")
     to: list[str] | None = None
     shape: PartitionShape | None = None
     mode: Literal["drop", "reject"] = "drop"
+    _uplink: tuple[str, str] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _shape(self) -> PartitionFault:
@@ -122,13 +130,34 @@ class PartitionFault(FaultSpec):
 
     def refs(self) -> list[tuple[str, str]]:
         out = [(f"groups[{gi}]", n) for gi, g in enumerate(self.groups or []) for n in g]
-        if self.isolate:
+        if isinstance(self.isolate, Subtree):
+            out.append(("isolate.subtree", self.isolate.subtree))
+        elif self.isolate:
             out.append(("isolate", self.isolate))
         out += [("from", n) for n in self.from_ or []]
         out += [("to", n) for n in self.to or []]
         return out
 
+    def resolve(self, testbed: TestbedSpec) -> None:
+        """A subtree's uplink: the node and its parent in the topology."""
+        if not isinstance(self.isolate, Subtree):
+            return
+        node = self.isolate.subtree
+        parent = testbed.node(node).parent
+        if parent is None:
+            raise ValueError(f"isolate.subtree: {node!r} has no parent (it is a root of the "
+                             f"topology, or the testbed has none); isolate it with "
+                             f"isolate: {node}")
+        self._uplink = (node, parent)
+
+    @property
+    def uplink(self) -> tuple[str, str] | None:
+        """The (node, parent) a subtree isolation cuts, once resolved."""
+        return self._uplink
+
     def label(self) -> str:
+        if isinstance(self.isolate, Subtree):
+            return f"partition isolate subtree {self.isolate.subtree}"
         if self.isolate:
             return f"partition isolate {self.isolate}"
         if self.groups:
@@ -143,6 +172,12 @@ def cuts_for(spec: Any, nodes: list[str], seed: int = 0) -> tuple[set[tuple[str,
     """The cut directions and a label for a scenario's partition entry."""
     if spec.groups is not None:
         return cuts_for_groups(spec.groups, nodes), f"groups {spec.groups}"
+    if isinstance(spec.isolate, Subtree):
+        if spec.uplink is None:
+            raise ValueError(f"isolate.subtree {spec.isolate.subtree!r}: not resolved against "
+                             "a testbed (PartitionFault.resolve)")
+        a, b = spec.uplink
+        return {(a, b), (b, a)}, f"uplink of {a} (to {b})"
     if spec.isolate is not None:
         return cuts_for_groups([[spec.isolate]], nodes), f"isolate {spec.isolate}"
     if spec.shape is not None:

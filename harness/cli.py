@@ -86,6 +86,20 @@ def up(file: FileArg, backend: BackendOpt = None) -> None:
         _fail(exc)
 
 
+def _tree(st: dict[str, Any]) -> Any:
+    """The tiered topology as a rich tree (each node with its tier and health)."""
+    from rich.tree import Tree  # cost: only for a tiered testbed's status
+
+    healthy = {n["name"]: n["healthy"] for n in st["nodes"]}
+    root = Tree("topology")
+    stack: list[Any] = [root]
+    for row in st["tree"]:
+        del stack[row["depth"] + 1:]
+        mark = "[green]up[/]" if healthy.get(row["name"]) else "[red]down[/]"
+        stack.append(stack[-1].add(f"{row['name']} ({row['tier']}, {mark})"))
+    return root
+
+
 def _print_status(st: dict[str, Any]) -> None:
     t = Table(title=f"{st['name']} ({st['run_id']}, {st['backend']}; toxiproxy {st['toxiproxy']})")
     for col in ("node", "tier", "address", "client proxy", "pid", "healthy", "limits"):
@@ -102,6 +116,8 @@ def _print_status(st: dict[str, Any]) -> None:
     for pr in st["proxies"]:
         p.add_row(f"{pr['src']} -> {pr['dst']} ({pr['port_name']})", pr["listen"], pr["upstream"])
     out.print(p)
+    if st.get("tree"):
+        out.print(_tree(st))
     faults = st["active_faults"]
     out.print("active faults: " + (", ".join(f"{f['kind']} {f['target']}" for f in faults)
                                    if faults else "none"))

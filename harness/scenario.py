@@ -89,6 +89,10 @@ class Scenario(SpecModel):
         known, links = frozenset(names), linked_pairs(tb)
         for i, fault in enumerate(self.faults):
             check_refs(f"faults[{i}]", fault, names, known)
+            try:
+                fault.resolve(tb)
+            except ValueError as exc:
+                raise ValueError(f"faults[{i}].{exc}") from None
             check_link(f"faults[{i}]", fault, tb, links)
             check_reach(f"faults[{i}]", fault, tb)
             if fault.at_s >= self.workload.duration_s:

@@ -486,7 +486,7 @@ class Testbed(abc.ABC):
                 "name": name, "tier": rec.tier, "host": rec.host, "ports": rec.ports,
                 "client_url": rec.client_url, "pid": rec.pid, "container": rec.container,
                 "running": up, "healthy": up and self.healthy(name, timeout_s=0.5),
-                "limits": rec.limits,
+                "limits": rec.limits, "parent": self.spec.node(name).parent,
             })
         return {
             "run_id": self.run_id, "name": self.record.name, "backend": self.record.backend,
@@ -495,5 +495,7 @@ class Testbed(abc.ABC):
             "proxies": [vars(p) for p in self.record.proxies],
             "active_faults": self.record.active_faults,
             "network": self.record.network, "dropped": self.dropped(),
+            "tree": ([{"depth": d, "name": n, "tier": t} for d, n, t in self.spec.tree()]
+                     if any(n.parent for n in self.spec.nodes) else []),
         }
 

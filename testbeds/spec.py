@@ -6,31 +6,27 @@ Validated values (pydantic); every layer above reads them, none writes them.
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-# Numbers are numbers: no strings ("1e9"), no booleans (true), nothing NaN or infinite (the
-# model config); an int is fine where a float is asked for. Each field's bounds are in the
-# README's scenario reference; these name the common ones.
-Num = Annotated[float, Strict()]
-Int = Annotated[int, Strict()]
-DAY_S = 86_400.0  # the longest workload, fault window or step
-HOUR_MS = 3_600_000.0  # the longest timeout, think time or period in ms
-MINUTE_MS = 60_000.0  # the longest latency, jitter or service time in ms
-MAX_KBPS = 100_000_000.0  # 100 Gbit/s
+from testbeds.specbase import (
+    BACKENDS,
+    CLIENTS,
+    DAY_S,
+    HOUR_MS,
+    MAX_KBPS,
+    MINUTE_MS,
+    NAME_RE,
+    Hardware,
+    Int,
+    Num,
+    SpecModel,
+)
+from testbeds.tiers import Topology, generate
 
-NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
-CLIENTS = "clients"
-BACKENDS = ("local", "docker")
-
-
-class SpecModel(BaseModel):
-    """Base of every spec model: unknown fields are errors, aliases (``from``) accepted."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=False,
-                              allow_inf_nan=False)
+__all__ = ["BACKENDS", "CLIENTS", "DAY_S", "HOUR_MS", "MAX_KBPS", "MINUTE_MS", "NAME_RE",
+           "Hardware", "Int", "Num", "SpecModel", "Topology"]
 
 
 def unknown_node(field: str, value: str, names: list[str]) -> str:
@@ -39,17 +35,6 @@ def unknown_node(field: str, value: str, names: list[str]) -> str:
         f"{field}: {value!r} is not a node of this testbed (nodes: {', '.join(names)}); "
         "use one of those names"
     )
-
-
-class Hardware(SpecModel):
-    """Emulated hardware of a node: real limits where the backend can set them, plus emulation."""
-
-    cpus: Num | None = Field(default=None, gt=0, le=1024, description="CPU quota in cores")
-    memory_mb: Int | None = Field(default=None, gt=0, le=1_048_576,
-                                  description="memory limit in MiB (at most 1 TiB)")
-    workers: Int = Field(default=2, ge=1, le=1024, description="c parallel servers (M/M/c)")
-    service_ms: Num = Field(default=2.0, ge=0, le=MINUTE_MS,
-                            description="mean exponential service time")
 
 
 class ReadyProbe(SpecModel):
@@ -73,6 +58,8 @@ class NodeSpec(SpecModel):
 
     name: str
     tier: str = "edge"
+    parent: str | None = Field(default=None, description="the node above it in a tiered "
+                               "topology (set by testbed.topology)")
     hardware: Hardware = Field(default_factory=Hardware)
     command: str | None = None
     image: str | None = None
@@ -200,9 +187,28 @@ class TestbedSpec(SpecModel):
         "namespaces where the harness may create them")
     expect: ExpectSpec | None = None
     service: ServiceSpec = Field(default_factory=ServiceSpec)
-    nodes: list[NodeSpec] = Field(min_length=1)
+    topology: Topology | None = Field(
+        default=None, description="a hierarchy of tiers that generates nodes and uplinks "
+        "(testbeds/tiers.py); explicit nodes and links may stand beside it")
+    nodes: list[NodeSpec] = Field(default_factory=list)
     links: list[LinkSpec] = Field(default_factory=list)
     clients: ClientsSpec = Field(default_factory=ClientsSpec)
+
+    @model_validator(mode="after")
+    def _expand_topology(self) -> TestbedSpec:
+        """A topology's nodes and uplinks go before the explicit ones, once: the spec as it
+        runs (``as_run``) holds them all and no topology; clients default to the leaf tier."""
+        if self.topology is None:
+            if not self.nodes:
+                raise ValueError("nodes: give at least one node, or a topology")
+            return self
+        topo, self.topology = self.topology, None
+        nodes, links = generate(topo)
+        self.nodes = [NodeSpec(**n) for n in nodes] + self.nodes
+        self.links = [LinkSpec.model_validate(x) for x in links] + self.links
+        if self.clients.nodes is None:
+            self.clients.nodes = [n["name"] for n in nodes if n["tier"] == topo.leaf]
+        return self
 
     @model_validator(mode="after")
     def _refs(self) -> TestbedSpec:
@@ -222,6 +228,9 @@ class TestbedSpec(SpecModel):
         for end in self.clients.nodes or []:
             if end not in known:
                 raise ValueError(unknown_node("clients.nodes", end, names))
+        for i, node in enumerate(self.nodes):
+            if node.parent is not None and node.parent not in known:
+                raise ValueError(unknown_node(f"nodes[{i}].parent", node.parent, names))
         if self.service.primary and self.service.primary not in known:
             raise ValueError(unknown_node("service.primary", self.service.primary, names))
         expect = self.expect.availability if self.expect else None
@@ -242,6 +251,35 @@ class TestbedSpec(SpecModel):
     def node(self, name: str) -> NodeSpec:
         """The spec of one node by name."""
         return next(n for n in self.nodes if n.name == name)
+
+    def subtree(self, name: str) -> list[str]:
+        """The node and every node below it in the tiered topology (parent links)."""
+        below: dict[str, list[str]] = {}
+        for n in self.nodes:
+            if n.parent is not None:
+                below.setdefault(n.parent, []).append(n.name)
+        out, todo = [], [name]
+        while todo:
+            cur = todo.pop()
+            out.append(cur)
+            todo += below.get(cur, [])
+        return out
+
+    def tree(self) -> list[tuple[int, str, str]]:
+        """(depth, name, tier) of every node of the tiered topology, depth first (nodes
+        without a parent at depth 0): what `status` and the report draw."""
+        roots = [n.name for n in self.nodes if n.parent is None]
+        below: dict[str, list[str]] = {}
+        for n in self.nodes:
+            if n.parent is not None:
+                below.setdefault(n.parent, []).append(n.name)
+        out: list[tuple[int, str, str]] = []
+        todo = [(0, r) for r in reversed(roots)]
+        while todo:
+            depth, cur = todo.pop()
+            out.append((depth, cur, self.node(cur).tier))
+            todo += [(depth + 1, c) for c in reversed(below.get(cur, []))]
+        return out
 
     def link_directions(self) -> list[tuple[str, str, LinkSpec]]:
         """Every directed (src, dst) with the link it belongs to; later links win."""
