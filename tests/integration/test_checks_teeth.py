@@ -81,7 +81,7 @@ def test_pbs_staleness_matches_the_wars_model(ep_env: dict[str, str], tmp_path: 
         return
     judged = [c for c in _by_kind(res, "staleness") if c["verdict"] != "unknown"]
     assert len(judged) >= 4, res["checks"]
-    assert rc == 0, [c for c in judged if c["verdict"] == "fail"]
+    assert rc == 0, [c for c in res["checks"] if c["verdict"] != "pass"]  # unknown too
     first, last = judged[0], judged[-1]
     assert first["measured"] > 50 > last["measured"], "staleness falls with t"
 
