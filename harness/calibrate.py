@@ -118,8 +118,10 @@ def calibrate_from_load(scn: Scenario, cal: Calibration, timings: list[dict[str,
             got = [r.get("replication", 0.0) for r in by.get((node, f), [])]
             extra.append(max(0.0, trimmed_mean(got) - static[i]) if got else 0.0)
         cal.repl_extra_ms[node] = (extra[0], extra[1])
-    for node in scn.testbed.node_names:  # the service time held, where the run's own
+    for node in scn.testbed.node_names:
+        # the service time held, where the run's own figure (measure_service_times) is not
+        # known yet: a mean, not trimmed (the emulated service time is exponential)
         held = [r["service"] for (n, _f), rows in by.items() if n == node for r in rows
-                if "service" in r]  # figure (measure_service_times) is not known yet
+                if "service" in r]
         if node not in cal.service_ms and len(held) >= 10 and scn.testbed.node(node).is_reference:
-            cal.service_ms[node] = statistics.fmean(held)  # a mean: service is exponential
+            cal.service_ms[node] = statistics.fmean(held)

@@ -51,6 +51,7 @@ class LocalTestbed(Testbed):
         self.support = cgroups.probe()
         self.lib = clock.find_libfaketime()
         self.net: netns.NetPlan | None = None
+        self._nft_tags: set[str] = set()  # partitions this process cut with an nft table
         if record.network == "namespaces" and record.net:
             octet = int(str(record.net["bridge_ip"]).split(".")[1])
             self.net = netns.plan(record.run_id, record.slot, list(spec.node_names), octet)
@@ -424,7 +425,7 @@ class LocalTestbed(Testbed):
             except OSError as exc:
                 logging.getLogger(__name__).warning("%s; cutting with toxics instead", exc)
             else:
-                self._blocks[tag], self._cut_nodes[tag] = ([], []), []
+                self._nft_tags.add(tag)
                 return
         super().block(cuts, tag, mode)
 
@@ -441,13 +442,10 @@ class LocalTestbed(Testbed):
     def unblock(self, tag: str) -> None:
         """Mend a cut (idempotent; from another process too: the table has a known name)."""
         if self.net is not None and nftcut.available():
-            name = nftcut.table_name(self.run_id, tag)
-            if tag in self._cut_nodes and not self._cut_nodes[tag]:
-                nftcut.delete(name)  # this process cut with nft: nothing else to mend
-                self._blocks.pop(tag, None)
-                self._cut_nodes.pop(tag, None)
+            nftcut.delete(nftcut.table_name(self.run_id, tag))
+            if tag in self._nft_tags:  # this process cut with nft: nothing else to mend
+                self._nft_tags.discard(tag)
                 return
-            nftcut.delete(name)
         super().unblock(tag)
 
     def blocked_packets(self, tag: str) -> int | None:

@@ -73,7 +73,7 @@ def stalls(ends_s: np.ndarray, start: float, end: float, rate: float, below: flo
 
 def recovery_check(ev: Evidence) -> list[Verdict]:
     """Per recovery phase (after a heal): the longest stall against the predicted recovery
-    time (0 s) plus ``tolerance_s``; none found is a pass, naming the slowest window."""
+    time (0 s) plus ``tolerance_s``; none found is a pass, naming the threshold it met."""
     cfg = ev.scenario.checks.recovery
     assert cfg is not None
     base = next((m for m in ev.measured if m.phase.kind == "baseline"), None)
