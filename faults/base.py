@@ -17,10 +17,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from testbeds.base import Testbed
-from testbeds.spec import CLIENTS, DAY_S, Num, SpecModel, TestbedSpec, unknown_node
+from testbeds.spec import CLIENTS, DAY_S, Int, Num, SpecModel, TestbedSpec, unknown_node
 
 Direction = Literal["downstream", "upstream", "both"]
 MAX_FAULTS = 10_000  # a schedule's most faults, written and chaos together
@@ -98,9 +98,9 @@ class FaultSpec(SpecModel):
         """(field, node name) pairs this entry refers to, checked against the testbed."""
         return []
 
-    def resolve(self, testbed: TestbedSpec) -> None:
-        """Bind what the entry names through the testbed's shape (a subtree's uplink);
-        ValueError naming the field when it cannot be. Most entries need nothing."""
+    def resolve(self, testbed: TestbedSpec, seed: int = 0) -> None:
+        """Bind what the entry names through the testbed's shape (a subtree's uplink, a tier's
+        uplinks picked by ``seed``); ValueError naming the field when it cannot be."""
 
     def label(self) -> str:
         """A short name: ``latency clients->*``, ``crash edge-3``."""
@@ -132,15 +132,96 @@ class FaultSpec(SpecModel):
         return self.at_s + self.for_s
 
 
+class TierLinks(SpecModel):
+    """``link: {tier: edge, uplink: true}``: every uplink from a node of the tier to its parent,
+    or ``pick: N`` of them chosen by the scenario's seed."""
+
+    tier: str
+    uplink: bool
+    pick: Int | None = None
+
+    @model_validator(mode="after")
+    def _selects(self) -> TierLinks:
+        if not self.uplink:
+            raise ValueError(f"uplink: false selects no link of tier {self.tier!r}; a tier's "
+                             "links are its uplinks: write uplink: true, or name one link as "
+                             "[a, b]")
+        if self.pick is not None and self.pick < 1:
+            raise ValueError(f"pick: {self.pick} picks no uplink; give a whole number from 1 "
+                             "up to the tier's uplinks, or leave pick out to take all of them")
+        return self
+
+    def choose(self, testbed: TestbedSpec, seed: int) -> list[tuple[str, str]]:
+        """The (node, parent) uplinks selected, in declaration order; ValueError naming the
+        field (``tier``, ``pick``) when the testbed cannot give them."""
+        tiers = list(dict.fromkeys(n.tier for n in testbed.nodes))
+        with_up = list(dict.fromkeys(n.tier for n in testbed.nodes if n.parent is not None))
+        if self.tier not in tiers:
+            raise ValueError(f"tier: {self.tier!r} is not a tier of this testbed (tiers: "
+                             f"{', '.join(tiers)}); use one of those")
+        ups = [(n.name, n.parent) for n in testbed.nodes
+               if n.tier == self.tier and n.parent is not None]
+        if not ups:
+            fix = (f"name a tier with uplinks ({', '.join(with_up)})" if with_up else
+                   "declare testbed.topology (the testbed has no tiered topology)")
+            raise ValueError(f"tier: no node of tier {self.tier!r} has a parent, so the tier "
+                             f"has no uplinks; {fix}, or give the link as [a, b]")
+        if self.pick is None:
+            return ups
+        if self.pick > len(ups):
+            raise ValueError(f"pick: {self.pick} is more than the {len(ups)} uplink(s) of tier "
+                             f"{self.tier!r}; give at most {len(ups)}, or leave pick out to "
+                             "take all of them")
+        chosen = set(random.Random(seed).sample(range(len(ups)), self.pick))
+        return [u for i, u in enumerate(ups) if i in chosen]
+
+    def words(self, total: int | None = None) -> str:
+        """How the links were selected: ``uplinks of tier edge, 1 of 4 picked by the seed``."""
+        if self.pick is None:
+            return f"uplinks of tier {self.tier}"
+        return f"uplinks of tier {self.tier}, {self.pick} of {total or '?'} picked by the seed"
+
+
+def _nested_error(exc: ValidationError) -> str:
+    """A nested model's first error as one message that starts with its sub-field."""
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = (f"unknown field {where!r}; the fields of a tier's links are: "
+               f"{', '.join(TierLinks.model_fields)}")
+    elif err["type"] == "missing":
+        msg = "this field is required; e.g. link: {tier: edge, uplink: true}"
+    elif err["type"] != "value_error" and "input" in err:
+        msg = f"{err['input']!r}: {msg}"
+    return f"{where}: {msg}" if where and not msg.startswith(f"{where}:") else msg
+
+
 class LinkFaultSpec(FaultSpec):
     """A fault on one link: ``[a, b]`` between nodes, ``[clients, NODE]`` or
-    ``[clients, "*"]`` for client links; ``direction`` as Toxiproxy's streams."""
+    ``[clients, "*"]`` for client links, or a tier's uplinks (``{tier: edge, uplink: true,
+    pick: N}``); ``direction`` as Toxiproxy's streams."""
 
-    link: tuple[str, str]
+    link: tuple[str, str] | TierLinks
     direction: Direction = "downstream"
+    _links: list[tuple[str, str]] | None = PrivateAttr(default=None)
+    _total: int | None = PrivateAttr(default=None)
+
+    @field_validator("link", mode="before")
+    @classmethod
+    def _tier_links(cls, v: Any) -> Any:
+        """A mapping is a tier's links, validated here so an error names its own field."""
+        if not isinstance(v, dict):
+            return v
+        try:
+            return TierLinks.model_validate(v)
+        except ValidationError as exc:
+            raise ValueError(_nested_error(exc)) from None
 
     @model_validator(mode="after")
     def _two_ends(self) -> LinkFaultSpec:
+        if isinstance(self.link, TierLinks):
+            return self
         if self.link[0] == self.link[1]:
             raise ValueError(f"link: [{self.link[0]}, {self.link[1]}] joins a node to itself; "
                              "a link fault names two different ends, e.g. [edge-1, edge-2] "
@@ -148,6 +229,8 @@ class LinkFaultSpec(FaultSpec):
         return self
 
     def refs(self) -> list[tuple[str, str]]:
+        if isinstance(self.link, TierLinks):
+            return []  # a tier is checked when it is resolved
         a, b = self.link
         out = []
         for pos, end in enumerate((a, b)):
@@ -156,15 +239,52 @@ class LinkFaultSpec(FaultSpec):
             out.append((f"link[{pos}]", end))
         return out
 
+    def resolve(self, testbed: TestbedSpec, seed: int = 0) -> None:
+        """A tier's uplinks: all of them, or ``pick`` chosen by ``seed``."""
+        if not isinstance(self.link, TierLinks):
+            return
+        try:
+            self._links = self.link.choose(testbed, seed)
+        except ValueError as exc:
+            raise ValueError(f"link.{exc}") from None
+        self._total = sum(1 for n in testbed.nodes
+                          if n.tier == self.link.tier and n.parent is not None)
+
+    @property
+    def links(self) -> list[tuple[str, str]]:
+        """Every (a, b) link this fault is on: the one named, or a tier's resolved uplinks."""
+        if not isinstance(self.link, TierLinks):
+            return [self.link]
+        if self._links is None:
+            raise ValueError(f"link: {{tier: {self.link.tier}, uplink: true}} is not resolved "
+                             "against a testbed (LinkFaultSpec.resolve)")
+        return list(self._links)
+
+    @property
+    def selection(self) -> str:
+        """How a tier's links were selected (empty for a named link)."""
+        if not isinstance(self.link, TierLinks):
+            return ""
+        return self.link.words(self._total)
+
     def label(self) -> str:
-        return f"{getattr(self, 'kind', 'fault')} {self.link[0]}->{self.link[1]}"
+        kind = getattr(self, "kind", "fault")
+        if isinstance(self.link, TierLinks):  # short: phases are named after it
+            picked = ",".join(a for a, _ in self._links or [])
+            if self.link.pick is None or not picked:
+                return f"{kind} {self.link.tier} uplinks"
+            return f"{kind} {self.link.tier} uplink{'s' if self.link.pick > 1 else ''} {picked}"
+        return f"{kind} {self.link[0]}->{self.link[1]}"
 
     def on_link(self, src: str, dst: str) -> bool:
         """True when this fault's link carries traffic from src to dst."""
-        a, b = self.link
-        if a == CLIENTS:
-            return src == CLIENTS and b in ("*", dst)
-        return {src, dst} == {a, b}
+        for a, b in self.links:
+            if a == CLIENTS:
+                if src == CLIENTS and b in ("*", dst):
+                    return True
+            elif {src, dst} == {a, b}:
+                return True
+        return False
 
 
 class NodeFaultSpec(FaultSpec):

@@ -138,7 +138,7 @@ class PartitionFault(FaultSpec):
         out += [("to", n) for n in self.to or []]
         return out
 
-    def resolve(self, testbed: TestbedSpec) -> None:
+    def resolve(self, testbed: TestbedSpec, seed: int = 0) -> None:
         """A subtree's uplink: the node and its parent in the topology."""
         if not isinstance(self.isolate, Subtree):
             return

@@ -516,12 +516,13 @@ class PytestNemesis:
 
     def _build(self, spec: dict[str, Any]) -> Fault:
         from faults.base import check_refs  # cost: see the imports
-        from faults.registry import build_fault, parse_fault  # cost: see the imports
+        from faults.registry import build_fault, fault_seed, parse_fault  # cost: see the imports
         n = next(self._ids)
         where = f"nemesis.{spec.get('kind', 'fault')}"
         try:
             value = parse_fault({"at_s": 0, "for_s": 1, **spec})
             check_refs(where, value, self.testbed.spec.node_names)
+            value.resolve(self.testbed.spec, fault_seed(self.seed, n))
         except Exception as exc:
             raise ValueError(f"{where}: {exc}") from None
         fault = build_fault(value, n, self.testbed.spec.node_names, self.seed)

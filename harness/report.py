@@ -1,9 +1,9 @@
 """Run artefacts: results.json (the contract), junit.xml (one case per check), report.html.
 
 The HTML report is self-contained (inline SVG, no external assets): the verdict badge and
-its reason, latency over time with fault windows labelled and the prediction per phase drawn,
-throughput and errors per second, predicted vs measured per phase, the verdicts, Locust's
-own count of requests.
+its reason, the tier tree of a tiered testbed, latency over time with fault windows labelled
+and the prediction per phase drawn, throughput and errors per second, predicted vs measured
+per phase, the verdicts, Locust's own count of requests.
 """
 
 from __future__ import annotations
@@ -164,6 +164,37 @@ def _witnesses(checks: list[dict[str, Any]]) -> str:
     return '<h2 id="witness">Consistency witness</h2>' + "".join(out)
 
 
+TREE_MAX = 500  # nodes the report's topology section lists (a 10,000-node fleet is summed up)
+
+
+def topology_html(tree: list[dict[str, Any]]) -> str:
+    """The "Topology" section: the tier tree as a depth-indented nested list, each node with
+    its tier, and the count per tier; empty for a flat testbed (no node below another)."""
+    if not any(int(row.get("depth", 0)) > 0 for row in tree):
+        return ""
+    counts: dict[str, int] = {}
+    for row in tree:
+        counts[str(row["tier"])] = counts.get(str(row["tier"]), 0) + 1
+    summary = ", ".join(f"{n} {html.escape(t)}" for t, n in counts.items())
+    parts = ['<h2 id="topology">Topology</h2>', f'<p>{len(tree)} nodes: {summary}</p>',
+             '<ul class="tree">']
+    depth = 0
+    for i, row in enumerate(tree[:TREE_MAX]):
+        d = int(row["depth"])
+        if i and d > depth:
+            parts.append("<ul>" * (d - depth))
+        elif i:
+            parts.append("</li>" + "</ul></li>" * (depth - d))
+        parts.append(f'<li><span class="node">{html.escape(str(row["name"]))}</span> '
+                     f'<span class="tier">{html.escape(str(row["tier"]))}</span>')
+        depth = d
+    parts.append("</li>" + "</ul></li>" * depth + "</ul>")
+    if len(tree) > TREE_MAX:
+        parts.append(f"<p>... and {len(tree) - TREE_MAX} more nodes (results.json lists "
+                     "them all)</p>")
+    return "".join(parts)
+
+
 BADGE = {"pass": "#2e7d32", "fail": "#c62828", "unknown": "#b26a00", "interrupted": "#6a1b9a"}
 
 
@@ -181,8 +212,9 @@ def _reason(results: dict[str, Any]) -> str:
 
 
 def write_html(out: Path, results: dict[str, Any], ops: pd.DataFrame) -> Path:
-    """report.html: the verdict badge and its reason, plots with the fault windows and the
-    prediction per phase, predicted vs measured, checks, witnesses, faults, Locust's table."""
+    """report.html: the verdict badge and its reason, the tier tree (tiered testbeds), plots
+    with the fault windows and the prediction per phase, predicted vs measured, checks,
+    witnesses, faults, Locust's table."""
     dur = float(results.get("workload_duration_s") or results.get("duration_s") or 1)
     secs = per_second(ops, dur)
     win = fault_windows(results)
@@ -216,7 +248,10 @@ table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;paddi
 font-size:13px;text-align:left}}tr.pass td{{background:#e6f4e6}}tr.fail td{{background:#fbe3e3}}
 tr.unknown td{{background:#fff6d6}}.verdict{{font-size:1.1em}}
 .badge{{display:inline-block;color:#fff;font-weight:bold;font-size:1.3em;padding:4px 14px;
-border-radius:6px;background:{BADGE.get(verdict, '#555')}}}.warning{{color:#8a5a00}}</style>
+border-radius:6px;background:{BADGE.get(verdict, '#555')}}}.warning{{color:#8a5a00}}
+ul.tree,ul.tree ul{{list-style:none;margin:0;padding-left:1.4em;font-size:13px}}
+ul.tree ul{{border-left:1px solid #ccc}}ul.tree .tier{{color:#666;font-size:11px;
+border:1px solid #ccc;border-radius:3px;padding:0 4px}}</style>
 </head><body>
 <h1>{html.escape(results['name'])}</h1>
 <p class="verdict" id="verdict"><span class="badge" id="badge">{html.escape(verdict)}</span>
@@ -224,6 +259,7 @@ border-radius:6px;background:{BADGE.get(verdict, '#555')}}}.warning{{color:#8a5a
 <p>seed {results['seed']} · backend {html.escape(results['backend'])} ·
 {results['workload']['ops']} ops · {results['duration_s']:.1f} s ·
 reproduce: <code>{html.escape(results.get('reproduce', ''))}</code></p>{warnings}
+{topology_html(results.get("topology") or [])}
 <h2>Latency and throughput</h2>{plots}
 <h2>Predicted vs measured, per phase</h2>
 {_table(phase_rows, list(phase_rows[0]) if phase_rows else [])}

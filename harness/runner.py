@@ -283,7 +283,17 @@ def results_of(scn: Scenario, analysed: dict[str, Any], faults: list[dict[str, A
             "verdict": res.pop("verdict"), "started_at": started.isoformat(),
             "duration_s": duration_s, "run_id": run_id,
             "workload_duration_s": scn.workload.duration_s, **res, "faults": faults,
-            "reproduce": reproduce}
+            **topology_of(scn), "reproduce": reproduce}
+
+
+def topology_of(scn: Scenario) -> dict[str, Any]:
+    """``{"topology": [{depth, name, tier, parent}, ...]}`` (depth first) for a testbed with
+    parents (a tiered topology); nothing for a flat one."""
+    tb = scn.testbed
+    if all(n.parent is None for n in tb.nodes):
+        return {}
+    return {"topology": [{"depth": d, "name": name, "tier": tier,
+                          "parent": tb.node(name).parent} for d, name, tier in tb.tree()]}
 
 
 def run(path: str, *, out: Path | None = None, backend: str | None = None,

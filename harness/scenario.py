@@ -30,7 +30,7 @@ from pydantic import (
 
 from faults.base import MAX_FAULTS, check_refs, first_overlap, overlap_message
 from faults.chaos import ChaosSpec, chaos_span, random_faults
-from faults.registry import FAULT_ADAPTER, FAULT_KINDS, AnyFault
+from faults.registry import FAULT_ADAPTER, FAULT_KINDS, AnyFault, fault_seed
 from harness import yamlfile
 from harness.checks.config import ChecksSpec
 from harness.errors import ConfigError, Problem
@@ -90,7 +90,7 @@ class Scenario(SpecModel):
         for i, fault in enumerate(self.faults):
             check_refs(f"faults[{i}]", fault, names, known)
             try:
-                fault.resolve(tb)
+                fault.resolve(tb, fault_seed(self.seed, i))
             except ValueError as exc:
                 raise ValueError(f"faults[{i}].{exc}") from None
             check_link(f"faults[{i}]", fault, tb, links)
@@ -147,19 +147,16 @@ def check_link(where: str, fault: Any, tb: TestbedSpec,
     """ValueError when a link fault names a link the testbed does not have (it has no
     proxy to put the fault on): two nodes without a declared link, or a client link to a
     node that takes no client traffic."""
-    link = getattr(fault, "link", None)
-    if link is None:
-        return
-    a, b = link
-    if a == CLIENTS:
-        if b != "*" and b not in tb.client_nodes:
-            raise ValueError(f"{where}.link: {b!r} takes no client traffic (clients.nodes: "
-                             f"{', '.join(tb.client_nodes)}); name one of those, or add it "
-                             "to testbed.clients.nodes")
-    elif frozenset((a, b)) not in links:
-        raise ValueError(f"{where}.link: the testbed has no link between {a!r} and {b!r}; "
-                         "declare it under testbed.links (e.g. {between: "
-                         f"[{a}, {b}]}}), or name a declared link")
+    for a, b in getattr(fault, "links", None) or []:
+        if a == CLIENTS:
+            if b != "*" and b not in tb.client_nodes:
+                raise ValueError(f"{where}.link: {b!r} takes no client traffic (clients.nodes: "
+                                 f"{', '.join(tb.client_nodes)}); name one of those, or add "
+                                 "it to testbed.clients.nodes")
+        elif frozenset((a, b)) not in links:
+            raise ValueError(f"{where}.link: the testbed has no link between {a!r} and {b!r}; "
+                             "declare it under testbed.links (e.g. {between: "
+                             f"[{a}, {b}]}}), or name a declared link")
 
 
 def check_reach(where: str, fault: Any, tb: TestbedSpec) -> None:
@@ -171,9 +168,9 @@ def check_reach(where: str, fault: Any, tb: TestbedSpec) -> None:
             f"{where}.node: {node!r} has clock: none (its clock cannot be moved: libfaketime "
             "reaches libc programs only, not Go binaries such as etcd); remove the clock_skew, "
             "or set clock: faketime for a libc program")
-    link = getattr(fault, "link", None)
-    cuts_nodes = getattr(fault, "kind", "") == "partition" or (
-        link is not None and CLIENTS not in link)
+    links = getattr(fault, "links", None) or []
+    cuts_nodes = getattr(fault, "kind", "") == "partition" or any(
+        CLIENTS not in link for link in links)
     if not cuts_nodes or intercepts(tb):
         return
     direct = [n.name for n in tb.nodes if not n.is_reference and (

@@ -22,7 +22,8 @@ from testbeds.spec import CLIENTS, TestbedSpec
 
 @dataclass
 class ToxicFault:
-    """One Toxiproxy toxic type with its attributes, on a link, in one or both directions."""
+    """One Toxiproxy toxic type with its attributes, on a link (or several: a tier's uplinks,
+    ``links``, selected as ``selection`` says), in one or both directions."""
 
     kind: str
     link: tuple[str, str]
@@ -31,26 +32,38 @@ class ToxicFault:
     toxic_type: str = ""
     id: str = "fault"
     toxicity: float = 1.0
+    links: tuple[tuple[str, str], ...] = ()
+    selection: str = ""
     _added: list[tuple[str, str]] = field(default_factory=list, repr=False)
-    _before_ms: float | None = field(default=None, repr=False)
+    _before_ms: dict[tuple[str, str], float | None] = field(default_factory=dict, repr=False)
+
+    @property
+    def every_link(self) -> list[tuple[str, str]]:
+        """Every link the toxic goes on: ``links``, or ``link`` alone."""
+        return list(self.links) or [self.link]
 
     @property
     def target(self) -> str:
-        return f"{self.link[0]}->{self.link[1]}"
+        named = ", ".join(f"{a}->{b}" for a, b in self.every_link)
+        return f"{self.selection}: {named}" if self.selection else named
 
     @property
     def streams(self) -> list[str]:
         return ["upstream", "downstream"] if self.direction == "both" else [self.direction]
 
     def apply(self, testbed: Testbed) -> None:
-        proxies = testbed.link_proxies(*self.link)
-        if not proxies:
-            raise FaultError(
-                f"{self.kind} fault on link {list(self.link)}: the testbed has no such link; "
-                "declare it under testbed.links (or use [clients, NODE] for a client link)",
-                fault=self.kind)
-        if self.kind == "latency":  # the round trip before, for the probe of its effect
-            self._before_ms = testbed.link_rtt_ms(*self._sample(testbed), samples=5)
+        proxies = []
+        for link in self.every_link:
+            found = testbed.link_proxies(*link)
+            if not found:
+                raise FaultError(
+                    f"{self.kind} fault on link {list(link)}: the testbed has no such link; "
+                    "declare it under testbed.links (or use [clients, NODE] for a client link)",
+                    fault=self.kind)
+            proxies += found
+        if self.kind == "latency":  # the round trips before, for the probe of its effect
+            self._before_ms = {d: testbed.link_rtt_ms(*d, samples=5)
+                               for d in self._samples(testbed)}
         items = [(p.name, f"{self.id}-{self.kind}-{s}", self.toxic_type or self.kind, s,
                   self.attributes) for p in proxies for s in self.streams]
         self._added += [(p, n) for p, n, *_ in items]
@@ -67,39 +80,56 @@ class ToxicFault:
         testbed.admin.remove_toxics(added)
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "target": self.target, "direction": self.direction,
-                **self.attributes}
+        out = {"kind": self.kind, "target": self.target, "direction": self.direction,
+               **self.attributes}
+        if self.selection:
+            out["selection"] = self.selection
+            out["links"] = [f"{a}->{b}" for a, b in self.every_link]
+        return out
 
-    def _sample(self, testbed: Testbed) -> tuple[str, str]:
-        """One direction of the link whose round trip a probe can time."""
-        a, b = self.link
-        if a == CLIENTS and b == "*":
-            b = testbed.spec.client_nodes[0]
-        return a, b
+    def _samples(self, testbed: Testbed) -> list[tuple[str, str]]:
+        """The directions whose round trip a probe times: one per link, up to three."""
+        out = []
+        for a, b in self.every_link[:3]:
+            if a == CLIENTS and b == "*":
+                b = testbed.spec.client_nodes[0]
+            out.append((a, b))
+        return out
 
     def probe(self, testbed: Testbed, healed: bool) -> Effect:
-        """A latency toxic by the application's round trip over the link, against the one
-        timed just before it was applied: it must show the added delay while applied, and
-        be gone after the heal. Other toxics are not timed (``unverified``)."""
+        """A latency toxic by the application's round trip over each link (up to three),
+        against the one timed just before it was applied: each must show the added delay
+        while applied, and lose it after the heal. Other toxics are not timed (``unverified``)."""
         if self.kind != "latency":
             return Effect(UNVERIFIED, f"{self.kind}: no probe times it")
-        rtt = testbed.link_rtt_ms(*self._sample(testbed), samples=5)
-        if rtt is None or self._before_ms is None:
-            return Effect(UNVERIFIED, "no application probe over this link (declare a node "
-                                      "probe: {http: /path})")
         want = float(self.attributes.get("latency", 0)) * (2 if self.direction == "both" else 1)
-        added = rtt - self._before_ms
-        ok = added < 0.5 * want if healed else added >= 0.5 * want
         state = "after the heal" if healed else "while applied"
-        return Effect(VERIFIED if ok else NONE,
-                      f"round trip {rtt:.1f} ms {state} vs {self._before_ms:.1f} ms before: "
-                      f"{added:+.1f} ms ({want:g} ms added while applied)")
+        found: list[tuple[bool, str]] = []
+        for d in self._samples(testbed):
+            rtt, before = testbed.link_rtt_ms(*d, samples=5), self._before_ms.get(d)
+            if rtt is None or before is None:
+                return Effect(UNVERIFIED, "no application probe over this link (declare a "
+                                          "node probe: {http: /path})")
+            added = rtt - before
+            ok = added < 0.5 * want if healed else added >= 0.5 * want
+            name = f"{d[0]}->{d[1]}: " if len(self.every_link) > 1 else ""
+            found.append((ok, f"{name}round trip {rtt:.1f} ms {state} vs {before:.1f} ms "
+                              f"before: {added:+.1f} ms"))
+        more = len(self.every_link) - len(found)
+        return Effect(VERIFIED if all(ok for ok, _ in found) else NONE,
+                      "; ".join(w for _, w in found) + f" ({want:g} ms added while applied"
+                      + (f"; {more} more link(s) not timed)" if more > 0 else ")"))
 
     def traffic(self, testbed: Testbed) -> int | None:
-        """Packets a node link carried so far (counted live where the network can); a
+        """Packets the node links carried so far (counted live where the network can); a
         client link's traffic is the load's own operations, counted from the history."""
-        a, b = self.link
-        return None if a == CLIENTS else testbed.link_packets(a, b)
+        total = 0
+        for a, b in self.every_link:
+            n = None if a == CLIENTS else testbed.link_packets(a, b)
+            if n is None:
+                return None
+            total += n
+        return total
 
 
 def toxic_kind(spec: type[LinkFaultSpec], attributes: Callable[[Any], dict[str, Any]],
@@ -109,8 +139,11 @@ def toxic_kind(spec: type[LinkFaultSpec], attributes: Callable[[Any], dict[str, 
     name = str(typing.get_args(spec.model_fields["kind"].annotation)[0])  # Literal["latency"]
 
     def build(entry: Any, index: int, _nodes: list[str], _seed: int) -> ToxicFault:
-        return ToxicFault(entry.kind, tuple(entry.link), attributes(entry),
-                          direction=entry.direction, toxic_type=toxic_type, id=f"fault{index}")
+        links = [tuple(x) for x in entry.links]
+        return ToxicFault(entry.kind, links[0], attributes(entry), direction=entry.direction,
+                          toxic_type=toxic_type, id=f"fault{index}",
+                          links=tuple(links) if entry.selection else (),
+                          selection=entry.selection)
 
     return Kind(name, spec, build, draw)
 

@@ -78,6 +78,13 @@ BAD: dict[str, tuple[str | None, tuple[str, ...]]] = {
         "testbed:\n  nodes:\n    - {name: edge-1}\n    - {name: edge-1}\n",
         ("testbed.nodes[1].name", "line 4", "duplicate", "unique"),
     ),
+    "tier-uplinks-pick-too-many": (
+        "testbed:\n  topology: {tiers: [{name: cloud, count: 1}, {name: gw, count: 2}]}\n"
+        "faults:\n  - {at_s: 1, for_s: 2, kind: latency, ms: 50,\n"
+        "     link: {tier: gw, uplink: true, pick: 3}}\n",
+        ("faults[0].link.pick", "line 5", "3 is more than the 2 uplink(s) of tier 'gw'",
+         "give at most 2"),
+    ),
 }
 
 

@@ -1,5 +1,6 @@
 """A tiered topology on the local testbed, driven through the CLI: the generated fleet comes
-up, `status` draws its tree, and isolating a subtree cuts its uplink, proven on the wire."""
+up, `status` draws its tree, isolating a subtree cuts its uplink, proven on the wire, and a
+latency fault on one seed-picked edge uplink delays that uplink alone."""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 from _cli import edgeproof, leftovers
+
+from faults.base import LinkFaultSpec
+from faults.schedule import Nemesis, schedule_from
+from harness.scenario import Scenario
+from testbeds.local import LocalTestbed
 
 pytestmark = pytest.mark.integration
 
@@ -56,6 +62,44 @@ def test_isolating_a_subtree_cuts_its_uplink_and_is_proven(ep_env: dict[str, str
     # clients sit on the leaf tier, and the run's scenario.yaml holds the generated fleet
     nodes = {c["name"].split()[-2] for c in res["checks"] if c["kind"] == "availability"}
     assert nodes == {"edge-1-1", "edge-1-2", "edge-2-1", "edge-2-2"}, nodes
+    assert [(r["depth"], r["name"], r["tier"]) for r in res["topology"]][:3] == [
+        (0, "cloud-1", "cloud"), (1, "aggregation-1", "aggregation"), (2, "edge-1-1", "edge")]
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert '<h2 id="topology">Topology</h2>' in page and "7 nodes: 1 cloud" in page
     again = yaml.safe_load((tmp_path / "run" / "scenario.yaml").read_text())
     assert again["testbed"]["topology"] is None and len(again["testbed"]["nodes"]) == 7
     assert proc.returncode == 0, [c for c in res["checks"] if c["verdict"] != "pass"]
+
+
+def test_latency_on_a_picked_edge_uplink_delays_it_alone(ep_env: dict[str, str],
+                                                          tmp_path: Path) -> None:
+    scn = Scenario.model_validate({**SCENARIO, "faults": [
+        {"at_s": 1, "for_s": 5, "kind": "latency", "ms": 60,
+         "link": {"tier": "edge", "uplink": True, "pick": 1}}]})
+    spec = scn.faults[0]
+    assert isinstance(spec, LinkFaultSpec)
+    (picked,) = spec.links
+    uplinks = [(n.name, str(n.parent)) for n in scn.testbed.nodes if n.tier == "edge"]
+    (entry,) = schedule_from(scn.faults, scn.testbed.node_names, scn.seed)
+    tb = LocalTestbed.up(scn.testbed, run_id="eptest" + tmp_path.name[-6:].replace("_", ""),
+                         name="tiered-uplink", workdir=tmp_path / "tb", seed=scn.seed)
+    try:
+        nemesis = Nemesis(tb)
+        before = {u: tb.link_rtt_ms(*u, samples=7) for u in uplinks}
+        nemesis.apply(entry)
+        during = {u: tb.link_rtt_ms(*u, samples=7) for u in uplinks}
+        nemesis.heal_all()
+        after = {u: tb.link_rtt_ms(*u, samples=7) for u in uplinks}
+    finally:
+        tb.down()
+    res = entry.result()
+    name = f"{picked[0]}->{picked[1]}"
+    assert res["ok"] and res["effect"] == "verified", res
+    assert res["target"] == f"uplinks of tier edge, 1 of 4 picked by the seed: {name}", res
+    assert res["detail"]["links"] == [name] and "round trip" in res["evidence"], res
+    assert res["healed"]["status"] == "verified", res
+    assert all(v is not None for d in (before, during, after) for v in d.values()), during
+    added = {u: during[u] - before[u] for u in uplinks}  # type: ignore[operator]
+    assert added[picked] >= 50, added
+    assert all(added[u] < 15 for u in uplinks if u != picked), added
+    assert after[picked] - before[picked] < 15, (before, after)  # type: ignore[operator]
