@@ -206,6 +206,11 @@ def predict(file: FileArg, as_json: Annotated[bool, typer.Option("--json")] = Fa
         scn = load_scenario(file)
     except EdgeproofError as exc:
         _fail(exc)
+    from harness.models.pipeline import predict_pipeline  # cost: the models' imports
+    pipe = predict_pipeline(scn)
+    if pipe is not None:
+        _print_pipeline(scn.name, pipe, as_json)
+        return
     pred = do_predict(scn)
     if as_json:
         from harness.report import clean as clean_json  # cost: pandas
@@ -223,6 +228,44 @@ def predict(file: FileArg, as_json: Annotated[bool, typer.Option("--json")] = Fa
     out.print(t)
     out.print(f"bottleneck: {pred.bottleneck}; saturates at about "
               f"{pred.saturation_users:.0f} users (MVA asymptotic bound)")
+
+
+def _print_pipeline(name: str, pipe: Any, as_json: bool) -> None:
+    """The pipeline models' predictions: per gateway path, per uplink, per cut."""
+    if as_json:
+        from harness.report import clean as clean_json  # cost: pandas
+        print(json.dumps(clean_json({"pipeline": pipe.as_dict()}), indent=2))
+        return
+    t = Table(title=f"{name}: end to end, per gateway (tandem model; network-calculus bound)")
+    for col in ("gateway", "devices", "readings/s", "mean ms", "bound ms"):
+        t.add_column(col)
+    for g, n in pipe.devices.items():
+        b = pipe.nc_bound_ms.get(g)
+        t.add_row(g, str(n), f"{n * pipe.device_rate_hz:g}", f"{pipe.e2e_mean_ms[g]:.1f}",
+                  "none" if b is None else f"{b:.1f} (+{pipe.slack_ms:.0f} slack)")
+    out.print(t)
+    u = Table(title="uplinks (one batch in flight)")
+    for col in ("node", "parent", "readings/s in", "capacity/s", "utilisation",
+                "backlog bound"):
+        u.add_column(col)
+    for h in pipe.hops:
+        bb = pipe.nc_backlog.get(h.node)
+        u.add_row(h.node, h.parent, f"{h.rate_in:g}", f"{h.capacity_rps:.0f}",
+                  f"{h.utilisation:.1%}", "none" if bb is None else f"{bb:.0f}")
+    out.print(u)
+    if pipe.cuts:
+        c = Table(title="uplink cuts")
+        for col in ("fault", "node", "for s", "backlog", "loss", "drain s", "staleness s"):
+            c.add_column(col)
+        for x in pipe.cuts:
+            c.add_row(str(x.fault), x.node, f"{x.duration_s:g}", f"{x.backlog:.0f}",
+                      f"{x.loss:.0f}", "never" if x.drain_s is None else f"{x.drain_s:.2f}",
+                      f"{x.staleness_s:.2f}")
+        out.print(c)
+    for note in pipe.notes:
+        out.print(f"note: {note}")
+    out.print(f"bottleneck: {pipe.bottleneck}; the fleet saturates at about "
+              f"{pipe.saturation_rate_hz:.1f} readings/s per device (utilisation law)")
 
 
 @app.command()

@@ -100,6 +100,7 @@ def drive_load(scn: Scenario, tb: Testbed, nemesis: Nemesis, out: Path,
     """Run the load process; start the fault schedule when the load reports its start."""
     targets = [{"node": n, "url": u} for n, u in tb.client_targets()]
     spec = LoadSpec.from_workload(scn.workload, targets=targets, out_dir=out, seed=scn.seed)
+    spec.sinks = [{"node": n, "url": tb.direct_url(n)} for n in scn.testbed.sinks] or None
     if all(n.is_reference for n in scn.testbed.nodes) and scn.workload.workers == 0:
         spec.extra["timing_window_s"] = warmup_s(scn)
     headroom = Headroom(tb.record.toxiproxy_pid)
@@ -129,7 +130,7 @@ def drive_load(scn: Scenario, tb: Testbed, nemesis: Nemesis, out: Path,
             state.load_started = True
         try:
             result = lp.wait(timeout=scn.workload.duration_s + scn.workload.timeout_ms / 1000
-                             + 30)
+                             + 30 + spec.drain_s)
         except BaseException:
             nemesis.heal_all(urgent=True)  # heal first: stopping the load may take its timeout
             raise

@@ -94,6 +94,22 @@ class Testbed(abc.ABC):
         """(node, base URL through its client proxy) for every client node."""
         return [(n, str(self.nodes[n].client_url)) for n in self.spec.client_nodes]
 
+    def pipeline_fields(self, name: str) -> dict[str, Any]:
+        """The store-and-forward part of a reference node's node.json: its service-time
+        distribution, its parent (when that is a reference node too), whether it is the
+        sink, and its forwarding settings with its own buffer."""
+        node = self.spec.node(name)
+        parent = self.spec.node(node.parent) if node.parent is not None else None
+        forwards = parent is not None and parent.is_reference
+        pipe = self.spec.service.pipeline
+        return {
+            "distribution": node.hardware.distribution,
+            "parent": parent.name if forwards and parent is not None else None,
+            "sink": node.parent is None and bool(self.spec.children(name)),
+            "pipeline": {**pipe.model_dump(), "capacity": node.buffer.capacity,
+                         "overflow": node.buffer.overflow} if forwards else None,
+        }
+
     def direct_url(self, node: str) -> str:
         rec = self.nodes[node]
         port = rec.ports[self.spec.node(node).main_port]

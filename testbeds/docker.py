@@ -314,6 +314,7 @@ class DockerTestbed(Testbed):
             "primary": svc.primary or self.spec.node_names[0],
             "anti_entropy_ms": svc.anti_entropy_ms, "replica_timeout_ms": svc.replica_timeout_ms,
             "data_dir": "/data",
+            **self.pipeline_fields(name),
         }
 
     def data_dir_of(self, node: str) -> str:

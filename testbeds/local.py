@@ -186,6 +186,7 @@ class LocalTestbed(Testbed):
             "primary": svc.primary or self.spec.node_names[0],
             "anti_entropy_ms": svc.anti_entropy_ms, "replica_timeout_ms": svc.replica_timeout_ms,
             "data_dir": str(data_dir), "bug": svc.bug, "clock_file": self._clock_file(name),
+            **self.pipeline_fields(name),
         }
 
     def _clock_file(self, name: str) -> str | None:

@@ -285,7 +285,7 @@ def unavailable(error: str, reached: int, needed: int) -> Reply:
     return 503, {"error": error, "reached": reached, "needed": needed}
 
 
-BUGS = ("read_one", "early_ack")  # seeded bugs the consistency checks must catch
+BUGS = ("read_one", "early_ack", "drop_on_retry")  # seeded bugs the consistency checks must catch
 
 
 class Replicator:

@@ -24,6 +24,11 @@ Replication modes (see `testbeds.replication`):
   replica only (not atomic across nodes, by design).
 
 Each applied write is appended to ``data_dir/kv.jsonl`` and replayed at start.
+
+Store-and-forward (see `testbeds.forward`): a node with a ``parent`` keeps the readings it
+takes (``POST /ingest {"device", "id", "value"}`` from a device, ``POST /internal/batch`` from a
+child; each pays one service time) in a buffer and forwards them in batches; the node without
+a parent that children feed is the sink, answering ``GET /received?after=N&wait_ms=W``.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from typing import Any
 
 from aiohttp import web
 
+from testbeds.forward import Buffer, BufferFull, Forwarder, PipelineConfig, Sink, parse_readings
 from testbeds.replication import (
     BUGS,
     Background,
@@ -90,6 +96,10 @@ class NodeConfig:
     log_level: str = "warning"
     bug: str | None = None  # a seeded bug, to show the checkers catch it (see replication)
     clock_file: str | None = None  # the node's own clock offset (replication.WallClock)
+    distribution: str = "exponential"  # of the service time (ServiceTimes)
+    parent: str | None = None  # forwards readings to this member (its address in peers)
+    sink: bool = False  # the top of a tree: keeps what its children forward
+    pipeline: dict[str, Any] | None = None  # PipelineConfig fields (forwarding nodes)
 
 
 def _check(ok: bool, message: str) -> None:
@@ -126,6 +136,14 @@ def parse_config(raw: Any) -> NodeConfig:
            "'clock_file' must be a path (string) or absent")
     primary = cfg.primary or members[0]
     _check(primary in members, f"'primary' {primary!r} is not one of 'members'")
+    _check(cfg.distribution in DISTRIBUTIONS,
+           f"'distribution' must be one of {DISTRIBUTIONS}, not {cfg.distribution!r}")
+    _check(cfg.parent is None or cfg.parent in cfg.peers,
+           f"'parent' {cfg.parent!r} has no address in 'peers'")
+    try:
+        PipelineConfig.parse(cfg.pipeline or {})
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
     return NodeConfig(**{**cfg.__dict__, "members": members, "primary": primary})
 
 
@@ -140,15 +158,23 @@ def load_config(path: Path) -> NodeConfig:
     return parse_config(raw)
 
 
-class ServiceTimes:
-    """Exponential service times (ms) of mean `mean_ms`, a deterministic sequence per seed."""
+DISTRIBUTIONS = ("exponential", "deterministic", "uniform")
 
-    def __init__(self, mean_ms: float, seed: int) -> None:
-        self.mean_ms = mean_ms
+
+class ServiceTimes:
+    """Service times (ms) of mean `mean_ms`: exponential (M/M/c), deterministic, or uniform
+    on [0, 2 x mean] (bounded, for network calculus); a deterministic sequence per seed."""
+
+    def __init__(self, mean_ms: float, seed: int, distribution: str = "exponential") -> None:
+        self.mean_ms, self.distribution = mean_ms, distribution
         self._rng = random.Random(seed)
 
     def next_ms(self) -> float:
-        return self._rng.expovariate(1.0 / self.mean_ms) if self.mean_ms > 0 else 0.0
+        if self.mean_ms <= 0 or self.distribution == "deterministic":
+            return max(0.0, self.mean_ms)
+        if self.distribution == "uniform":
+            return self._rng.uniform(0.0, 2.0 * self.mean_ms)
+        return self._rng.expovariate(1.0 / self.mean_ms)
 
 
 class Station:
@@ -248,7 +274,7 @@ class Node:
     def __init__(self, cfg: NodeConfig) -> None:
         self.cfg = cfg
         self.station = Station(cfg.workers)
-        self.times = ServiceTimes(cfg.service_ms, cfg.seed)
+        self.times = ServiceTimes(cfg.service_ms, cfg.seed, cfg.distribution)
         order = lww_order if cfg.mode == "eventual" else tag_order
         self.store = Store(Path(cfg.data_dir) if cfg.data_dir else None, order)
         self.peers = Peers(cfg.peers, cfg.replica_timeout_ms / 1000.0)
@@ -259,16 +285,32 @@ class Node:
         self.ingested: dict[str, int] = {}
         self.service_overshoot_ms = 0.0  # running mean of (held - sampled): timer granularity
         self.served = 0
+        data = Path(cfg.data_dir) if cfg.data_dir else None
+        self.pipe = PipelineConfig.parse(cfg.pipeline or {})
+        self.buffer: Buffer | None = None
+        self.forwarder: Forwarder | None = None
+        self.sink = Sink(data) if cfg.sink else None
+        self._upstream: dict[str, asyncio.Future[None]] = {}  # ack: upstream, by reading id
+        if cfg.parent is not None:
+            self.buffer = Buffer(data, self.pipe.capacity, self.pipe.overflow)
+            self.forwarder = Forwarder(cfg.name, cfg.peers[cfg.parent], self.pipe, self.buffer,
+                                       bug=cfg.bug)
+            self.forwarder.acked = self._acked_upstream
 
     async def start(self) -> None:
         await self.peers.start()
         if self.repl.runs_anti_entropy():
             self.bg.spawn(self.repl.anti_entropy(self.cfg.anti_entropy_ms / 1000.0))
+        if self.forwarder is not None:
+            self.bg.spawn(self.forwarder.run())
 
     async def close(self) -> None:
         await self.bg.close()
         await self.peers.close()
         self.store.close()
+        for part in (self.buffer, self.sink):
+            if part is not None:
+                part.close()
 
     async def serve(self) -> tuple[float, float]:
         """Wait for a server and hold it for one sampled service time; (wait, held) in ms."""
@@ -302,12 +344,99 @@ class Node:
 
     async def ingest(self, request: web.Request) -> web.Response:
         body = await read_json(request)
+        if "id" in body:
+            return await self._ingest_reading(body)
         device, readings = body.get("device"), body.get("readings")
         if not isinstance(device, str) or not isinstance(readings, list):
             raise _json_error(400, "body must be {\"device\": str, \"readings\": [...]}")
         await self.serve()
         self.ingested[device] = self.ingested.get(device, 0) + len(readings)
         return web.json_response({"accepted": len(readings)})
+
+    async def _ingest_reading(self, body: dict[str, Any]) -> web.Response:
+        """One device reading into the pipeline: acked after the local append, or once the
+        parent has it (``ack: upstream``); 507 when the buffer refuses it."""
+        rid, device = body.get("id"), body.get("device")
+        if not isinstance(rid, str) or not rid or not isinstance(device, str):
+            raise _json_error(400, "body must be {\"device\": str, \"id\": str, \"value\": ...}")
+        if self.buffer is None and self.sink is None:
+            return web.json_response({"error": f"{self.cfg.name} is not in a pipeline (no "
+                                      "parent, no children)"}, status=409)
+        wait, held = await self.serve()
+        t = time.monotonic()
+        self.ingested[device] = self.ingested.get(device, 0) + 1
+        reading = [rid, self.cfg.name]
+        if self.sink is not None:
+            self.sink.receive([reading])
+            return timed(web.json_response({"accepted": 1}), wait, held, t)
+        assert self.buffer is not None
+        upstream = self.pipe.ack == "upstream"
+        if upstream:
+            fut = self._upstream[rid] = asyncio.get_running_loop().create_future()
+        try:
+            await self.buffer.put([reading], self.pipe.timeout_ms / 1000.0)
+        except BufferFull as exc:
+            self._upstream.pop(rid, None)
+            return web.json_response({"error": str(exc)}, status=507)
+        if upstream:
+            try:
+                await fut
+            finally:
+                self._upstream.pop(rid, None)
+        return timed(web.json_response({"accepted": 1}), wait, held, t)
+
+    def _acked_upstream(self, readings: list[list[str]]) -> None:
+        for r in readings:
+            fut = self._upstream.get(r[0])
+            if fut is not None and not fut.done():
+                fut.set_result(None)
+
+    async def internal_batch(self, request: web.Request) -> web.Response:
+        """A child's batch: into this node's buffer, or kept when this node is the sink."""
+        body = await read_json(request)
+        readings = parse_readings(body.get("readings"))
+        if readings is None:
+            raise _json_error(400, "'readings' must be a list of [id, gateway] strings")
+        await self.serve()
+        if self.sink is not None:
+            self.sink.receive(readings)
+            return web.json_response({"accepted": len(readings)})
+        if self.buffer is None:
+            return web.json_response({"error": f"{self.cfg.name} neither forwards nor sinks"},
+                                     status=409)
+        try:
+            await self.buffer.put(readings, self.pipe.timeout_ms / 2000.0)
+        except BufferFull as exc:
+            return web.json_response({"error": str(exc)}, status=507)
+        return web.json_response({"accepted": len(readings)})
+
+    async def received(self, request: web.Request) -> web.Response:
+        """The sink's receipts from index ``after`` (long-polled up to ``wait_ms``)."""
+        if self.sink is None:
+            return web.json_response({"error": f"{self.cfg.name} is not the sink"}, status=409)
+        try:
+            after = int(request.query.get("after", "0"))
+            wait_ms = float(request.query.get("wait_ms", "0"))
+        except ValueError:
+            raise _json_error(400, "'after' is an int, 'wait_ms' a number") from None
+        nxt, part = await self.sink.poll(max(0, after), min(max(wait_ms, 0.0), 30_000) / 1000)
+        return web.json_response({"next": nxt, "readings": part,
+                                  "duplicates": self.sink.duplicates})
+
+    def pipeline_metrics(self) -> dict[str, Any]:
+        """Backlog, drops and uplink counters of a forwarding node; receipts of a sink."""
+        out: dict[str, Any] = {}
+        if self.buffer is not None and self.forwarder is not None:
+            fw = self.forwarder
+            out.update(backlog=len(self.buffer), dropped=self.buffer.dropped,
+                       refused=self.buffer.refused, capacity=self.buffer.capacity,
+                       sent_batches=fw.sent_batches, sent_readings=fw.sent_readings,
+                       send_failures=fw.failures, uplink_bytes=fw.bytes_sent,
+                       retrying=fw.retrying_since is not None)
+        if self.sink is not None:
+            out.update(received=len(self.sink.log), distinct=len(self.sink.seen),
+                       duplicates=self.sink.duplicates)
+        return out
 
     async def cpu(self, request: web.Request) -> web.Response:
         body = await read_json(request)
@@ -334,7 +463,7 @@ class Node:
             "workers": self.cfg.workers, "service_ms": self.cfg.service_ms,
             "replication_lag_ms": self.repl.lag_ms(), "keys": len(self.store.entries),
             "mode": self.cfg.mode, "ingested": sum(self.ingested.values()),
-            "service_overshoot_ms": self.service_overshoot_ms,
+            "service_overshoot_ms": self.service_overshoot_ms, **self.pipeline_metrics(),
         })
 
     # --- internal replica RPCs (free of service time) ----------------------------------
@@ -381,6 +510,8 @@ def make_app(node: Node) -> web.Application:
         web.post("/internal/store", node.internal_store),
         web.post("/internal/sync", node.internal_sync),
         web.post("/internal/forward", node.internal_forward),
+        web.post("/internal/batch", node.internal_batch),
+        web.get("/received", node.received),
     ])
     return app
 

@@ -18,6 +18,7 @@ from testbeds.specbase import (
     MAX_KBPS,
     MINUTE_MS,
     NAME_RE,
+    Buffer,
     Hardware,
     Int,
     Num,
@@ -25,8 +26,22 @@ from testbeds.specbase import (
 )
 from testbeds.tiers import Topology, generate
 
-__all__ = ["BACKENDS", "CLIENTS", "DAY_S", "HOUR_MS", "MAX_KBPS", "MINUTE_MS", "NAME_RE",
-           "Hardware", "Int", "Num", "SpecModel", "Topology"]
+__all__ = [
+    "BACKENDS",
+    "CLIENTS",
+    "DAY_S",
+    "HOUR_MS",
+    "MAX_KBPS",
+    "MINUTE_MS",
+    "NAME_RE",
+    "Buffer",
+    "Hardware",
+    "Int",
+    "Num",
+    "PipelineSpec",
+    "SpecModel",
+    "Topology",
+]
 
 
 def unknown_node(field: str, value: str, names: list[str]) -> str:
@@ -61,6 +76,8 @@ class NodeSpec(SpecModel):
     parent: str | None = Field(default=None, description="the node above it in a tiered "
                                "topology (set by testbed.topology)")
     hardware: Hardware = Field(default_factory=Hardware)
+    buffer: Buffer = Field(default_factory=Buffer, description="its store-and-forward "
+                           "buffer, when it has a parent (set per tier by testbed.topology)")
     command: str | None = None
     image: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
@@ -149,15 +166,40 @@ class ClientsSpec(SpecModel):
     bandwidth_kbps: Num | None = Field(default=None, gt=0, le=MAX_KBPS)
 
 
+class PipelineSpec(SpecModel):
+    """How a reference node with a parent forwards readings upstream: batches of up to
+    ``batch`` readings, sent once full or ``linger_ms`` after the first one came, one batch in
+    flight per uplink, retried after ``backoff_ms`` (doubling up to ``backoff_max_ms``) when
+    an attempt fails or outlasts ``timeout_ms``. ``ack: local`` acks a device once its reading
+    is in the gateway's buffer (edge autonomy); ``upstream`` once the parent has it."""
+
+    batch: Int = Field(default=50, ge=1, le=100_000)
+    linger_ms: Num = Field(default=20.0, ge=0, le=MINUTE_MS)
+    backoff_ms: Num = Field(default=200.0, gt=0, le=MINUTE_MS)
+    backoff_max_ms: Num | None = Field(default=None, gt=0, le=HOUR_MS)
+    timeout_ms: Num = Field(default=1000.0, gt=0, le=MINUTE_MS)
+    ack: Literal["local", "upstream"] = "local"
+
+    @model_validator(mode="after")
+    def _backoff(self) -> PipelineSpec:
+        if self.backoff_max_ms is not None and self.backoff_max_ms < self.backoff_ms:
+            raise ValueError(f"backoff_max_ms ({self.backoff_max_ms}) is below backoff_ms "
+                             f"({self.backoff_ms}); raise it or leave it out (fixed backoff)")
+        return self
+
+
 class ServiceSpec(SpecModel):
-    """The reference edge service's replication settings."""
+    """The reference edge service's replication and forwarding settings."""
 
     mode: Literal["quorum", "primary", "eventual"] = "quorum"
     primary: str | None = None
     anti_entropy_ms: Num = Field(default=1000.0, gt=0, le=HOUR_MS)
     replica_timeout_ms: Num = Field(default=1000.0, gt=0, le=HOUR_MS)
-    bug: Literal["read_one", "early_ack"] | None = Field(
-        default=None, description="seed a known bug (quorum mode), to prove a check catches it")
+    bug: Literal["read_one", "early_ack", "drop_on_retry"] | None = Field(
+        default=None, description="seed a known bug (read_one, early_ack: quorum mode; "
+        "drop_on_retry: the forwarder drops a batch whose send failed), to prove a check "
+        "catches it")
+    pipeline: PipelineSpec = Field(default_factory=PipelineSpec)
 
 
 class PrimaryExpect(SpecModel):
@@ -231,6 +273,12 @@ class TestbedSpec(SpecModel):
         for i, node in enumerate(self.nodes):
             if node.parent is not None and node.parent not in known:
                 raise ValueError(unknown_node(f"nodes[{i}].parent", node.parent, names))
+            batch = self.service.pipeline.batch
+            if node.parent is not None and node.buffer.capacity < batch:
+                raise ValueError(f"nodes[{i}] ({node.name}): buffer.capacity "
+                                 f"{node.buffer.capacity} is below service.pipeline.batch "
+                                 f"{batch}; a buffer holds at least one batch (raise it in "
+                                 "the tier's buffer)")
         if self.service.primary and self.service.primary not in known:
             raise ValueError(unknown_node("service.primary", self.service.primary, names))
         expect = self.expect.availability if self.expect else None
@@ -263,6 +311,29 @@ class TestbedSpec(SpecModel):
             cur = todo.pop()
             out.append(cur)
             todo += below.get(cur, [])
+        return out
+
+    @property
+    def is_pipeline(self) -> bool:
+        """True when nodes have parents: reference nodes forward readings up the tree."""
+        return any(n.parent is not None for n in self.nodes)
+
+    @property
+    def sinks(self) -> list[str]:
+        """Reference nodes at the top of a tree (no parent, children below): the sinks."""
+        fed = {n.parent for n in self.nodes if n.parent is not None}
+        return [n.name for n in self.nodes if n.parent is None and n.name in fed
+                and n.is_reference]
+
+    def children(self, name: str) -> list[str]:
+        """The nodes whose parent is ``name``."""
+        return [n.name for n in self.nodes if n.parent == name]
+
+    def path_up(self, name: str) -> list[str]:
+        """``name``, its parent, its parent's parent, ... up to the root (the sink)."""
+        out = [name]
+        while (parent := self.node(out[-1]).parent) is not None and parent not in out:
+            out.append(parent)
         return out
 
     def tree(self) -> list[tuple[int, str, str]]:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
@@ -38,4 +38,23 @@ class Hardware(SpecModel):
                                   description="memory limit in MiB (at most 1 TiB)")
     workers: Int = Field(default=2, ge=1, le=1024, description="c parallel servers (M/M/c)")
     service_ms: Num = Field(default=2.0, ge=0, le=MINUTE_MS,
-                            description="mean exponential service time")
+                            description="mean service time")
+    distribution: Literal["exponential", "deterministic", "uniform"] = Field(
+        default="exponential", description="of the service time: exponential (M/M/c), or "
+        "bounded for a network-calculus bound: deterministic (always service_ms) or uniform "
+        "(0 to 2 x service_ms)")
+
+    @property
+    def service_max_ms(self) -> float | None:
+        """The longest service time, when the distribution bounds it."""
+        return {"deterministic": self.service_ms, "uniform": 2 * self.service_ms}.get(
+            self.distribution)
+
+
+class Buffer(SpecModel):
+    """A forwarding node's store-and-forward buffer: ``capacity`` readings, and what happens
+    to a reading that finds it full (``drop_oldest`` evicts the oldest unsent one,
+    ``drop_newest`` refuses the new one with 507, ``block`` makes its sender wait)."""
+
+    capacity: Int = Field(default=100_000, ge=1, le=100_000_000)
+    overflow: Literal["drop_oldest", "drop_newest", "block"] = "drop_oldest"

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from testbeds.specbase import MAX_KBPS, MINUTE_MS, Hardware, Int, Num, SpecModel
+from testbeds.specbase import MAX_KBPS, MINUTE_MS, Buffer, Hardware, Int, Num, SpecModel
 
 MAX_GENERATED = 10_000  # nodes a topology may generate (a typo of a count must not hang)
 
@@ -33,6 +33,7 @@ class Tier(SpecModel):
     per_parent: Int | None = Field(default=None, ge=1, le=MAX_GENERATED)
     uplink: Uplink = Field(default_factory=Uplink)
     hardware: Hardware = Field(default_factory=Hardware)
+    buffer: Buffer = Field(default_factory=Buffer)
 
     @model_validator(mode="after")
     def _size(self) -> Tier:
@@ -96,7 +97,8 @@ def generate(topo: Topology) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
                 raise ValueError(f"topology.tiers[{depth}]: the generated node name {name!r} "
                                  "is longer than 40 characters; shorten the tier names")
             nodes.append({"name": name, "tier": tier.name, "parent": parent,
-                          "hardware": tier.hardware.model_copy()})
+                          "hardware": tier.hardware.model_copy(),
+                          "buffer": tier.buffer.model_copy()})
             if parent is not None:
                 links.append({"between": [name, parent], **tier.uplink.model_dump()})
         above = [(name, path) for name, path, _ in level]

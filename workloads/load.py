@@ -52,6 +52,8 @@ class LoadSpec:
     spike_users: int | None = None
     spike_at_s: float | None = None
     spike_s: float | None = None
+    devices: dict[str, Any] | None = None  # builtin:devices settings (DevicesSpec)
+    sinks: list[dict[str, str]] | None = None  # [{node, url}]: where readings end up
     extra: dict[str, Any] = field(default_factory=dict)
 
     OPTIONAL = ("cas_fraction", "shape", "rate_rps", "workers", "step_users", "step_s",
@@ -68,6 +70,8 @@ class LoadSpec:
             "timeout_ms", "spawn_rate")}
         defaults = cls(targets=[], history_path="", stats_path="")
         fields.update({k: getattr(workload, k, getattr(defaults, k)) for k in cls.OPTIONAL})
+        devices = getattr(workload, "devices", None)
+        fields["devices"] = devices.model_dump() if devices is not None else None
         return cls(targets=targets, history_path=str(out / "history.jsonl"),
                    stats_path=str(out / "locust_stats.json"), seed=seed, **fields)
 
@@ -78,7 +82,12 @@ class LoadSpec:
     def wait_budget_s(self) -> float:
         """How long a whole run may take: duration, the last timeouts, start-up and stop."""
         startup = 10.0 if self.workers else 0.0
-        return self.duration_s + self.timeout_ms / 1000.0 + GRACE_S + startup
+        return self.duration_s + self.timeout_ms / 1000.0 + GRACE_S + startup + self.drain_s
+
+    @property
+    def drain_s(self) -> float:
+        """How long the load may watch the sink after the devices stopped."""
+        return float((self.devices or {}).get("drain_s", 0.0))
 
     @property
     def log_path(self) -> Path:

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
-BUILTIN_LOCUSTFILES = ("builtin:kv", "builtin:ingest")
+BUILTIN_LOCUSTFILES = ("builtin:kv", "builtin:ingest", "builtin:devices")
 # numbers are numbers (no strings, no booleans, nothing NaN or infinite; an int is fine for
 # a float), with the bounds of the README's scenario reference
 Num = Annotated[float, Strict()]
@@ -15,6 +15,23 @@ Int = Annotated[int, Strict()]
 DAY_S = 86_400.0
 HOUR_MS = 3_600_000.0
 MAX_USERS = 10_000
+
+
+class DevicesSpec(BaseModel):
+    """``builtin:devices``: every user is a device pinned to one gateway (round-robin over
+    the client nodes) that sends one reading per request, ``rate_hz`` readings a second:
+    ``poisson`` (exponential gaps) or ``periodic`` (``burst`` readings back to back every
+    ``burst / rate_hz`` seconds: a token bucket (burst, rate), which network calculus
+    bounds). After the load the sink is watched until every acked reading arrived, nothing
+    arrived for ``quiet_s``, or ``drain_s`` passed."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    rate_hz: Num = Field(default=1.0, gt=0, le=10_000)
+    arrivals: Literal["poisson", "periodic"] = "poisson"
+    burst: Int = Field(default=1, ge=1, le=100_000)
+    drain_s: Num = Field(default=30.0, ge=0, le=DAY_S)
+    quiet_s: Num = Field(default=3.0, gt=0, le=DAY_S)
 
 
 class WorkloadSpec(BaseModel):
@@ -45,16 +62,27 @@ class WorkloadSpec(BaseModel):
     spike_users: Int | None = Field(default=None, ge=1, le=MAX_USERS)
     spike_at_s: Num | None = Field(default=None, ge=0, le=DAY_S)
     spike_s: Num | None = Field(default=None, gt=0, le=DAY_S)
+    devices: DevicesSpec | None = Field(default=None, description="builtin:devices settings")
 
     @field_validator("locustfile")
     @classmethod
     def _locustfile(cls, v: str) -> str:
         if v.startswith("builtin:") and v not in BUILTIN_LOCUSTFILES:
-            raise ValueError(f"{v!r}: the built-in workloads are builtin:kv and builtin:ingest")
+            raise ValueError(f"{v!r}: the built-in workloads are "
+                             f"{', '.join(BUILTIN_LOCUSTFILES)}")
         return v
 
     @model_validator(mode="after")
     def _shape_fields(self) -> WorkloadSpec:
+        if self.locustfile == "builtin:devices":
+            if self.devices is None:
+                self.devices = DevicesSpec()
+            if self.shape != "closed" or self.workers:
+                raise ValueError("builtin:devices sets its own rates (devices.rate_hz) in one "
+                                 "load process: leave shape closed and workers 0")
+        elif self.devices is not None:
+            raise ValueError("devices: only for locustfile builtin:devices; set that or "
+                             "remove devices")
         if self.read_fraction + self.cas_fraction > 1 + 1e-9:
             raise ValueError(f"read_fraction ({self.read_fraction}) + cas_fraction "
                              f"({self.cas_fraction}) is over 1; lower one of them")

@@ -80,6 +80,25 @@ class RecoveryCheck(CheckConfig):
                              "beyond the predicted recovery")
 
 
+class DeliveryCheck(CheckConfig):
+    """Every acked send (``f: send``) reaches a sink (``f: recv``), except the overflow loss
+    the pipeline model predicts, within ``loss_tolerance`` (relative)."""
+
+    loss_tolerance: Num = Field(default=0.1, ge=0, le=100)
+
+
+class PipelineCheck(CheckConfig):
+    """The reference pipeline against its models: end-to-end latency per phase, backlog
+    and drain per cut within ``tolerance`` (relative), no delay above the network-calculus
+    bound plus ``slack_ms``, ingest availability at cut gateways within ``tolerance_pp``."""
+
+    tolerance: Num = Field(default=0.2, gt=0, le=100)
+    slack_ms: Num = Field(default=50.0, ge=0, le=MINUTE_MS, description="the measuring "
+                          "host's own jitter allowed beyond the bound")
+    tolerance_pp: Num = Field(default=2.0, ge=0, le=100)
+    min_samples: Int = Field(default=50, ge=1, le=100_000_000)
+
+
 class ChecksSpec(SpecModel):
     """Which checks a run makes (a check left out, or null, is not made)."""
 
@@ -90,6 +109,8 @@ class ChecksSpec(SpecModel):
     lost_updates: LostUpdatesCheck | None = None
     staleness: StalenessCheck | None = None
     recovery: RecoveryCheck | None = None
+    delivery: DeliveryCheck | None = None
+    pipeline: PipelineCheck | None = None
 
     def configured(self) -> dict[str, CheckConfig]:
         """The checks this scenario makes, by name."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from harness.checks.availability import availability_check
 from harness.checks.consistency import consistency_check
+from harness.checks.delivery import delivery_check, pipeline_check
 from harness.checks.durability import durability_check
 from harness.checks.evidence import Evidence
 from harness.checks.latency import latency_check
@@ -44,6 +45,8 @@ CHECKS: tuple[Check, ...] = (
     Check("latency", latency_check, load_figures=True),
     Check("availability", availability_check, load_figures=True),
     Check("recovery", recovery_check, load_figures=True),  # completion rates: a figure
+    Check("delivery", delivery_check, load_figures=False),  # ids in the history
+    Check("pipeline", pipeline_check, load_figures=True),  # latency, drain: figures
 )
 
 
@@ -91,7 +94,7 @@ def judge(ev: Evidence) -> list[Verdict]:
     return [Verdict("nothing checked", "none", UNKNOWN, detail=(
         "unknown: nothing checked: the scenario's checks: block configures no check that "
         "gave a verdict; add one (latency, availability, consistency, durability, "
-        "lost_updates, staleness, recovery)"))]
+        "lost_updates, staleness, recovery, delivery, pipeline)"))]
 
 
 def fault_problems(ev: Evidence) -> dict[int, str]:
