@@ -275,12 +275,20 @@ def describe_fault(f: dict[str, Any]) -> str:
         what = next(f"{k} {_fmt(f[k])}" for k in ("isolate", "groups", "shape") if k in f)
     elif kind in ("latency", "bandwidth"):
         extra = f"+{f['ms']} ms" if kind == "latency" else f"{f['kbps']} kbps"
-        what = f"{'->'.join(f['link'])} {extra}"
+        what = f"{_link(f['link'])} {extra}"
     elif kind == "clock_skew":
         what = f"{f['node']} {f['offset_s']:+g} s"
     else:
         what = f["node"]
     return f"{kind} {what} at {float(f['at_s']):.1f}s for {float(f['for_s']):.1f}s"
+
+
+def _link(v: Any) -> str:
+    """``edge-1->edge-2``, or a tier's uplinks: ``edge uplinks (pick 2)``."""
+    if isinstance(v, dict):
+        pick = f" (pick {v['pick']})" if v.get("pick") else ""
+        return f"{v.get('tier')} uplinks{pick}"
+    return "->".join(str(x) for x in v)
 
 
 def _fmt(v: Any) -> str:

@@ -407,6 +407,14 @@ class ActiveFault:
         return f"<{state} {self.fault.kind} fault on {self.fault.target}>"
 
 
+LinkArg = tuple[str, str] | list[str] | dict[str, Any]  # two ends, or a tier's uplinks
+
+
+def _link(link: LinkArg) -> list[str] | dict[str, Any]:
+    """A link argument as a scenario ``link:`` field."""
+    return dict(link) if isinstance(link, dict) else list(link)
+
+
 class PytestNemesis:
     """Apply faults to the running ``edge_testbed``, like Jepsen's nemesis, from a test.
 
@@ -431,23 +439,23 @@ class PytestNemesis:
         return [ActiveFault(self, e) for e in self.core.active]
 
     # -------------------------------------------------------- link toxics
-    def latency(self, link: tuple[str, str] | list[str], ms: float, jitter_ms: float = 0.0,
+    def latency(self, link: LinkArg, ms: float, jitter_ms: float = 0.0,
                 direction: str = "downstream") -> ActiveFault:
-        """Add ``ms`` (+/- ``jitter_ms``) on a link: ``("clients", "edge-1")``,
-        ``("clients", "*")`` or ``("edge-1", "edge-2")`` (both directions of a node link)."""
-        return self.inject(kind="latency", link=list(link), ms=ms, jitter_ms=jitter_ms,
+        """Add ``ms`` (+/- ``jitter_ms``) on a link: ``("clients", "edge-1")``, ``("clients",
+        "*")``, ``("edge-1", "edge-2")`` or a tier's uplinks (``{"tier": "edge", ...}``)."""
+        return self.inject(kind="latency", link=_link(link), ms=ms, jitter_ms=jitter_ms,
                            direction=direction)
 
-    def bandwidth(self, link: tuple[str, str] | list[str], kbps: float,
+    def bandwidth(self, link: LinkArg, kbps: float,
                   direction: str = "downstream") -> ActiveFault:
         """Limit a link to ``kbps`` kilobits per second."""
-        return self.inject(kind="bandwidth", link=list(link), kbps=kbps, direction=direction)
+        return self.inject(kind="bandwidth", link=_link(link), kbps=kbps, direction=direction)
 
-    def toxic(self, kind: str, link: tuple[str, str] | list[str], **attributes: Any
+    def toxic(self, kind: str, link: LinkArg, **attributes: Any
               ) -> ActiveFault:
         """Any Toxiproxy toxic fault of the scenario format: ``timeout``, ``reset_peer``,
         ``slicer``, ``limit_data`` (and ``latency``, ``bandwidth``)."""
-        return self.inject(kind=kind, link=list(link), **attributes)
+        return self.inject(kind=kind, link=_link(link), **attributes)
 
     # -------------------------------------------------------- partitions, clocks, nodes
     def partition(self, *, isolate: str | None = None, groups: list[list[str]] | None = None,

@@ -182,3 +182,30 @@ def test_a_flat_testbed_has_no_uplinks_to_pick(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match=r"faults\[0\]\.link\.tier .*declare testbed\.topology"):
         load_scenario(path)
+
+
+
+@dataclass
+class FakeRecord:
+    """The testbed record the nemesis writes its active faults to."""
+
+    active_faults: list[dict[str, Any]] = field(default_factory=list)
+
+    def save(self) -> None:
+        """Nothing to write."""
+
+
+def test_the_pytest_nemesis_resolves_a_tiers_uplinks() -> None:
+    from harness.pytest_plugin import PytestNemesis
+
+    scn, _ = _fault(["edge-1-1", "aggregation-1"])
+    tb = FakeTestbed()
+    tb.spec, tb.record = scn.testbed, FakeRecord()  # type: ignore[attr-defined]
+    nemesis = PytestNemesis(tb, seed=4)  # type: ignore[arg-type]
+    with nemesis.latency({"tier": "aggregation", "uplink": True, "pick": 1}, ms=5) as fault:
+        (active,) = tb.record.active_faults  # type: ignore[attr-defined]
+        assert active["target"].startswith("uplinks of tier aggregation, 1 of 2 picked")
+        assert active["links"][0].endswith("->cloud-1") and fault.active
+    assert tb.admin.removed and not tb.record.active_faults  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match=r"nemesis\.latency: link\.tier: 'fog'"):
+        nemesis.latency({"tier": "fog", "uplink": True}, ms=5)
