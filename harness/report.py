@@ -3,7 +3,8 @@
 The HTML report is self-contained (inline SVG, no external assets): the verdict badge and
 its reason, the tier tree of a tiered testbed, latency over time with fault windows labelled
 and the prediction per phase drawn, throughput and errors per second, predicted vs measured
-per phase, the verdicts, Locust's own count of requests.
+per phase, the verdicts, Locust's own count of requests; for a pipeline, the backlog below
+each cut node over time against the predicted ramp and drain.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from harness.checks.delivery import Flow, outstanding
 from harness.junit import Case, junit_xml
 from harness.plots import Step, Window, time_series
 
@@ -211,12 +214,59 @@ def _reason(results: dict[str, Any]) -> str:
     return f"{first['name']}: {str(first['detail'])[:300]}{more}"
 
 
+def backlog_plots(results: dict[str, Any], ops: pd.DataFrame, dur: float,
+                  win: list[Window]) -> list[str]:
+    """Per uplink cut: readings held below the cut node over time (acked, not yet at the
+    sink) against the model's ramp during the cut and its drain after the heal."""
+    cuts = ((results.get("prediction") or {}).get("pipeline") or {}).get("cuts") or []
+    faults = results.get("faults") or []
+    if not cuts or "f" not in ops:
+        return []
+    flow = Flow.of(ops)
+    out = []
+    for cut in cuts:
+        f = faults[cut["fault"]] if cut["fault"] < len(faults) else {}
+        at, healed = f.get("at_s"), f.get("healed_at_s")
+        if at is None or healed is None:
+            continue
+        end = min(dur + 30.0, float(healed) + 3 * float(cut.get("drain_s") or 5.0) + 5.0)
+        t = np.arange(0.0, end, 0.25)
+        held = outstanding(flow, set(cut["gateways"]), t)
+        out.append(time_series(list(zip(t.tolist(), held.tolist(), strict=True)),
+                               title=f"backlog below {cut['node']} (readings not yet at the "
+                               "sink) vs predicted", unit="readings", duration_s=end,
+                               windows=win, predicted=_backlog_steps(cut, float(at),
+                                                                     float(healed))))
+    return out
+
+
+def _backlog_steps(cut: dict[str, Any], at: float, healed: float) -> list[Step]:
+    """The predicted backlog as steps of 0.25 s: lambda t during the cut, then the pending
+    retry, then the drain at mu - lambda down to nothing."""
+    lam, kept, pend = float(cut["rate_in"]), float(cut["backlog"]), float(cut["pending_s"])
+    drain = float(cut["drain_s"] or 0.0)
+    rate_down = (kept + lam * pend) / max(drain - pend, 1e-9)
+
+    def level(t: float) -> float:
+        if t < healed:
+            return min(kept, lam * (t - at))
+        if t < healed + pend:
+            return kept + lam * (t - healed)
+        return max(0.0, kept + lam * pend - rate_down * (t - healed - pend))
+
+    steps, t = [], at
+    while t < healed + drain + 0.25:
+        steps.append(Step(t, t + 0.25, level(t + 0.125)))
+        t += 0.25
+    return steps
+
+
 def write_html(out: Path, results: dict[str, Any], ops: pd.DataFrame) -> Path:
     """report.html: the verdict badge and its reason, the tier tree (tiered testbeds), plots
     with the fault windows and the prediction per phase, predicted vs measured, checks,
     witnesses, faults, Locust's table."""
     dur = float(results.get("workload_duration_s") or results.get("duration_s") or 1)
-    secs = per_second(ops, dur)
+    secs = per_second(ops[ops["f"] != "recv"] if "f" in ops else ops, dur)
     win = fault_windows(results)
     plots = "".join([
         time_series(_series(secs, "mean_ms"), title="mean latency per second", unit="ms",
@@ -226,7 +276,8 @@ def write_html(out: Path, results: dict[str, Any], ops: pd.DataFrame) -> Path:
         time_series(_series(secs, "ok"), title="throughput per second", unit="ok ops/s",
                     duration_s=dur, windows=win),
         time_series(_series(secs, "errors"), title="errors per second",
-                    unit="fail+info ops/s", duration_s=dur, windows=win)])
+                    unit="fail+info ops/s", duration_s=dur, windows=win),
+        *backlog_plots(results, ops, dur, win)])
     phase_rows = []
     for ph in results.get("phases", []):
         pred = ph.get("predicted", {}).get("latency_ms", {})

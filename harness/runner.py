@@ -46,6 +46,7 @@ from harness.interrupts import (
     shielded,
 )
 from harness.models.latency import Calibration, predict
+from harness.models.pipeline import predict_pipeline
 from harness.outdir import OutClaim, claim, claim_fresh
 from harness.phases import phases
 from harness.rundir import default_out, point_latest
@@ -195,11 +196,12 @@ def analyse(scn: Scenario, result: LoadResult, t0_ns: int, cal: Calibration,
     times = fault_times(fault_results)
     phs = phases(scn, times)
     pred = predict(scn, cal, times)
-    meas = measure.measure(ops, phs, warmup_s=cal.warmup_s, duration_s=scn.workload.duration_s)
+    sent = ops[ops["f"] != "recv"]  # a receipt is an observation, not a request with a latency
+    meas = measure.measure(sent, phs, warmup_s=cal.warmup_s, duration_s=scn.workload.duration_s)
     ev = Evidence(scn, phs, meas, [p.as_dict() for p in pred.phases], everything,
                   headroom.problem(), fault_results, testbed_lost=lost)
     verdicts = judge(ev)
-    res = measure.overall(ops, scn.workload.duration_s)
+    res = measure.overall(sent, scn.workload.duration_s)
     res["phases"] = [{**m.as_dict(), "predicted": p.as_dict()}
                      for m, p in zip(meas, pred.phases, strict=False)]
     if blind is not None:  # the model from what was known before the first judged phase
@@ -211,6 +213,8 @@ def analyse(scn: Scenario, result: LoadResult, t0_ns: int, cal: Calibration,
                          "calibration": cal.as_dict()}
     if blind is not None:
         res["prediction"]["blind_calibration"] = blind.as_dict()
+    if (pipe := predict_pipeline(scn)) is not None:
+        res["prediction"]["pipeline"] = pipe.as_dict()
     res["harness"] = headroom.as_dict()
     res["t0_ns"] = t0_ns
     res["locust"] = locust_summary(result.stats or {})
@@ -237,8 +241,11 @@ def exercise(scn: Scenario, tb: Testbed, out: Path, say: Say = print
     ``edge_load`` uses this too). Always ends with a heal."""
     out.mkdir(parents=True, exist_ok=True)
     tb.wait_settled(progress=say)
-    say("calibrating: measuring the client path overhead")
-    cal = calibrate(tb)
+    if scn.workload.locustfile == "builtin:devices":  # the pipeline models need no kv probes
+        cal = Calibration(warmup_s=warmup_s(scn))
+    else:
+        say("calibrating: measuring the client path overhead")
+        cal = calibrate(tb)
     nemesis = Nemesis(tb, schedule_from(scn.faults, scn.testbed.node_names, scn.seed))
     try:
         result, headroom = drive_load(scn, tb, nemesis, out, say)

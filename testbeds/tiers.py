@@ -82,8 +82,8 @@ def generate(topo: Topology) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
         level: list[tuple[str, str, str | None]] = []  # (name, path, parent)
         if depth == 0:
             level = [(f"{tier.name}-{i}", str(i), None) for i in range(1, int(tier.count or 0) + 1)]
-        elif tier.per_parent is not None:
-            level = [_child(tier.name, depth, i + 1, j, parent, path)
+        elif tier.per_parent is not None:  # numbered across the tier when it is the second
+            level = [_child(tier.name, depth, i * tier.per_parent + j, j, parent, path)
                      for i, (parent, path) in enumerate(above)
                      for j in range(1, tier.per_parent + 1)]
         else:

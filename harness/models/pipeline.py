@@ -56,6 +56,7 @@ class Hop:
     capacity_rps: float  # readings/s the uplink carries at most (full batches)
     utilisation: float
     delay_s: float  # mean per-reading delay of this hop (tandem model)
+    transit_s: float = 0.0  # of delay_s: latency, transmission, the parent's station
     nc_rate: float | None = None
     nc_latency_s: float | None = None
 
@@ -73,6 +74,7 @@ class Cut:
     pending_s: float
     drain_s: float | None  # None: the uplink cannot catch up (mu <= lambda)
     staleness_s: float
+    drain_range_s: tuple[float, float] | None = None  # heal at the start / end of a retry
     gateways: list[str] = field(default_factory=list)
 
 
@@ -247,9 +249,9 @@ def _hop(scn: Scenario, node: str, parent: str, lam: float, resp: dict[str, floa
     wait, per = forwarder_wait(lam, pipe.linger_ms / 1000.0, pipe.batch, cycle(0),
                                cycle(1) - cycle(0), seed=scn.seed)
     batches[node] = lam / per if per else 0.0
-    delay = wait + lat + request_s(per) + s_parent
+    transit = lat + request_s(per) + s_parent
     return Hop(node, parent, lam, w, cycle(pipe.batch), cap, lam / cap if cap else math.inf,
-               delay)
+               wait + transit, transit_s=transit)
 
 
 def _a_gateway(scn: Scenario, node: str) -> str:
@@ -358,9 +360,20 @@ def _cuts(scn: Scenario, rate_in: dict[str, float], hops: dict[str, Hop]) -> lis
             kept = min(backlog, cap)
             pending = _pending_s(pipe, t)
             mu = h.capacity_rps
-            drain = pending + (kept + lam * pending) / (mu - lam) if mu > lam else None
+
+            def drain_after(p: float, kept: float = kept, lam: float = lam,
+                            mu: float = mu) -> float:
+                return p + (kept + lam * p) / (mu - lam)
+
+            # the sink sees the drain end once the last held reading crossed the hops above
+            above = sum(hops[x].delay_s for x in scn.testbed.path_up(v)[1:-1] if x in hops)
+            above += h.transit_s  # the held batches' own crossing of the cut uplink
+            drain = drain_after(pending) + above if mu > lam else None
+            span = ((drain_after(0.0) + above, drain_after(2 * pending) + above)
+                    if mu > lam else None)
             gws = [g for g in scn.testbed.subtree(v) if g in scn.testbed.client_nodes]
-            out.append(Cut(i, v, t, lam, kept, loss, pending, drain, t + pending, gws))
+            out.append(Cut(i, v, t, lam, kept, loss, pending, drain, t + pending,
+                           drain_range_s=span, gateways=gws))
     return out
 
 

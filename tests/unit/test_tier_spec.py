@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from faults.partition import PartitionFault
 from harness.scenario import Scenario
 from testbeds.spec import TestbedSpec
+from testbeds.tiers import Topology, generate
 
 TIERS: dict[str, Any] = {"tiers": [
     {"name": "cloud", "count": 1},
@@ -92,3 +93,11 @@ def test_isolating_a_subtree_cuts_its_uplink_only() -> None:
 def test_a_subtree_without_an_uplink_is_bad_input(isolate: Any, says: str) -> None:
     with pytest.raises(ValidationError, match=says):
         _scenario(isolate)
+
+
+def test_per_parent_below_the_first_tier_numbers_across_it() -> None:
+    nodes, _ = generate(Topology.model_validate({"tiers": [
+        {"name": "cloud", "count": 2}, {"name": "edge", "per_parent": 2}]}))
+    assert [(n["name"], n["parent"]) for n in nodes[2:]] == [
+        ("edge-1", "cloud-1"), ("edge-2", "cloud-1"), ("edge-3", "cloud-2"),
+        ("edge-4", "cloud-2")]
