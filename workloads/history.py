@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 TYPES = ("invoke", "ok", "fail", "info")
 COMPLETIONS = ("ok", "fail", "info")
-FUNCTIONS = ("read", "write", "cas", "ingest")
+FUNCTIONS = ("read", "write", "cas", "ingest", "send", "recv")
 FIELDS = ("process", "type", "f", "key", "value", "node", "time_ns")
 OP_COLUMNS = [
     "process", "f", "key", "value", "node", "type", "start_ns", "end_ns", "latency_ms",
@@ -42,56 +42,110 @@ def event(
     }
 
 
-_STR_JSON: dict[str, str] = {}  # JSON of recurring strings (functions, keys, nodes)
+_JSON_OF: dict[Any, str] = {None: "null"}  # JSON of None and of recurring strings
+_CACHED_MAX = 65_536
 
 
 def _enc(v: Any) -> str:
-    """JSON of one field value, with fast paths for the common cases."""
-    if v is None:
-        return "null"
+    """JSON of one field value (strings are cached: functions, keys and nodes recur)."""
     t = type(v)
     if t is int:
         return str(v)
     if t is str:
-        out = _STR_JSON.get(v)
+        out = _JSON_OF.get(v)
         if out is None:
             out = json.dumps(v)
-            if len(_STR_JSON) < 65_536:
-                _STR_JSON[v] = out
+            if len(_JSON_OF) < _CACHED_MAX:
+                _JSON_OF[v] = out
         return out
+    if v is None:
+        return "null"
     return json.dumps(v, separators=(",", ":"))
 
 
 def event_line(process: int, type_: str, f: str, key: Any, value: Any, node: str | None,
                time_ns: int) -> bytes:
-    """One event as its JSONL line (same text as ``json.dumps`` of :func:`event`)."""
-    return (f'{{"process":{_enc(process)},"type":"{type_}","f":{_enc(f)},'
-            f'"key":{_enc(key)},"value":{_enc(value)},"node":{_enc(node)},'
-            f'"time_ns":{time_ns}}}\n').encode()
+    """One event as its JSONL line (same text as ``json.dumps`` of :func:`event` with
+    compact separators)."""
+    return _line(process, type_, f, key, value, node, time_ns).encode()
+
+
+def _line(process: int, type_: str, f: str, key: Any, value: Any, node: str | None,
+          time_ns: int) -> str:
+    """:func:`event_line` as text. The common fields (None, a string seen before) are one
+    dict look-up each: only None and ``str`` keys are cached, so ``True``, ``1`` or ``1.0``
+    never hit."""
+    get = _JSON_OF.get
+    try:
+        fj, kj, vj, nj = get(f), get(key), get(value), get(node)
+    except TypeError:  # an unhashable value (a list, a dict): encoded below
+        fj = kj = vj = nj = None
+    return (f'{{"process":{process if type(process) is int else _enc(process)},'
+            f'"type":"{type_}","f":{fj or _enc(f)},"key":{kj or _enc(key)},'
+            f'"value":{vj or _enc(value)},"node":{nj or _enc(node)},'
+            f'"time_ns":{time_ns}}}\n')
 
 
 class HistoryWriter:
-    """Append-only JSONL writer: each event is one ``write(2)`` of one whole line to a file
-    opened with O_APPEND, so a crash loses at most the line being written and lines of
-    concurrent writers (threads, greenlets) never interleave."""
+    """Append-only JSONL writer to a file opened with O_APPEND.
 
-    def __init__(self, path: str | Path) -> None:
+    Unbuffered (the default), each event is one ``write(2)`` of one whole line as it is
+    appended, so a crash loses at most the line being written and lines of concurrent writers
+    (threads, greenlets) never interleave. With ``buffer_lines > 0`` (the load process, where
+    two system calls per operation were the larger part of the recorder's cost) lines collect
+    in memory and go out whole, in order, in one ``write(2)`` once ``buffer_lines`` are pending
+    and on :meth:`flush` and :meth:`close`: a crash (SIGKILL) then loses at most the lines not
+    yet flushed, and what is on disk is still the history up to a line boundary (at worst a
+    torn last line, which :func:`read_history` drops). A buffered writer is for one thread
+    (any number of greenlets in it)."""
+
+    def __init__(self, path: str | Path, buffer_lines: int = 0) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._lock = threading.Lock()
-        self.count = 0
+        self.buffer_lines = buffer_lines
+        self._buf: list[str] | None = [] if buffer_lines > 0 else None  # None: unbuffered
+        self._written = 0  # events written out (the buffered ones are in _buf)
+
+    @property
+    def count(self) -> int:
+        """Events appended so far (written or buffered)."""
+        return self._written + (len(self._buf) if self._buf else 0)
 
     def _put(self, line: bytes) -> None:
         fd = self._fd
         if fd is None:
             raise ValueError(f"{self.path}: history writer is closed")
         os.write(fd, line)
-        self.count += 1
+        self._written += 1
+
+    def flush(self) -> None:
+        """Write the buffered lines out (a no-op when unbuffered or nothing is pending)."""
+        buf, fd = self._buf, self._fd
+        if not buf or fd is None:
+            return
+        data = "".join(buf).encode()
+        self._written += len(buf)
+        buf.clear()
+        _write_all(fd, data)
 
     def write(self, ev: dict[str, Any]) -> None:
         """Append one event (any dict) as one line."""
-        self._put((json.dumps(ev, separators=(",", ":")) + "\n").encode())
+        line = json.dumps(ev, separators=(",", ":")) + "\n"
+        if self._buf is None:
+            self._put(line.encode())
+        else:
+            self._buffer(line)
+
+    def _buffer(self, line: str) -> None:
+        if self._fd is None:
+            raise ValueError(f"{self.path}: history writer is closed")
+        buf = self._buf
+        assert buf is not None
+        buf.append(line)
+        if len(buf) >= self.buffer_lines:
+            self.flush()
 
     def append(self, process: int, type_: str, f: str, key: Any, value: Any,
                node: str | None) -> int:
@@ -99,7 +153,14 @@ class HistoryWriter:
         if type_ not in TYPES:
             raise ValueError(f"event type {type_!r}: must be one of {', '.join(TYPES)}")
         now = time.monotonic_ns()
-        self._put(event_line(process, type_, f, key, value, node, now))
+        line = _line(process, type_, f, key, value, node, now)
+        buf = self._buf
+        if buf is None or self._fd is None:  # unbuffered, or closed (_put raises)
+            self._put(line.encode())
+        else:  # buffered: _buffer inlined (this runs twice per operation)
+            buf.append(line)
+            if len(buf) >= self.buffer_lines:
+                self.flush()
         return now
 
     def append_at(self, process: int, type_: str, f: str, key: Any, value: Any,
@@ -107,7 +168,11 @@ class HistoryWriter:
         """Append an event stamped ``time_ns`` (an operation recorded after the fact)."""
         if type_ not in TYPES:
             raise ValueError(f"event type {type_!r}: must be one of {', '.join(TYPES)}")
-        self._put(event_line(process, type_, f, key, value, node, time_ns))
+        line = _line(process, type_, f, key, value, node, time_ns)
+        if self._buf is None:
+            self._put(line.encode())
+        else:
+            self._buffer(line)
 
     def record(
         self, process: int, type_: str, f: str, key: str | None, value: Any, node: str | None
@@ -117,17 +182,27 @@ class HistoryWriter:
         return event(process, type_, f, key, value, node, now)
 
     def close(self) -> None:
-        """Close; further writes raise."""
+        """Flush and close; further writes raise."""
         with self._lock:
             if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+                try:
+                    self.flush()
+                finally:
+                    os.close(self._fd)
+                    self._fd = None
 
     def __enter__(self) -> HistoryWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """``write(2)`` until all of ``data`` is out (a regular file may take less at a time)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def read_history(path: str | Path) -> list[dict[str, Any]]:

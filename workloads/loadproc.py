@@ -102,6 +102,15 @@ class LoadContext:
         self.users: dict[Any, Any] = {}  # greenlet -> Locust user (set on the user's start)
         self.warnings: list[str] = []
         self.requests_recorded = 0  # Locust requests recorded as operations of their own
+        self.finishers: list[Any] = []  # called once the users stop starting operations
+        self.flusher: Any = None  # the greenlet flushing a buffered history (see attach)
+
+    def close(self) -> None:
+        """Stop the periodic flushing and flush and close the history."""
+        if self.flusher is not None:
+            self.flusher.kill()
+            self.flusher = None
+        self.history.close()
 
     def next_process(self) -> int:
         """A fresh, unique history process id."""
@@ -167,15 +176,18 @@ class LoadContext:
         parts = parse_server_timing(header)
         self.timings.append({"node": node, "f": f, "latency_ms": latency_ms, **parts})
 
-    def invoke(self, process: int, f: str, key: Any, value: Any, node: str | None) -> None:
-        self._record(process, "invoke", f, key, value, node)
+    def invoke(self, process: int, f: str, key: Any, value: Any,
+               node: str | None) -> int | None:
+        """Record an invoke; return its ``time_ns`` (None once the history is closed)."""
+        self.counts["invoke"] += 1
+        try:
+            return self.history.append(process, "invoke", f, key, value, node)
+        except ValueError:
+            logging.warning("event after the history was closed: process %s invoke", process)
+            return None
 
     def complete(self, process: int, type_: str, f: str, key: Any, value: Any,
                  node: str | None) -> None:
-        self._record(process, type_, f, key, value, node)
-
-    def _record(self, process: int, type_: str, f: str, key: Any, value: Any,
-                node: str | None) -> None:
         self.counts[type_] += 1
         try:
             self.history.append(process, type_, f, key, value, node)
@@ -331,13 +343,30 @@ def make_arrivals(spec: dict[str, Any], index: int = 0) -> Arrivals | None:
     return Arrivals(share, f"{spec['seed']}/{index}")
 
 
+HISTORY_BUFFER_LINES = 512  # history lines go out in writes of 512 lines (~55 KiB) ...
+HISTORY_FLUSH_S = 0.1  # ... or every 0.1 s, whichever comes first (and at the end)
+
+
+def _flush_history(history: HistoryWriter, every_s: float) -> None:
+    """Flush the run's buffered history every ``every_s``: a SIGKILLed load process loses at
+    most the last ~0.1 s of lines (SIGTERM/SIGINT and a normal end flush everything)."""
+    while True:
+        gevent.sleep(every_s)
+        try:
+            history.flush()
+        except OSError as exc:
+            log.error("history %s: lines lost, cannot write them: %s", history.path, exc)
+
+
 RECORDER_SWITCH = "EDGEPROOF_RECORDER"  # "off": plain requests are not recorded (a baseline)
 
 
 def attach(env: Environment, spec: dict[str, Any], history_path: str, offset: int = 0,
            stride: int = 1) -> LoadContext:
     """Create the run's LoadContext on ``env`` and hook the recorder to Locust's events."""
-    ctx = LoadContext(spec, HistoryWriter(history_path), offset, stride)
+    ctx = LoadContext(spec, HistoryWriter(history_path, buffer_lines=HISTORY_BUFFER_LINES),
+                      offset, stride)
+    ctx.flusher = gevent.spawn(_flush_history, ctx.history, HISTORY_FLUSH_S)
     ctx.warnings += own_hosts(list(env.user_classes), spec["targets"])
     for w in ctx.warnings:
         log.warning("%s", w)
@@ -426,7 +455,8 @@ def _start_users(env: Environment, spec: dict[str, Any], arrivals: Arrivals | No
     if env.shape_class is not None:
         runner.start_shape()
         return
-    users = n_users(spec)
+    users = n_users(spec) + sum(int(getattr(c, "fixed_count", 0) or 0)
+                                for c in env.user_classes)
     rate = float(users if arrivals is not None else (spec["spawn_rate"] or users))
     runner.start(users, spawn_rate=rate, wait=arrivals is not None)
 
@@ -436,6 +466,14 @@ def run(spec: dict[str, Any], user_classes: list[type[User]]) -> int:
     arrivals = make_arrivals(spec)
     env = make_env(spec, user_classes, arrivals)
     ctx = attach(env, spec, spec["history_path"])
+    try:
+        return _run_local(env, spec, ctx, arrivals)
+    finally:
+        ctx.close()  # a no-op after a normal end; if the run failed, the lines so far
+
+
+def _run_local(env: Environment, spec: dict[str, Any], ctx: LoadContext,
+               arrivals: Arrivals | None) -> int:
     runner = env.create_local_runner()
     fire_init(env)
     stop, interrupted = Event(), []
@@ -451,13 +489,15 @@ def run(spec: dict[str, Any], user_classes: list[type[User]]) -> int:
     if arrivals is not None:
         arrivals.stop()
     ctx.stopping = True
+    for finish in ctx.finishers:  # e.g. the sink watcher drains what is still on its way
+        finish()
     runner.stop()  # graceful: in-flight requests finish within stop_timeout, else info
     ended_ns = time.monotonic_ns()
     runner.quit()
     reporter.kill()
     print(_progress_line(ctx.counts, env, t0, psutil.Process(), waited(), final=True),
           flush=True)
-    ctx.history.close()
+    ctx.close()
     stats = stats_dict(env, spec, ctx.counts, started_ns, ended_ns, bool(interrupted),
                        arrivals.as_dict() if arrivals is not None else None)
     stats["server_timing"] = ctx.timings
@@ -618,6 +658,7 @@ def run_worker(spec: dict[str, Any], user_classes: list[type[User]], index: int,
         ctx.stopping = True
         runner.stop()
         runner._send_stats()  # the last samples reach the master before "done"
+        ctx.history.flush()  # the master merges the parts once every worker is done
         report(done=True)
 
     def heartbeat() -> None:
@@ -631,7 +672,7 @@ def run_worker(spec: dict[str, Any], user_classes: list[type[User]], index: int,
     beat = gevent.spawn(heartbeat)
     runner.greenlet.join()
     beat.kill()
-    ctx.history.close()
+    ctx.close()
     return 0
 
 

@@ -144,19 +144,22 @@ class _NoOp(Op):
         super().__init__(None, -1, f, key, value, None)
 
 
-class record:  # lower case: used like a function, ``with record(...) as op``
+class record(Op):  # lower case: used like a function, ``with record(...) as op``
     """Record the ``with`` block as one operation of ``user``'s process (see the module
-    docstring); a class rather than a generator for speed (it runs twice per request)."""
-
-    __slots__ = ("f", "key", "node", "op", "start", "user", "value")
+    docstring). The object is itself the :class:`Op` the block gets: one allocation per
+    operation, and a class rather than a generator for speed (it runs twice per request)."""
 
     def __init__(self, user: Any, f: str, key: Any = None, value: Any = None,
                  node: str | None = None) -> None:
-        self.user, self.f, self.key, self.value, self.node = user, f, key, value, node
-        self.op: Op | None = None
+        self.user, self.f, self.key, self.value, self.node_arg = user, f, key, value, node
+        self.ctx: Any = None
 
     def __enter__(self) -> Op:
-        ctx = getattr(getattr(self.user, "environment", None), "edgeproof", None)
+        user = self.user
+        try:
+            ctx = user.environment.edgeproof
+        except AttributeError:  # not a Locust user of an edgeproof load process
+            ctx = None
         if ctx is None:
             return _NoOp(self.f, self.key, self.value)
         if ctx.stopping:  # the run is ending: start no new operation
@@ -164,32 +167,49 @@ class record:  # lower case: used like a function, ``with record(...) as op``
 
             raise StopUser()
         me = getcurrent()
-        if me in ctx.active:
+        active = ctx.active
+        if me in active:
             raise RuntimeError(
-                f"record({self.f!r}): process {ctx.process_of(self.user)} already has an "
-                f"open operation ({ctx.active[me].f!r}); operations of one user cannot nest")
-        type(self.user).edgeproof_records = True  # its other requests are not operations
-        op = Op(ctx, ctx.process_of(self.user), self.f, self.key, self.value,
-                self.node or ctx.node_of(self.user))
-        ctx.invoke(op.process, op.f, op.key, op.value, op.node)
-        ctx.active[me] = self.op = op
-        self.start = time.perf_counter()
-        return op
+                f"record({self.f!r}): process {ctx.process_of(user)} already has an "
+                f"open operation ({active[me].f!r}); operations of one user cannot nest")
+        try:  # (process, node) of this user, asked of the context once per user
+            ids = user._edgeproof_ids
+        except AttributeError:
+            ids = user._edgeproof_ids = (ctx.process_of(user), ctx.node_of(user))
+            cls = type(user)
+            if not getattr(cls, "edgeproof_records", False):  # its other requests are not
+                cls.edgeproof_records = True  # ops; once: a class attribute set empties caches
+        self.ctx, self.process = ctx, ids[0]
+        self.node = self.node_arg or ids[1]
+        self.outcome = self.failure = self.result = None
+        self.requests = 0
+        self.start = ctx.invoke(self.process, self.f, self.key, self.value, self.node)
+        active[me] = self
+        return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        op = self.op
-        if op is None:
+        ctx = self.ctx
+        if ctx is None:
             return
-        op.ctx.active.pop(getcurrent(), None)
-        if isinstance(exc, GreenletExit) and op.requests == 0 and op.outcome is None:
-            _report_killed(self.user, op.f, self.start, exc)  # keeps Locust's counts equal
-        type_, val = op.decide(exc)
-        op.ctx.complete(op.process, type_, op.f, op.key, val, op.node)
+        self.ctx = None
+        ctx.active.pop(getcurrent(), None)
+        if exc is None and self.outcome is None and self.failure is None:  # the common case
+            result = self.result
+            ctx.complete(self.process, "ok", self.f, self.key,
+                         self.value if result is None else result, self.node)
+            return
+        if isinstance(exc, GreenletExit) and self.requests == 0 and self.outcome is None:
+            _report_killed(self.user, self.f, self.start, exc)  # keeps Locust's counts equal
+        type_, val = self.decide(exc)
+        ctx.complete(self.process, type_, self.f, self.key, val, self.node)
 
 
-def _report_killed(user: Any, f: str, start: float, exc: BaseException) -> None:
+def _report_killed(user: Any, f: str, start_ns: int | None, exc: BaseException) -> None:
+    """Tell Locust of an operation killed before its request (``start_ns``: the invoke's
+    ``time_ns``, when the context's ``invoke`` returns it)."""
+    took_ms = (time.monotonic_ns() - start_ns) / 1e6 if start_ns else 0.0
     user.environment.events.request.fire(
-        request_type="OP", name=f, response_time=(time.perf_counter() - start) * 1e3,
+        request_type="OP", name=f, response_time=took_ms,
         response_length=0, exception=exc, context={}, response=None, url=None,
         start_time=time.time(),
     )
