@@ -300,8 +300,13 @@ def _cut(ev: Evidence, cfg: PipelineCheck, pred: PipelinePrediction, flow: Flow,
                        & (flow.sends["start_s"] < float(healed))]
     okn, n = int((sends["type"] == "ok").sum()), len(sends)
     policy = ev.scenario.testbed.node(cut.node).buffer.overflow
-    expect = 1.0 if policy != "drop_newest" or not cut.backlog else max(
-        0.0, 1 - cut.loss / max(cut.rate_in * cut.duration_s, 1e-9))
+    if (ev.scenario.testbed.service.pipeline.ack == "upstream"
+            and cut.node in ev.scenario.testbed.client_nodes):
+        expect = 0.0  # a device's ack waits for the gateway's parent, which the cut took away
+    elif policy == "drop_newest":  # refused once the buffer is full
+        expect = max(0.0, 1 - cut.loss / max(cut.rate_in * cut.duration_s, 1e-9))
+    else:
+        expect = 1.0  # edge autonomy: local acks
     if n == 0:
         out.append(Verdict(f"edge availability[{label}]", "availability", UNKNOWN, expect,
                            None, cfg.tolerance_pp, "unknown: no send at the cut gateways "

@@ -19,8 +19,8 @@ Pure functions of the scenario, computed before the run:
   ``deterministic`` or ``uniform`` service, bounded jitter; plus a stated slack for the
   measuring host.
 - **An uplink cut** for T seconds at node v (arrival rate lambda): backlog lambda T at v,
-  loss max(0, lambda T - capacity) under a dropping overflow policy, a drain after the
-  heal of ``pending + (backlog + lambda pending) / (mu - lambda)``, where pending is the
+  loss max(0, lambda (T + pending) - capacity) under a dropping overflow policy, a drain
+  after the heal of ``pending + (backlog + lambda pending) / (mu - lambda)``, where pending is the
   retry still under way at the heal (half a cycle of timeout plus the backoff in force, on
   average), and the sink's
   staleness for v's gateways growing to T + pending.
@@ -355,10 +355,11 @@ def _cuts(scn: Scenario, rate_in: dict[str, float], hops: dict[str, Hop]) -> lis
             lam, t = rate_in[v], float(f.for_s)
             cap = scn.testbed.node(v).buffer.capacity
             policy = scn.testbed.node(v).buffer.overflow
-            backlog = lam * t
-            loss = max(0.0, backlog - cap) if policy != "block" else 0.0
-            kept = min(backlog, cap)
             pending = _pending_s(pipe, t)
+            backlog = lam * t
+            # a full buffer keeps dropping until the first retry after the heal lands
+            loss = max(0.0, lam * (t + pending) - cap) if policy != "block" else 0.0
+            kept = min(backlog, cap)
             mu = h.capacity_rps
 
             def drain_after(p: float, kept: float = kept, lam: float = lam,
