@@ -73,7 +73,8 @@ DEFAULTS: dict[str, Any] = {
     "spike_s": None,
 }
 BUILTINS = {"builtin:kv": ("workloads.kv", "KvUser"),
-            "builtin:ingest": ("workloads.ingest", "IngestUser")}
+            "builtin:ingest": ("workloads.ingest", "IngestUser"),
+            "builtin:devices": ("workloads.devices", "DeviceUser", "SinkUser")}
 WORKER_CONNECT_S = 30.0  # how long the master waits for its workers to connect
 log = logging.getLogger("edgeproof.load")
 
@@ -231,8 +232,9 @@ def _check_shape(path: str, spec: dict[str, Any]) -> None:
 def resolve_users(locustfile: str) -> list[type[User]]:
     """The User classes of a builtin name or a locustfile path; raise SpecError."""
     if locustfile in BUILTINS:
-        module_name, cls_name = BUILTINS[locustfile]
-        return [getattr(importlib.import_module(module_name), cls_name)]
+        module_name, *names = BUILTINS[locustfile]
+        module = importlib.import_module(module_name)
+        return [getattr(module, n) for n in names]
     if locustfile.startswith("builtin:"):
         raise SpecError(f"locustfile {locustfile!r}: unknown; use one of {', '.join(BUILTINS)}")
     path = Path(locustfile)
