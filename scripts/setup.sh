@@ -11,12 +11,13 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # Debian packages: libfaketime for clock skew; Go to build Toxiproxy; venv support;
 # iproute2, iptables, nftables (partitions) and util-linux (nsenter) for the namespaced
-# network; redis-server and
-# etcd-server, real third-party systems the tests put under faults; chromium, to check that
-# reports render.
+# network; redis-server, etcd-server
+# and mosquitto (with its clients), real third-party systems the tests put under faults;
+# chromium, to check that reports render.
 need=()
 for pkg in libfaketime python3-venv ca-certificates iproute2 iptables nftables util-linux \
-           redis-server redis-tools etcd-server etcd-client chromium; do
+           redis-server redis-tools etcd-server etcd-client mosquitto mosquitto-clients \
+           chromium; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v go >/dev/null 2>&1 || need+=(golang-go)
@@ -34,6 +35,17 @@ if [ "${#need[@]}" -gt 0 ]; then
     echo "setup: installing Debian packages: ${need[*]}"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# Debian's mosquitto package enables a system broker on port 1883. The tests start brokers of
+# their own on the harness's addresses and ports, so the system one is not needed: keep it
+# stopped and disabled (systemd), or stopped (an init script's daemon, known by its pid file;
+# the brokers edgeproof starts write none). The `mosquitto` binary is all the tests use.
+if [ -d /run/systemd/system ] && systemctl is-enabled --quiet mosquitto 2>/dev/null; then
+    echo "setup: disabling the system mosquitto broker (edgeproof starts its own)"
+    $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true
+elif [ -f /run/mosquitto/mosquitto.pid ] && [ -x /etc/init.d/mosquitto ]; then
+    echo "setup: stopping the system mosquitto broker (edgeproof starts its own)"
+    $SUDO /etc/init.d/mosquitto stop >/dev/null 2>&1 || true
 fi
 
 PY="${EDGEPROOF_PYTHON:-python3}"

@@ -135,13 +135,26 @@ class Testbed(abc.ABC):
         """The node's data directory as the node sees it (``{data_dir}``)."""
         return str(Path(self.record.workdir) / "nodes" / node / "data")
 
-    def render(self, node: str, template: str, *, quote: bool = False) -> str:
+    def render(self, node: str, template: str, *, quote: bool = False,
+               field: str = "command") -> str:
         """A template with this node's placeholders filled (the same everywhere: command,
-        env, probes); ``quote`` shell-quotes each value for a command line."""
+        env, probes, files); ``quote`` shell-quotes each value for a command line; ``field``
+        names the template's place in an error (``env.NAME``, ``files.NAME``)."""
         rec = self.nodes[node]
         return render_command(self.spec.node(node), template, host=rec.host, ports=rec.ports,
                               data_dir=self.data_dir_of(node), nodes=self.node_addresses(),
-                              links=self.link_addresses(node), quote=quote)
+                              links=self.link_addresses(node), quote=quote, field=field)
+
+    def render_env(self, node: str) -> dict[str, str]:
+        """The node's declared environment with its placeholders filled."""
+        return {k: self.render(node, v, field=f"env.{k}")
+                for k, v in self.spec.node(node).env.items()}
+
+    def render_files(self, node: str) -> dict[str, str]:
+        """The node's declared config files {NAME: text}, placeholders filled as in its
+        command (a ConfigError names ``files.NAME`` for an unknown one)."""
+        return {k: self.render(node, v, field=f"files.{k}")
+                for k, v in self.spec.node(node).files.items()}
 
     def argv(self, node: str, template: str) -> list[str]:
         """A command template as the arguments to run (no shell: write ``sh -c`` yourself)."""

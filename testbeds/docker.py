@@ -32,9 +32,11 @@ read-only (see testbeds.clock). Everything the backend creates carries the label
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
+import tarfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -326,7 +328,7 @@ class DockerTestbed(Testbed):
         rec = self.nodes[name]
         base = Path(self.record.workdir) / "nodes" / name
         base.mkdir(parents=True, exist_ok=True)
-        env = {k: self.render(name, v) for k, v in node.env.items()}
+        env = self.render_env(name)
         mounts: dict[str, dict[str, str]] = {}
         if node.is_reference:
             (base / "node.json").write_text(json.dumps(self._service_config(name)))
@@ -347,10 +349,17 @@ class DockerTestbed(Testbed):
                         "FAKETIME_NO_CACHE": "1", "DONT_FAKE_MONOTONIC": "1"})
         return {"image": image, "command": command, "environment": env, "volumes": mounts}
 
+    def _files_archive(self, name: str) -> bytes | None:
+        """The node's declared config files, rendered, as a tar to unpack into its data
+        volume (/data) before the container starts; None when it declares none."""
+        files = self.render_files(name)
+        return files_tar(files) if files else None
+
     def _launch(self, name: str, service_image: str | None = None) -> None:
         """Create the node's data volume and container on the internal network; start it."""
         image = service_image or self.record.docker["images"]["service"]
         args = self._run_args(name, image)
+        files = self._files_archive(name)  # rendered first: a bad placeholder starts nothing
         vol = f"{self._cname(name)}-data"
         self.client.volumes.create(vol, labels=labels(self.record, name))
         args["volumes"][vol] = {"bind": "/data", "mode": "rw"}
@@ -360,6 +369,8 @@ class DockerTestbed(Testbed):
             network_mode=f"container:{self._cname(name)}-net",
             nano_cpus=int(hw.cpus * 1e9) if hw.cpus else None,
             mem_limit=f"{hw.memory_mb}m" if hw.memory_mb else None, **args)
+        if files is not None:  # into the data volume of the created, not yet started, container
+            c.put_archive("/data", files)
         c.start()
         self._containers[name] = c
 
@@ -523,3 +534,15 @@ def upstream_open(addr: str, timeout_s: float = 0.5) -> bool:
             return True
         except OSError:
             return False
+
+
+def files_tar(files: dict[str, str]) -> bytes:
+    """A tar of plain files {NAME: text} (UTF-8, mode 0644), as Docker's put_archive takes."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for fname, text in files.items():
+            data = text.encode("utf-8")
+            info = tarfile.TarInfo(fname)
+            info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()

@@ -171,6 +171,12 @@ class LocalTestbed(Testbed):
             return [sys.executable, "-m", "testbeds.service", "--config", str(cfg)]
         return self.argv(name, str(node.command))
 
+    def _write_files(self, name: str, data_dir: Path) -> None:
+        """The node's declared config files, rendered, into its data dir (before every
+        start: a restart with fresh data gets them again)."""
+        for fname, text in self.render_files(name).items():
+            (data_dir / fname).write_text(text, encoding="utf-8")
+
     def _service_config(self, name: str, data_dir: Path) -> dict[str, Any]:
         node = self.spec.node(name)
         svc = self.spec.service
@@ -226,7 +232,7 @@ class LocalTestbed(Testbed):
         base, data = self._node_dirs(name)
         self._command(name, data)  # writes node.json
         rec = self.nodes[name]
-        env = {k: self.render(name, v) for k, v in self.spec.node(name).env.items()}
+        env = self.render_env(name)
         req = {"config": str(data.parent / "node.json"), "log": str(base / f"{name}.log"),
                "cwd": str(data), "cgroups": rec.cgroups, "env": env,
                "netns": self.net.nodes[name].path if self.net is not None else None}
@@ -245,7 +251,8 @@ class LocalTestbed(Testbed):
         if rec.clock_file and self.lib and not self.spec.node(name).is_reference:
             Path(rec.clock_file).parent.mkdir(parents=True, exist_ok=True)
             env.update(clock.faketime_env(rec.clock_file, self.lib))
-        env.update({k: self.render(name, v) for k, v in self.spec.node(name).env.items()})
+        env.update(self.render_env(name))
+        self._write_files(name, data)
         cmd = self._command(name, data)
         if standby is not None:
             cmd = [*cmd, "--standby", str(standby)]

@@ -1,5 +1,6 @@
-"""Placeholders in a user's node command and environment (``{host}``, ``{ports.NAME}``,
-``{data_dir}``, ``{nodes.OTHER.*}``, ``{links.OTHER.*}``; see the README's scenario reference)."""
+"""Placeholders in a user's node command, environment, probes and config files (``{host}``,
+``{ports.NAME}``, ``{data_dir}``, ``{nodes.OTHER.*}``, ``{links.OTHER.*}``; see the README's
+scenario reference)."""
 
 from __future__ import annotations
 
@@ -39,9 +40,11 @@ class _Strict(string.Formatter):
 
 def render_command(node: NodeSpec, template: str, *, host: str, ports: dict[str, int],
                    data_dir: str, nodes: dict[str, Address],
-                   links: dict[str, Address], quote: bool = False) -> str:
+                   links: dict[str, Address], quote: bool = False,
+                   field: str = "command") -> str:
     """Fill a user command's placeholders for one node (``quote``: each value shell-quoted,
-    for a command line that is split into arguments)."""
+    for a command line that is split into arguments; ``field``: where the template came
+    from, e.g. ``files.mosquitto.conf``, named in an error)."""
     def ns(addr: Address) -> SimpleNamespace:
         return SimpleNamespace(host=addr[0], ports=SimpleNamespace(**addr[1]))
 
@@ -56,8 +59,8 @@ def render_command(node: NodeSpec, template: str, *, host: str, ports: dict[str,
     try:
         return _Strict(quote).format(template, **values)
     except ConfigError as exc:
-        raise ConfigError(f"testbed.nodes[{node.name}].command: {exc}") from None
+        raise ConfigError(f"testbed.nodes[{node.name}].{field}: {exc}") from None
     except (ValueError, IndexError) as exc:
         raise ConfigError(
-            f"testbed.nodes[{node.name}].command: {exc}; write literal braces as {{{{ and }}}}"
+            f"testbed.nodes[{node.name}].{field}: {exc}; write literal braces as {{{{ and }}}}"
         ) from None

@@ -52,6 +52,12 @@ def unknown_node(field: str, value: str, names: list[str]) -> str:
     )
 
 
+def plain_file_name(name: str) -> bool:
+    """True for a name that stays inside the directory it is written into: not empty or
+    ``.``, no path separator, NUL or ``..``."""
+    return name not in ("", ".") and ".." not in name and not any(c in name for c in "/\\\0")
+
+
 class ReadyProbe(SpecModel):
     """How to tell that a node of a user's own system is ready."""
 
@@ -81,6 +87,10 @@ class NodeSpec(SpecModel):
     command: str | None = None
     image: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
+    files: dict[str, str] = Field(
+        default_factory=dict, description="config files {NAME: TEXT} rendered with the "
+        "command's placeholders and written into the node's data dir ({data_dir}/NAME) "
+        "before it starts (a plain name: no '/' or '..')")
     ports: list[str] = Field(default_factory=lambda: ["main"])
     client_port: str | None = None
     ready: ReadyProbe | None = None
@@ -103,6 +113,17 @@ class NodeSpec(SpecModel):
             )
         return v
 
+    @field_validator("files")
+    @classmethod
+    def _file_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            if not plain_file_name(name):
+                raise ValueError(
+                    f"{name!r} is not a plain file name: a file is written into the node's "
+                    "data dir, so give a name without '/', '\\', '..' or NUL (e.g. "
+                    "mosquitto.conf) and refer to it as {data_dir}/NAME in the command")
+        return v
+
     @model_validator(mode="after")
     def _ports(self) -> NodeSpec:
         if not self.ports:
@@ -112,6 +133,10 @@ class NodeSpec(SpecModel):
                 f"client_port: {self.client_port!r} is not one of ports {self.ports}; "
                 "name one of those, or add it to ports"
             )
+        if self.files and self.command is None and self.image is None:
+            raise ValueError("files: only for a node with its own command or image (the "
+                             "reference service reads no config file); add a command or "
+                             "remove files")
         return self
 
     @property

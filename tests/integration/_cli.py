@@ -17,10 +17,11 @@ EDGEPROOF = str(Path(sys.executable).with_name("edgeproof"))
 
 
 def edgeproof(*args: str, env: dict[str, str], timeout: float = 120,
-              check: bool = False) -> subprocess.CompletedProcess[str]:
-    """Run the real console script; return its completed process (text)."""
+              check: bool = False, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real console script (in the repository, or ``cwd``: a user's own folder,
+    relative paths as typed there); return its completed process (text)."""
     proc = subprocess.run([EDGEPROOF, *args], env=env, capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO)
+                          timeout=timeout, cwd=cwd or REPO)
     if check and proc.returncode != 0:
         raise AssertionError(f"edgeproof {' '.join(args)} exited {proc.returncode}:\n"
                              f"{proc.stdout}\n{proc.stderr}")
