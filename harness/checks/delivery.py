@@ -59,10 +59,6 @@ class Flow:
         return (got["value"].map(self.first_recv) - got["start_s"]) * 1000.0
 
 
-def _phase_of(t: float, phs: list[Phase]) -> str:
-    return next((p.name for p in phs if p.start_s <= t < p.end_s), phs[-1].name if phs else "")
-
-
 def delivery_check(ev: Evidence) -> list[Verdict]:
     """Acked sends that never arrived, against the loss the model predicts."""
     cfg = ev.scenario.checks.delivery
@@ -148,8 +144,9 @@ def pipeline_check(ev: Evidence) -> list[Verdict]:
             "unknown: the pipeline models need a tiered testbed of reference nodes and "
             "builtin:devices; use the delivery check for a pipeline of your own"))]
     flow = Flow.of(ev.load_ops)
-    out = _latency(ev, cfg, pred, flow)
-    out += _bound(ev, cfg, pred, flow)
+    calm = _calm(ev, pred, flow)
+    out = _latency(ev, cfg, pred, flow, calm)
+    out += _bound(cfg, pred, flow, calm)
     for cut in pred.cuts:
         out += _cut(ev, cfg, pred, flow, cut)
     return out
@@ -173,14 +170,19 @@ def disturbed(ev: Evidence, pred: PipelinePrediction, flow: Flow) -> set[str]:
     return out
 
 
-def _latency(ev: Evidence, cfg: PipelineCheck, pred: PipelinePrediction,
-             flow: Flow) -> list[Verdict]:
+def _calm(ev: Evidence, pred: PipelinePrediction, flow: Flow) -> pd.DataFrame:
+    """The acked sends the calm models judge: after the warm-up (connections opening, every
+    device's first send) and untouched by any cut or its drain."""
+    acked = flow.acked
+    return acked[~acked["value"].isin(disturbed(ev, pred, flow))
+                 & (acked["start_s"] >= warmup_s(ev.scenario))]
+
+
+def _latency(ev: Evidence, cfg: PipelineCheck, pred: PipelinePrediction, flow: Flow,
+             calm: pd.DataFrame) -> list[Verdict]:
     out = []
-    touched = disturbed(ev, pred, flow)
-    acked = flow.acked[~flow.acked["value"].isin(touched)]
     for ph in ev.phases:
-        rows = acked[(acked["start_s"] >= max(ph.start_s, _warmup(ev)))
-                     & (acked["start_s"] < ph.end_s)]
+        rows = calm[(calm["start_s"] >= ph.start_s) & (calm["start_s"] < ph.end_s)]
         lat = flow.latency_ms(rows)
         name = f"e2e latency[{ph.name}]"
         weights = rows.loc[lat.index, "node"].map(pred.e2e_mean_ms)
@@ -203,35 +205,24 @@ def _latency(ev: Evidence, cfg: PipelineCheck, pred: PipelinePrediction,
     return out
 
 
-def _warmup(ev: Evidence) -> float:
-    """The start of the load left out (connections opening, every device's first send)."""
-    return warmup_s(ev.scenario)
-
-
-def _bound(ev: Evidence, cfg: PipelineCheck, pred: PipelinePrediction,
-           flow: Flow) -> list[Verdict]:
+def _bound(cfg: PipelineCheck, pred: PipelinePrediction, flow: Flow,
+           calm: pd.DataFrame) -> list[Verdict]:
     if all(b is None for b in pred.nc_bound_ms.values()):
         why = "; ".join(pred.notes) or "a hop's arrival rate exceeds its service rate"
         return [Verdict("delay bound", "delay_bound", UNKNOWN,
                         detail=f"unknown: {why}")]
     slack = cfg.slack_ms
     worst: tuple[float, str, str, float] | None = None
-    n = 0
-    touched = disturbed(ev, pred, flow)
-    calm = flow.acked[~flow.acked["value"].isin(touched)]
-    for ph in ev.phases:
-        rows = calm[(calm["start_s"] >= max(ph.start_s, _warmup(ev)))
-                    & (calm["start_s"] < ph.end_s)]
-        lat = flow.latency_ms(rows)
-        n += len(lat)
-        for idx, ms in lat.items():
-            gw = str(rows.at[idx, "node"])
-            b = pred.nc_bound_ms.get(gw)
-            if b is None:
-                continue
-            excess = ms - (b + slack)
-            if worst is None or excess > worst[0]:
-                worst = (excess, str(rows.at[idx, "value"]), gw, ms)
+    lat = flow.latency_ms(calm)
+    n = len(lat)
+    for idx, ms in lat.items():
+        gw = str(calm.at[idx, "node"])
+        b = pred.nc_bound_ms.get(gw)
+        if b is None:
+            continue
+        excess = ms - (b + slack)
+        if worst is None or excess > worst[0]:
+            worst = (excess, str(calm.at[idx, "value"]), gw, ms)
     if worst is None:
         return [Verdict("delay bound", "delay_bound", UNKNOWN,
                         detail="unknown: no received reading to hold against the bound")]
@@ -269,7 +260,7 @@ def _cut(ev: Evidence, cfg: PipelineCheck, pred: PipelinePrediction, flow: Flow,
                         detail="unknown: the fault has no apply and heal time")]
     gws = set(cut.gateways)
     base = ev.phases[0]
-    calm = np.arange(max(base.start_s, _warmup(ev)), base.end_s, 0.1)
+    calm = np.arange(max(base.start_s, warmup_s(ev.scenario)), base.end_s, 0.1)
     floor = float(np.percentile(outstanding(flow, gws, calm), 95)) if len(calm) else 0.0
     held = float(outstanding(flow, gws, np.array([float(healed)]))[0]) - floor
     tol = cfg.tolerance
