@@ -97,6 +97,9 @@ class PartitionFault(FaultSpec):
     to: list[str] | None = None
     shape: PartitionShape | None = None
     mode: Literal["drop", "reject"] = "drop"
+    port: str | None = Field(
+        default=None, description="cut only this named port's link proxies (e.g. control: "
+        "the control plane alone, the data plane untouched); default: the whole link")
     _uplink: tuple[str, str] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
@@ -139,7 +142,13 @@ class PartitionFault(FaultSpec):
         return out
 
     def resolve(self, testbed: TestbedSpec, seed: int = 0) -> None:
-        """A subtree's uplink: the node and its parent in the topology."""
+        """A subtree's uplink: the node and its parent in the topology; a named port must be
+        one the nodes have."""
+        ports = list(dict.fromkeys(p for n in testbed.nodes for p in n.ports))
+        if self.port is not None and self.port not in ports:
+            raise ValueError(f"port: {self.port!r} is not a port of this testbed's nodes "
+                             f"(ports: {', '.join(ports)}); name one of those (control needs "
+                             "testbed.service.control), or leave port out to cut whole links")
         if not isinstance(self.isolate, Subtree):
             return
         node = self.isolate.subtree
@@ -156,6 +165,9 @@ class PartitionFault(FaultSpec):
         return self._uplink
 
     def label(self) -> str:
+        return self._label() + (f" (port {self.port})" if self.port else "")
+
+    def _label(self) -> str:
         if isinstance(self.isolate, Subtree):
             return f"partition isolate subtree {self.isolate.subtree}"
         if self.isolate:
@@ -165,6 +177,9 @@ class PartitionFault(FaultSpec):
         return "partition"
 
     def cuts(self, nodes: list[str], seed: int) -> set[tuple[str, str]]:
+        """The directions the data plane loses (none when only another port is cut)."""
+        if self.port not in (None, "main"):
+            return set()
         return cuts_for(self, nodes, seed)[0]
 
 
@@ -195,6 +210,7 @@ class Partition:
     label: str = "partition"
     id: str = "fault"
     kind: str = "partition"
+    port: str | None = None  # only this named port's proxies (None: whole links)
 
     @classmethod
     def groups(cls, groups: list[list[str]], nodes: list[str], **kw: Any) -> Partition:
@@ -215,7 +231,7 @@ class Partition:
     def apply(self, testbed: Testbed) -> None:
         """Cut every direction at once (the testbed's network decides how: toxics on the
         loopback network, silent drops in namespaces)."""
-        testbed.block(self.cuts, self.id, self.mode)
+        testbed.block(self.cuts, self.id, self.mode, port=self.port)
 
     def heal(self, testbed: Testbed) -> None:
         """Mend every cut this partition made (idempotent)."""
@@ -229,7 +245,7 @@ class Partition:
         for src, dst in sorted(self.cuts)[:3]:
             if healed and not testbed.node_running(dst):
                 continue
-            ok = testbed.reaches(src, dst)
+            ok = testbed.reaches(src, dst, port=self.port)
             if ok is None:
                 return Effect(UNVERIFIED, "connections across the cut cannot be tried from "
                                           "inside the nodes on this network (loopback)")
@@ -252,13 +268,16 @@ class Partition:
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "target": self.label, "mode": self.mode,
-                "cuts": sorted(f"{a}->{b}" for a, b in self.cuts)}
+                "cuts": sorted(f"{a}->{b}" for a, b in self.cuts),
+                **({"port": self.port} if self.port else {})}
 
 
 def build(entry: PartitionFault, index: int, nodes: list[str], seed: int) -> Partition:
     """The partition value of a scenario entry (random shapes drawn from the seed)."""
     cuts, label = cuts_for(entry, nodes, seed)
-    return Partition(cuts, mode=entry.mode, label=label, id=f"fault{index}")
+    if entry.port:
+        label += f" (port {entry.port})"
+    return Partition(cuts, mode=entry.mode, label=label, id=f"fault{index}", port=entry.port)
 
 
 def _draw(rng: random.Random, _chaos: Any, tb: TestbedSpec) -> dict[str, Any]:

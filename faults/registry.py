@@ -11,7 +11,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter
 
-from faults import clock, node, partition
+from faults import clock, node, partition, rollout
 from faults.base import Fault, FaultSpec, Kind
 from faults.toxics import bandwidth, latency, limit_data, reset_peer, slicer, timeout
 
@@ -27,6 +27,7 @@ KINDS: tuple[Kind, ...] = (
     node.CRASH,
     node.PAUSE,
     node.STOP,
+    rollout.KIND,
 )
 BY_NAME: dict[str, Kind] = {k.name: k for k in KINDS}
 FAULT_KINDS: tuple[str, ...] = tuple(BY_NAME)

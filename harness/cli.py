@@ -207,14 +207,16 @@ def predict(file: FileArg, as_json: Annotated[bool, typer.Option("--json")] = Fa
     except EdgeproofError as exc:
         _fail(exc)
     from harness.models.pipeline import predict_pipeline  # cost: the models' imports
-    pipe = predict_pipeline(scn)
+    from harness.models.rollout import predict_rollouts  # cost: the models' imports
+    pipe, outs = predict_pipeline(scn), [r.as_dict() for r in predict_rollouts(scn)]
     if pipe is not None:
-        _print_pipeline(scn.name, pipe, as_json)
+        _print_pipeline(scn.name, pipe, as_json, outs)
         return
     pred = do_predict(scn)
     if as_json:
         from harness.report import clean as clean_json  # cost: pandas
-        print(json.dumps(clean_json(pred.as_dict()), indent=2))
+        extra = {"rollouts": outs} if outs else {}
+        print(json.dumps(clean_json({**pred.as_dict(), **extra}), indent=2))
         return
     t = Table(title=f"{scn.name}: predicted latency per phase (model {pred.model}, "
                     "before calibration)")
@@ -228,13 +230,36 @@ def predict(file: FileArg, as_json: Annotated[bool, typer.Option("--json")] = Fa
     out.print(t)
     out.print(f"bottleneck: {pred.bottleneck}; saturates at about "
               f"{pred.saturation_users:.0f} users (MVA asymptotic bound)")
+    _print_rollouts(outs)
 
 
-def _print_pipeline(name: str, pipe: Any, as_json: bool) -> None:
+def _print_rollouts(outs: list[dict[str, Any]]) -> None:
+    """The control plane's predicted convergence per rollout."""
+    if not outs:
+        return
+    r0 = outs[0]
+    t = Table(title=f"rollouts: seconds after the publish ({r0['mode']}, {r0['nodes']} "
+                    f"nodes, depth {r0['depth']})")
+    for col in ("version", "at s", "to 50%", "to 90%", "to all", "range", "held by"):
+        t.add_column(col)
+    for r in outs:
+        fr, rng = r["fractions"], r["range_s"]
+        t.add_row(f"v{r['version']}", f"{r['at_s']:g}", f"{fr['0.5']:.3f}", f"{fr['0.9']:.3f}",
+                  f"{r['to_all_s']:.3f}", f"{rng[0]:.2f}-{rng[1]:.2f}",
+                  ", ".join(f"fault {h.split(':')[0]}" for h in r["held_by"]) or "-")
+    out.print(t)
+    held = {h for r in outs for h in r["held_by"]}
+    for h in sorted(held):
+        out.print(f"held by fault {h}")
+
+
+def _print_pipeline(name: str, pipe: Any, as_json: bool,
+                    outs: list[dict[str, Any]] | None = None) -> None:
     """The pipeline models' predictions: per gateway path, per uplink, per cut."""
     if as_json:
         from harness.report import clean as clean_json  # cost: pandas
-        print(json.dumps(clean_json({"pipeline": pipe.as_dict()}), indent=2))
+        extra = {"rollouts": outs} if outs else {}
+        print(json.dumps(clean_json({"pipeline": pipe.as_dict(), **extra}), indent=2))
         return
     t = Table(title=f"{name}: end to end, per gateway (tandem model; network-calculus bound)")
     for col in ("gateway", "devices", "readings/s", "mean ms", "bound ms"):
@@ -266,6 +291,7 @@ def _print_pipeline(name: str, pipe: Any, as_json: bool) -> None:
         out.print(f"note: {note}")
     out.print(f"bottleneck: {pipe.bottleneck}; the fleet saturates at about "
               f"{pipe.saturation_rate_hz:.1f} readings/s per device (utilisation law)")
+    _print_rollouts(outs or [])
 
 
 @app.command()

@@ -68,6 +68,16 @@ def phases(scenario: Scenario, times: list[tuple[float, float]] | None = None) -
     return _numbered(out)
 
 
+def rollout_only(scenario: Scenario, phase: Phase) -> bool:
+    """True for a window of rollouts alone (nothing the data plane's models change): a
+    data-plane check leaves it out when it holds too few samples, rather than call the run
+    unknown for a rollout that converged in a fraction of a second; the rollout check judges
+    it."""
+    return bool(phase.faults) and all(
+        getattr(scenario.faults[i], "kind", "") == "rollout" for i in phase.faults
+        if i < len(scenario.faults))
+
+
 def _numbered(phs: list[Phase]) -> list[Phase]:
     """Give a name that comes again an ordinal: ``latency clients->* #2``."""
     seen: dict[str, int] = {}
@@ -77,3 +87,19 @@ def _numbered(phs: list[Phase]) -> list[Phase]:
         n = seen[p.name]
         out.append(p if n == 1 else Phase(f"{p.name} #{n}", p.start_s, p.end_s, p.faults))
     return out
+
+
+def fault_times(fault_results: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    """(applied, healed) per fault, the scheduled times where the actual ones are missing;
+    a fault lasts until its heal has finished (a crashed node is down until it is ready
+    again, however long its restart takes)."""
+    return [(f["applied_at_s"] if f["applied_at_s"] is not None else f["at_s"], heal_done(f))
+            for f in fault_results]
+
+
+def heal_done(f: dict[str, Any]) -> float:
+    """When a fault's heal finished, in seconds after the load began (the scheduled end
+    when it was never healed)."""
+    if f.get("healed_at_s") is None:
+        return float(f["at_s"] + f["for_s"])
+    return float(f["healed_at_s"]) + float(f.get("heal_took_s") or 0.0)

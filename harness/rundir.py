@@ -16,6 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness import rollouts
 from harness.checks.evidence import Evidence
 from harness.errors import ConfigError
 from harness.measure import PhaseMeasurement, with_phase_times
@@ -135,4 +136,5 @@ class RunDir:
             ops=self.operations,
             harness_problem=(self.results.get("harness") or {}).get("problem"),
             faults=list(self.results.get("faults") or []),
-            testbed_lost=self.results.get("testbed_lost"))
+            testbed_lost=self.results.get("testbed_lost"),
+            control=rollouts.read(self.path))

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from faults.schedule import Nemesis, schedule_from
-from harness import measure, partial, report
+from harness import measure, partial, report, rollouts
 from harness.calibrate import (
     calibrate,
     calibrate_from_load,
@@ -48,7 +48,7 @@ from harness.interrupts import (
 from harness.models.latency import Calibration, predict
 from harness.models.pipeline import predict_pipeline
 from harness.outdir import OutClaim, claim, claim_fresh
-from harness.phases import phases
+from harness.phases import fault_times, phases
 from harness.rundir import default_out, point_latest
 from harness.scenario import Scenario, absolute, load_scenario
 from testbeds import backends
@@ -149,22 +149,6 @@ def reproduce_cmd(path: str | Path, scn: Scenario, backend: str) -> str:
            f"--backend {backend}"
 
 
-def fault_times(fault_results: list[dict[str, Any]]) -> list[tuple[float, float]]:
-    """(applied, healed) per fault, the scheduled times where the actual ones are missing;
-    a fault lasts until its heal has finished (a crashed node is down until it is ready
-    again, however long its restart takes)."""
-    return [(f["applied_at_s"] if f["applied_at_s"] is not None else f["at_s"], heal_done(f))
-            for f in fault_results]
-
-
-def heal_done(f: dict[str, Any]) -> float:
-    """When a fault's heal finished, in seconds after the load began (the scheduled end
-    when it was never healed)."""
-    if f.get("healed_at_s") is None:
-        return float(f["at_s"] + f["for_s"])
-    return float(f["healed_at_s"]) + float(f.get("heal_took_s") or 0.0)
-
-
 def client_link_traffic(faults: list[dict[str, Any]], ops: Any,
                         client_nodes: list[str]) -> list[dict[str, Any]]:
     """A client-link fault met traffic when the load sent operations over that link while it
@@ -186,7 +170,8 @@ def client_link_traffic(faults: list[dict[str, Any]], ops: Any,
 
 def analyse(scn: Scenario, result: LoadResult, t0_ns: int, cal: Calibration,
             fault_results: list[dict[str, Any]], headroom: Headroom,
-            lost: str | None = None, blind: Calibration | None = None) -> dict[str, Any]:
+            lost: str | None = None, blind: Calibration | None = None,
+            control: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """History and metrics -> evidence -> verdicts -> the results figures (``res``) and
     the operations frame (``ops``); ``lost`` is why the testbed vanished under the run;
     ``blind`` the calibration known before the first judged phase (shown, not judged)."""
@@ -199,7 +184,7 @@ def analyse(scn: Scenario, result: LoadResult, t0_ns: int, cal: Calibration,
     sent = ops[ops["f"] != "recv"]  # a receipt is an observation, not a request with a latency
     meas = measure.measure(sent, phs, warmup_s=cal.warmup_s, duration_s=scn.workload.duration_s)
     ev = Evidence(scn, phs, meas, [p.as_dict() for p in pred.phases], everything,
-                  headroom.problem(), fault_results, testbed_lost=lost)
+                  headroom.problem(), fault_results, testbed_lost=lost, control=control or [])
     verdicts = judge(ev)
     res = measure.overall(sent, scn.workload.duration_s)
     res["phases"] = [{**m.as_dict(), "predicted": p.as_dict()}
@@ -215,6 +200,9 @@ def analyse(scn: Scenario, result: LoadResult, t0_ns: int, cal: Calibration,
         res["prediction"]["blind_calibration"] = blind.as_dict()
     if (pipe := predict_pipeline(scn)) is not None:
         res["prediction"]["pipeline"] = pipe.as_dict()
+    if outs := rollouts.predictions(scn, fault_results, control or []):
+        res["prediction"]["rollouts"] = [r.as_dict() for r in outs]
+        res["prediction"]["control_hop_ms"] = rollouts.hop_delays_ms(scn, control or [])
     res["harness"] = headroom.as_dict()
     res["t0_ns"] = t0_ns
     res["locust"] = locust_summary(result.stats or {})
@@ -246,6 +234,10 @@ def exercise(scn: Scenario, tb: Testbed, out: Path, say: Say = print
     else:
         say("calibrating: measuring the client path overhead")
         cal = calibrate(tb)
+    if scn.testbed.service.control is not None:
+        say("calibrating: rolling out v1 (the initial config) to measure each hop's delay")
+        if not rollouts.roll_out_initial(tb):
+            say("control plane: v1 did not reach every node within 60 s")
     nemesis = Nemesis(tb, schedule_from(scn.faults, scn.testbed.node_names, scn.seed))
     try:
         result, headroom = drive_load(scn, tb, nemesis, out, say)
@@ -265,10 +257,24 @@ def exercise(scn: Scenario, tb: Testbed, out: Path, say: Say = print
             final_reads(scn.workload, tb.client_targets(), result.history_path, settle)
         t0_ns = int(nemesis.t0 * 1e9) if nemesis.t0 else int((result.stats or {})["started_ns"])
         faults = nemesis.results()
-        analysed = analyse(scn, result, t0_ns, cal, faults, headroom, lost, blind)
+        control = collect_control(scn, tb, out, t0_ns, faults, say) if not lost else []
+        analysed = analyse(scn, result, t0_ns, cal, faults, headroom, lost, blind, control)
     finally:
         nemesis.heal_all()
     return analysed, faults
+
+
+def collect_control(scn: Scenario, tb: Testbed, out: Path, t0_ns: int,
+                    faults: list[dict[str, Any]], say: Say) -> list[dict[str, Any]]:
+    """The control plane's applied versions (``control.jsonl``), each rollout's window closed
+    at its convergence; nodes that did not answer are named."""
+    if scn.testbed.service.control is None:
+        return []
+    applies, silent = rollouts.collect(tb, out, t0_ns)
+    if silent:
+        say(f"control plane: no log from {', '.join(silent)}; their versions are unknown")
+    rollouts.end_rollouts(scn, faults, applies)
+    return applies
 
 
 def write_scenario(out: Path, scn: Scenario, source: str | None = None) -> Path:

@@ -10,6 +10,7 @@ explainer, used for scenario, fleet and explore files alike.
 from __future__ import annotations
 
 import difflib
+import itertools
 import os
 import re
 import types
@@ -103,6 +104,7 @@ class Scenario(SpecModel):
         pair = first_overlap(self.faults)
         if pair is not None:
             raise ValueError(overlap_message(self.faults, pair))
+        rising_versions(self.faults)
         return self
 
     def warnings(self) -> list[str]:
@@ -127,6 +129,23 @@ class Scenario(SpecModel):
         data = self.model_dump(mode="json", by_alias=True)
         data["chaos"] = None
         return data
+
+
+def rising_versions(faults: list[Any]) -> None:
+    """ValueError when a rollout's version is not above the one rolled out before it (in
+    time): a node applies only newer versions, so a rollback is a new version."""
+    outs = sorted(((f.at_s, i, f.version) for i, f in enumerate(faults)
+                   if getattr(f, "kind", "") == "rollout"))
+    for _, i, v in outs[:1]:
+        if v < 2:
+            raise ValueError(f"faults[{i}].version: {v}: v1 is the initial config, rolled out "
+                             "by the harness before the load (it measures each hop's delay); "
+                             "start your rollouts at version 2")
+    for (_, i, v), (_, j, w) in itertools.pairwise(outs):
+        if w <= v:
+            raise ValueError(f"faults[{j}].version: {w} is not above v{v}, rolled out before "
+                             f"it (faults[{i}]); versions only grow (publish a rollback as a "
+                             f"new version, e.g. {v + 1})")
 
 
 def intercepts(tb: TestbedSpec) -> bool:

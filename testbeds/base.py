@@ -110,6 +110,46 @@ class Testbed(abc.ABC):
                          "overflow": node.buffer.overflow} if forwards else None,
         }
 
+    def peer_address(self, proxy: ProxyRecord) -> str:
+        """The address at which a reference node reaches a peer through this proxy (the
+        proxy's own here; in namespaces the peer's own address, intercepted into it)."""
+        return proxy.listen
+
+    def link_peers(self, name: str, port_name: str = "main") -> dict[str, str]:
+        """Peer name -> the address ``name`` reaches its ``port_name`` at, over the links."""
+        return {p.dst: self.peer_address(p) for p in self.proxies(name, "*")
+                if p.port_name == port_name}
+
+    def control_fields(self, name: str) -> dict[str, Any]:
+        """The control-plane part of a reference node's node.json: its control port, and
+        its parent's and children's control ports over the links (empty: no control plane)."""
+        ctl = self.spec.service.control
+        if ctl is None:
+            return {}
+        node, peers = self.spec.node(name), self.link_peers(name, "control")
+        return {"control": {
+            **ctl.model_dump(), "port": self.nodes[name].ports["control"],
+            "parent": peers.get(node.parent) if node.parent is not None else None,
+            "children": {c: peers[c] for c in self.spec.children(name) if c in peers}}}
+
+    def control_logs(self, timeout_s: float = 5.0) -> dict[str, list[dict[str, Any]] | None]:
+        """Each control-plane node's applied versions in order (``version``, ``t_ns`` on the
+        host's monotonic clock, ``from``), read from the node; None for a node that did not
+        answer (empty without a control plane)."""
+        if self.spec.service.control is None:
+            return {}
+        out: dict[str, list[dict[str, Any]] | None] = {}
+        with httpx.Client(timeout=timeout_s) as client:
+            for n in self.spec.nodes:
+                if not n.is_reference:
+                    continue
+                try:
+                    out[n.name] = list(client.get(
+                        f"{self.direct_url(n.name)}/control/log").json()["log"])
+                except (httpx.HTTPError, ValueError, KeyError):
+                    out[n.name] = None
+        return out
+
     def direct_url(self, node: str) -> str:
         rec = self.nodes[node]
         port = rec.ports[self.spec.node(node).main_port]
@@ -223,17 +263,19 @@ class Testbed(abc.ABC):
         return {n: netns.NodeNet(n, r.netns, "", r.host) for n, r in self.nodes.items()
                 if r.netns}
 
-    def block(self, cuts: set[tuple[str, str]], tag: str, mode: str = "drop") -> None:
+    def block(self, cuts: set[tuple[str, str]], tag: str, mode: str = "drop",
+              port: str | None = None) -> None:
         """Cut these (src, dst) directions: a ``timeout`` toxic on both streams of every cut
         proxy (``drop``: data vanishes, connections hang, including what a node sends back on
         connections its peer opened, as etcd's raft streams do) or the proxy disabled
         (``reject``: refused), in pipelined admin calls (a 20-node partition lands in
         milliseconds). In namespaces, besides, a chain in each source node's namespace drops
         TCP to its cut proxies (new connections time out, or are refused: ``reject``) and
-        non-TCP traffic to the cut peers (Toxiproxy is TCP only). Mended by :meth:`unblock`."""
+        non-TCP traffic to the cut peers (Toxiproxy is TCP only). ``port`` cuts only that
+        named port's proxies (and no non-TCP traffic). Mended by :meth:`unblock`."""
         toxics, disable = [], []
         for src, dst in sorted(cuts):
-            for proxy in self.proxies(src, dst):
+            for proxy in self.port_proxies(src, dst, port):
                 if mode == "reject":
                     disable.append(proxy.name)
                 else:
@@ -242,9 +284,14 @@ class Testbed(abc.ABC):
         self._blocks[tag] = (toxics, disable)
         self.admin.add_toxics(toxics)
         self.admin.set_enabled_many(disable, False)
-        self._cut_in_namespaces(cuts, tag, mode)
+        self._cut_in_namespaces(cuts, tag, mode, port)
 
-    def _cut_in_namespaces(self, cuts: set[tuple[str, str]], tag: str, mode: str) -> None:
+    def port_proxies(self, src: str, dst: str, port: str | None) -> list[ProxyRecord]:
+        """The proxies from src to dst, only those of the named port when one is given."""
+        return [p for p in self.proxies(src, dst) if port is None or p.port_name == port]
+
+    def _cut_in_namespaces(self, cuts: set[tuple[str, str]], tag: str, mode: str,
+                           port: str | None = None) -> None:
         nets = self.node_nets()
         rules: dict[str, tuple[list[tuple[str, int]], list[str]]] = {}
         for src, dst in sorted(cuts):
@@ -252,8 +299,9 @@ class Testbed(abc.ABC):
                 continue
             proxies, peers = rules.setdefault(src, ([], []))
             proxies += [(h, int(p)) for h, p in (x.listen.rsplit(":", 1)
-                                                 for x in self.proxies(src, dst))]
-            peers.append(self.nodes[dst].host)
+                                                 for x in self.port_proxies(src, dst, port))]
+            if port is None:
+                peers.append(self.nodes[dst].host)
         target = "REJECT --reject-with tcp-reset" if mode == "reject" else "DROP"
         chain = self._cut_chain(tag)
         self._cut_nodes[tag] = sorted(rules)  # before: a failed restore is mended too
@@ -312,16 +360,17 @@ class Testbed(abc.ABC):
         return sum(counts.get(p.name, 0) for p in proxies)
 
     # ------------------------------------------------------------ effect probes
-    def reaches(self, src: str, dst: str, timeout_s: float = 0.5) -> bool | None:
-        """Whether ``src`` can open a TCP connection to ``dst``'s client port the way its own
-        traffic would: from inside src's namespace to dst's own address (None where that
-        cannot be tried from inside ``src``)."""
+    def reaches(self, src: str, dst: str, timeout_s: float = 0.5,
+                port: str | None = None) -> bool | None:
+        """Whether ``src`` can open a TCP connection to ``dst``'s client port (or the named
+        ``port``) the way its own traffic would: from inside src's namespace to dst's own
+        address (None where that cannot be tried from inside ``src``)."""
         nets = self.node_nets()
         if src not in nets:
             return None
         rec = self.nodes[dst]
-        return netns.connects(nets[src].path, rec.host, rec.ports[self.spec.node(dst).main_port],
-                              timeout_s)
+        name = port or self.spec.node(dst).main_port
+        return netns.connects(nets[src].path, rec.host, rec.ports[name], timeout_s)
 
     def port_open(self, node: str, timeout_s: float = 0.5) -> bool:
         """Whether the node's client port accepts a TCP connection."""

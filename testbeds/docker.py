@@ -312,11 +312,11 @@ class DockerTestbed(Testbed):
             "service_ms": node.hardware.service_ms,
             "seed": self.seed * 1000 + self.spec.node_names.index(name),
             "members": self.spec.node_names,
-            "peers": {p.dst: p.listen for p in self.proxies(name, "*")},
+            "peers": self.link_peers(name),
             "primary": svc.primary or self.spec.node_names[0],
             "anti_entropy_ms": svc.anti_entropy_ms, "replica_timeout_ms": svc.replica_timeout_ms,
-            "data_dir": "/data",
-            **self.pipeline_fields(name),
+            "data_dir": "/data", "bug": svc.bug,
+            **self.pipeline_fields(name), **self.control_fields(name),
         }
 
     def data_dir_of(self, node: str) -> str:

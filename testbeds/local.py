@@ -180,9 +180,7 @@ class LocalTestbed(Testbed):
     def _service_config(self, name: str, data_dir: Path) -> dict[str, Any]:
         node = self.spec.node(name)
         svc = self.spec.service
-        peers = {p.dst: (f"{self.nodes[p.dst].host}:{self.nodes[p.dst].ports[p.port_name]}"
-                         if self.net else p.listen)  # namespaces: own addresses, intercepted
-                 for p in self.proxies(name, "*") if p.port_name == "main"}
+        peers = self.link_peers(name)
         index = self.spec.node_names.index(name)
         return {
             "name": name, "host": self.nodes[name].host, "port": self.nodes[name].ports["main"],
@@ -192,8 +190,14 @@ class LocalTestbed(Testbed):
             "primary": svc.primary or self.spec.node_names[0],
             "anti_entropy_ms": svc.anti_entropy_ms, "replica_timeout_ms": svc.replica_timeout_ms,
             "data_dir": str(data_dir), "bug": svc.bug, "clock_file": self._clock_file(name),
-            **self.pipeline_fields(name),
+            **self.pipeline_fields(name), **self.control_fields(name),
         }
+
+    def peer_address(self, proxy: ProxyRecord) -> str:
+        """In namespaces a peer's own address (intercepted into the proxy); else the proxy's."""
+        if self.net is None:
+            return proxy.listen
+        return f"{self.nodes[proxy.dst].host}:{self.nodes[proxy.dst].ports[proxy.port_name]}"
 
     def _clock_file(self, name: str) -> str | None:
         """A reference node's clock file, made if missing (the service reads it itself)."""
@@ -422,29 +426,32 @@ class LocalTestbed(Testbed):
             self.server.stop()
 
     # ------------------------------------------------------------ partitions
-    def block(self, cuts: set[tuple[str, str]], tag: str, mode: str = "drop") -> None:
+    def block(self, cuts: set[tuple[str, str]], tag: str, mode: str = "drop",
+              port: str | None = None) -> None:
         """In namespaces a ``drop`` partition is one nftables table in the root namespace,
         which every byte of a cut direction crosses (testbeds/nftcut.py: one atomic call,
         no toxic or chain per proxy); elsewhere, without nft, or for ``reject``: the base's
         toxics and per-namespace chains."""
         if mode == "drop" and self.net is not None and nftcut.available():
             try:
-                nftcut.apply(nftcut.table_name(self.run_id, tag), self._nft_cut(cuts))
+                nftcut.apply(nftcut.table_name(self.run_id, tag), self._nft_cut(cuts, port))
             except OSError as exc:
                 logging.getLogger(__name__).warning("%s; cutting with toxics instead", exc)
             else:
                 self._nft_tags.add(tag)
                 return
-        super().block(cuts, tag, mode)
+        super().block(cuts, tag, mode, port)
 
-    def _nft_cut(self, cuts: set[tuple[str, str]]) -> nftcut.Cut:
+    def _nft_cut(self, cuts: set[tuple[str, str]], port: str | None = None) -> nftcut.Cut:
         assert self.net is not None
         ports, peers = set(), set()
         for src, dst in cuts:
             if src not in self.nodes or dst not in self.nodes:
                 continue
-            ports |= {int(p.listen.rsplit(":", 1)[1]) for p in self.proxies(src, dst)}
-            peers.add((self.nodes[src].host, self.nodes[dst].host))
+            ports |= {int(p.listen.rsplit(":", 1)[1])
+                      for p in self.port_proxies(src, dst, port)}
+            if port is None:  # non-TCP traffic belongs to no port: a port cut leaves it
+                peers.add((self.nodes[src].host, self.nodes[dst].host))
         return nftcut.Cut(self.net.bridge_ip, frozenset(ports), frozenset(peers))
 
     def unblock(self, tag: str) -> None:

@@ -285,7 +285,8 @@ def unavailable(error: str, reached: int, needed: int) -> Reply:
     return 503, {"error": error, "reached": reached, "needed": needed}
 
 
-BUGS = ("read_one", "early_ack", "drop_on_retry")  # seeded bugs the consistency checks must catch
+# seeded bugs the checks must catch (consistency, delivery, rollout order)
+BUGS = ("read_one", "early_ack", "drop_on_retry", "stale_version")
 
 
 class Replicator:

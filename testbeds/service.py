@@ -52,6 +52,7 @@ from typing import Any
 
 from aiohttp import web
 
+from testbeds.control import ControlConfig, ControlPlane
 from testbeds.forward import Buffer, BufferFull, Forwarder, PipelineConfig, Sink, parse_readings
 from testbeds.replication import (
     BUGS,
@@ -100,6 +101,7 @@ class NodeConfig:
     parent: str | None = None  # forwards readings to this member (its address in peers)
     sink: bool = False  # the top of a tree: keeps what its children forward
     pipeline: dict[str, Any] | None = None  # PipelineConfig fields (forwarding nodes)
+    control: dict[str, Any] | None = None  # ControlConfig fields (a control plane's nodes)
 
 
 def _check(ok: bool, message: str) -> None:
@@ -142,6 +144,7 @@ def parse_config(raw: Any) -> NodeConfig:
            f"'parent' {cfg.parent!r} has no address in 'peers'")
     try:
         PipelineConfig.parse(cfg.pipeline or {})
+        ControlConfig.parse(cfg.control)
     except (TypeError, ValueError) as exc:
         raise ConfigError(str(exc)) from None
     return NodeConfig(**{**cfg.__dict__, "members": members, "primary": primary})
@@ -296,6 +299,9 @@ class Node:
             self.forwarder = Forwarder(cfg.name, cfg.peers[cfg.parent], self.pipe, self.buffer,
                                        bug=cfg.bug)
             self.forwarder.acked = self._acked_upstream
+        ctl = ControlConfig.parse(cfg.control)
+        self.control = (ControlPlane(cfg.name, ctl, data, cfg.seed, bug=cfg.bug)
+                        if ctl is not None else None)
 
     async def start(self) -> None:
         await self.peers.start()
@@ -303,12 +309,14 @@ class Node:
             self.bg.spawn(self.repl.anti_entropy(self.cfg.anti_entropy_ms / 1000.0))
         if self.forwarder is not None:
             self.bg.spawn(self.forwarder.run())
+        if self.control is not None:
+            self.bg.spawn(self.control.run())
 
     async def close(self) -> None:
         await self.bg.close()
         await self.peers.close()
         self.store.close()
-        for part in (self.buffer, self.sink):
+        for part in (self.buffer, self.sink, self.control):
             if part is not None:
                 part.close()
 
@@ -464,6 +472,7 @@ class Node:
             "replication_lag_ms": self.repl.lag_ms(), "keys": len(self.store.entries),
             "mode": self.cfg.mode, "ingested": sum(self.ingested.values()),
             "service_overshoot_ms": self.service_overshoot_ms, **self.pipeline_metrics(),
+            **(self.control.metrics() if self.control is not None else {}),
         })
 
     # --- internal replica RPCs (free of service time) ----------------------------------
@@ -512,7 +521,16 @@ def make_app(node: Node) -> web.Application:
         web.post("/internal/forward", node.internal_forward),
         web.post("/internal/batch", node.internal_batch),
         web.get("/received", node.received),
+        *(node.control.routes() if node.control is not None else []),
     ])
+    return app
+
+
+def control_app(node: Node) -> web.Application:
+    """The control port's application: the control plane's routes only (and /health)."""
+    assert node.control is not None
+    app = web.Application()
+    app.add_routes([web.get("/health", node.health), *node.control.routes()])
     return app
 
 
@@ -522,14 +540,23 @@ async def run(cfg: NodeConfig) -> int:
     runner = web.AppRunner(make_app(node), access_log=None, handle_signals=False,
                            shutdown_timeout=1.0)
     await runner.setup()
+    runners = [runner]
+    ctl_port = node.control.cfg.port if node.control is not None else None
     try:
         await web.TCPSite(runner, cfg.host, cfg.port).start()
+        if ctl_port is not None:
+            runners.append(web.AppRunner(control_app(node), access_log=None,
+                                         handle_signals=False, shutdown_timeout=1.0))
+            await runners[-1].setup()
+            await web.TCPSite(runners[-1], cfg.host, ctl_port).start()
     except OSError as exc:
         reason = ("address already in use" if exc.errno == errno.EADDRINUSE
                   else (exc.strerror or str(exc)).lower())
-        print(f"{cfg.name}: cannot listen on {cfg.host}:{cfg.port}: {reason}; is another node "
-              "or a leftover run using it? (`edgeproof clean` reaps leftovers)", file=sys.stderr)
-        await runner.cleanup()
+        print(f"{cfg.name}: cannot listen on {cfg.host}:{cfg.port}"
+              f"{f' or {ctl_port}' if ctl_port else ''}: {reason}; is another node or a "
+              "leftover run using it? (`edgeproof clean` reaps leftovers)", file=sys.stderr)
+        for r in runners:
+            await r.cleanup()
         node.store.close()
         return 2
     stop = asyncio.Event()
@@ -540,7 +567,8 @@ async def run(cfg: NodeConfig) -> int:
     log.info("%s: serving %s on %s:%d", cfg.name, cfg.mode, cfg.host, cfg.port)
     await stop.wait()
     log.info("%s: shutting down", cfg.name)
-    await runner.cleanup()
+    for r in runners:
+        await r.cleanup()
     await node.close()
     return 0
 

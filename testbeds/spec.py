@@ -35,6 +35,7 @@ __all__ = [
     "MINUTE_MS",
     "NAME_RE",
     "Buffer",
+    "ControlSpec",
     "Hardware",
     "Int",
     "Num",
@@ -213,18 +214,35 @@ class PipelineSpec(SpecModel):
         return self
 
 
+class ControlSpec(SpecModel):
+    """The reference service's control plane: the root of a tiered topology publishes a
+    config version (``{kind: rollout, version}`` in the schedule) and it goes down the tree on
+    each node's ``control`` port, by ``push`` (each node sends the newest version to each
+    child, each failed attempt retried after ``retry_ms``) or ``pull`` (each node asks its
+    parent every ``poll_s``); an attempt gives up after ``timeout_ms``."""
+
+    mode: Literal["push", "pull"] = "push"
+    poll_s: Num = Field(default=1.0, gt=0, le=HOUR_MS / 1000)
+    retry_ms: Num = Field(default=500.0, gt=0, le=HOUR_MS)
+    timeout_ms: Num = Field(default=1000.0, gt=0, le=MINUTE_MS)
+
+
 class ServiceSpec(SpecModel):
-    """The reference edge service's replication and forwarding settings."""
+    """The reference edge service's replication, forwarding and control settings."""
 
     mode: Literal["quorum", "primary", "eventual"] = "quorum"
     primary: str | None = None
     anti_entropy_ms: Num = Field(default=1000.0, gt=0, le=HOUR_MS)
     replica_timeout_ms: Num = Field(default=1000.0, gt=0, le=HOUR_MS)
-    bug: Literal["read_one", "early_ack", "drop_on_retry"] | None = Field(
+    bug: Literal["read_one", "early_ack", "drop_on_retry", "stale_version"] | None = Field(
         default=None, description="seed a known bug (read_one, early_ack: quorum mode; "
-        "drop_on_retry: the forwarder drops a batch whose send failed), to prove a check "
-        "catches it")
+        "drop_on_retry: the forwarder drops a batch whose send failed; stale_version: a node "
+        "applies whatever config version arrives, and retries owed ones newest first), to "
+        "prove a check catches it")
     pipeline: PipelineSpec = Field(default_factory=PipelineSpec)
+    control: ControlSpec | None = Field(
+        default=None, description="a control plane down the tiered topology (push or pull); "
+        "its reference nodes get a second port, control")
 
 
 class PrimaryExpect(SpecModel):
@@ -275,6 +293,21 @@ class TestbedSpec(SpecModel):
         self.links = [LinkSpec.model_validate(x) for x in links] + self.links
         if self.clients.nodes is None:
             self.clients.nodes = [n["name"] for n in nodes if n["tier"] == topo.leaf]
+        return self
+
+    @model_validator(mode="after")
+    def _control_ports(self) -> TestbedSpec:
+        """With a control plane every reference node has a ``control`` port beside ``main``
+        (so a link fault can name ``port: control``); it needs a tree to go down."""
+        if self.service.control is None:
+            return self
+        if not any(n.parent is not None for n in self.nodes):
+            raise ValueError("service.control: a control plane goes down a tiered topology, "
+                             "and no node has a parent; declare testbed.topology (tiers), or "
+                             "remove service.control")
+        for n in self.nodes:
+            if n.is_reference and "control" not in n.ports:
+                n.ports = [*n.ports, "control"]
         return self
 
     @model_validator(mode="after")

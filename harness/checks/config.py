@@ -99,6 +99,21 @@ class PipelineCheck(CheckConfig):
     min_samples: Int = Field(default=50, ge=1, le=100_000_000)
 
 
+class RolloutCheck(CheckConfig):
+    """The control plane against its model: each rollout's convergence to every node and to
+    ``fraction`` of them within ``tolerance`` (relative) plus ``slack_ms``; versions applied in
+    order; the data plane's latency (within ``tolerance`` plus ``slack_ms``) and availability
+    (within ``tolerance_pp``) of the baseline while only the control port is cut."""
+
+    tolerance: Num = Field(default=0.2, gt=0, le=100)
+    slack_ms: Num = Field(default=100.0, ge=0, le=MINUTE_MS, description="the measuring "
+                          "host's own jitter allowed beyond the model (scheduling of many "
+                          "node processes on few cores)")
+    fraction: Num = Field(default=0.9, gt=0, le=1)
+    tolerance_pp: Num = Field(default=2.0, ge=0, le=100)
+    min_samples: Int = Field(default=50, ge=1, le=100_000_000)
+
+
 class ChecksSpec(SpecModel):
     """Which checks a run makes (a check left out, or null, is not made)."""
 
@@ -111,6 +126,7 @@ class ChecksSpec(SpecModel):
     recovery: RecoveryCheck | None = None
     delivery: DeliveryCheck | None = None
     pipeline: PipelineCheck | None = None
+    rollout: RolloutCheck | None = None
 
     def configured(self) -> dict[str, CheckConfig]:
         """The checks this scenario makes, by name."""

@@ -23,7 +23,7 @@ from harness.checks.evidence import Evidence
 from harness.checks.verdict import FAIL, PASS, UNKNOWN, Verdict, rounded
 from harness.measure import wilson_interval
 from harness.models.pipeline import Cut, PipelinePrediction, predict_pipeline
-from harness.phases import Phase
+from harness.phases import Phase, rollout_only
 
 
 @dataclass
@@ -187,6 +187,8 @@ def _latency(ev: Evidence, cfg: PipelineCheck, pred: PipelinePrediction, flow: F
         name = f"e2e latency[{ph.name}]"
         weights = rows.loc[lat.index, "node"].map(pred.e2e_mean_ms)
         predicted = float(weights.mean()) if len(weights) else float("nan")
+        if len(lat) < cfg.min_samples and rollout_only(ev.scenario, ph):
+            continue  # a short rollout window: the rollout check judges it
         if len(lat) < cfg.min_samples:
             out.append(Verdict(name, "e2e_latency", UNKNOWN, rounded(predicted), len(lat),
                                cfg.tolerance, f"unknown: {len(lat)} readings received, "

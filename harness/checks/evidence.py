@@ -41,6 +41,9 @@ class Evidence:
     testbed_lost: str | None = None
     """Why the testbed disappeared under the run (results.json's ``testbed_lost``): then
     nothing measured says anything about the system."""
+    control: list[dict[str, Any]] = field(default_factory=list)
+    """Every config version each node applied (``control.jsonl``: node, version, t_s,
+    from), in time order; empty without a control plane."""
 
     @property
     def load_ops(self) -> pd.DataFrame:

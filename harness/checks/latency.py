@@ -8,6 +8,7 @@ import math
 from harness.checks.evidence import Evidence
 from harness.checks.verdict import FAIL, PASS, UNKNOWN, Verdict, rounded
 from harness.measure import number
+from harness.phases import rollout_only
 
 
 def latency_check(ev: Evidence) -> list[Verdict]:
@@ -28,6 +29,8 @@ def latency_check(ev: Evidence) -> list[Verdict]:
             out.append(Verdict(name, "latency", UNKNOWN, detail="no prediction for this phase "
                                "(the model says the nodes cannot serve)", evidence=window))
             continue
+        if m.latency_samples < cfg.min_samples and rollout_only(ev.scenario, m.phase):
+            continue  # a short rollout window: the rollout check judges it
         if m.latency_samples < cfg.min_samples:
             out.append(Verdict(name, "latency", UNKNOWN, rounded(want), rounded(got),
                                cfg.tolerance,

@@ -23,6 +23,7 @@ from harness.checks.evidence import Evidence
 from harness.checks.latency import latency_check
 from harness.checks.lost_updates import lost_updates_check
 from harness.checks.recovery import recovery_check
+from harness.checks.rollout import rollout_check
 from harness.checks.staleness import staleness_check
 from harness.checks.verdict import PASS, UNKNOWN, Verdict
 
@@ -47,6 +48,7 @@ CHECKS: tuple[Check, ...] = (
     Check("recovery", recovery_check, load_figures=True),  # completion rates: a figure
     Check("delivery", delivery_check, load_figures=False),  # ids in the history
     Check("pipeline", pipeline_check, load_figures=True),  # latency, drain: figures
+    Check("rollout", rollout_check, load_figures=True),  # convergence times: figures
 )
 
 
@@ -94,7 +96,7 @@ def judge(ev: Evidence) -> list[Verdict]:
     return [Verdict("nothing checked", "none", UNKNOWN, detail=(
         "unknown: nothing checked: the scenario's checks: block configures no check that "
         "gave a verdict; add one (latency, availability, consistency, durability, "
-        "lost_updates, staleness, recovery, delivery, pipeline)"))]
+        "lost_updates, staleness, recovery, delivery, pipeline, rollout)"))]
 
 
 def fault_problems(ev: Evidence) -> dict[int, str]:

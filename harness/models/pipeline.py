@@ -327,8 +327,8 @@ def _nc_bounds(scn: Scenario, per_gw: dict[str, int], hops: dict[str, Hop],
 def uplinks_cut(scn: Scenario, index: int) -> list[str]:
     """Nodes whose uplink (to the parent) fault ``index`` cuts."""
     f = scn.faults[index]
-    if getattr(f, "kind", None) != "partition":
-        return []
+    if getattr(f, "kind", None) != "partition" or getattr(f, "port", None) not in (None, "main"):
+        return []  # a cut of another port (the control plane's) leaves the readings' path
     tb = scn.testbed
     iso = getattr(f, "isolate", None)
     if iso is not None and hasattr(iso, "subtree"):
