@@ -99,7 +99,11 @@ class Nemesis:
     def _events(self) -> list[tuple[float, str, Scheduled]]:
         ev = [(e.at_s, "apply", e) for e in self.entries]
         ev += [(e.at_s + e.for_s, "heal", e) for e in self.entries if math.isfinite(e.for_s)]
-        return sorted(ev, key=lambda x: (x[0], x[1] == "apply"))
+        # at one time: heals first, then applies, then the heal of an action that lasts
+        # nothing (a rollout: it is over once applied)
+        rank = {"heal": 0, "apply": 1}
+        return sorted(ev, key=lambda x: (x[0], 2 if x[1] == "heal" and not x[2].for_s
+                                         else rank[x[1]]))
 
     def _play(self) -> None:
         for when, what, entry in self._events():

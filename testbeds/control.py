@@ -132,7 +132,10 @@ class ControlPlane:
                 await asyncio.Event().wait()
 
     async def _push(self, session: aiohttp.ClientSession, child: str, addr: str) -> None:
-        """Send the newest version to one child until it has it; retry after each failure."""
+        """Send the newest version to one child until it has it; retry after each failure.
+        First one ask of the child's version: the connection is open before a rollout needs
+        it (a first request's set-up is not a hop's delay)."""
+        await self._ask(session, addr)
         acked, seen, owed = 0, 0, []
         while True:
             if self.version != seen:
@@ -168,6 +171,14 @@ class ControlPlane:
         self.failures += not ok
         return ok
 
+    async def _ask(self, session: aiohttp.ClientSession, addr: str) -> int | None:
+        """The version a peer holds (None: it did not answer)."""
+        try:
+            async with session.get(f"http://{addr}/control/version") as resp:
+                return int((await resp.json())["version"])
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError, KeyError, TypeError):
+            return None
+
     async def _pull(self, session: aiohttp.ClientSession, addr: str) -> None:
         """Ask the parent for its version every ``poll_s`` (a seeded first phase); newer is
         applied."""
@@ -177,11 +188,8 @@ class ControlPlane:
             await asyncio.sleep(max(0.0, next_t - time.monotonic()))
             next_t += period * max(1, int((time.monotonic() - next_t) // period) + 1)
             self.attempts += 1
-            try:
-                async with session.get(f"http://{addr}/control/version") as resp:
-                    body = await resp.json()
-                version = int(body["version"])
-            except (TimeoutError, aiohttp.ClientError, OSError, ValueError, KeyError, TypeError):
+            version = await self._ask(session, addr)
+            if version is None:
                 self.failures += 1
                 continue
             if version > self.version:

@@ -64,7 +64,7 @@ def convergence(ev: Evidence, cfg: RolloutCheck, pred: RolloutPrediction) -> lis
     out = []
     for q in sorted({1.0, float(cfg.fraction)}, reverse=True):
         measured = time_to_fraction(rel, q)
-        lo, hi = pred.range_s if q == 1.0 else (pred.to_fraction(q),) * 2
+        lo, hi = pred.fraction_range(q)
         allowed = (lo * (1 - cfg.tolerance) - cfg.slack_ms / 1000,
                    hi * (1 + cfg.tolerance) + cfg.slack_ms / 1000)
         ok = allowed[0] <= measured <= allowed[1]
@@ -98,12 +98,12 @@ def version_order(ev: Evidence) -> Verdict:
     if bad:
         words = "; ".join(f"{n}: {' -> '.join(f'v{x}' for x in v)}"
                           for n, v in list(bad.items())[:8])
-        return Verdict("version order", "rollout", FAIL, predicted="versions only grow",
+        return Verdict("version order", "version_order", FAIL, predicted="versions only grow",
                        measured=f"{len(backwards)} out of order, {len(stale)} stale",
                        detail=(f"{len(backwards)} node(s) applied a version below one they "
                                f"had, {len(stale)} ended on another than v{last}: {words}"),
                        evidence={"nodes": {n: v for n, v in bad.items()}})
-    return Verdict("version order", "rollout", PASS, predicted="versions only grow",
+    return Verdict("version order", "version_order", PASS, predicted="versions only grow",
                    measured="in order", detail=(
                        f"{len(by_node)} node(s) applied {sum(map(len, by_node.values()))} "
                        f"version(s), each in order, all ending on v{last}"))

@@ -62,10 +62,15 @@ class RolloutPrediction:
     to_all_s: float
     range_s: tuple[float, float]
     fractions: dict[str, float] = field(default_factory=dict)
+    fraction_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     held_by: list[str] = field(default_factory=list)  # cuts that hold part of the tree
 
     def to_fraction(self, q: float) -> float:
         return self.fractions.get(f"{q:g}", self.to_all_s)
+
+    def fraction_range(self, q: float) -> tuple[float, float]:
+        """The range of the time to a fraction ``q`` (one of ``FRACTIONS``, else to all)."""
+        return self.fraction_ranges.get(f"{q:g}", self.range_s)
 
     def as_dict(self) -> dict[str, Any]:
         return {"index": self.index, "version": self.version, "at_s": self.at_s,
@@ -73,6 +78,8 @@ class RolloutPrediction:
                 "to_all_s": round(self.to_all_s, 4),
                 "range_s": [round(x, 4) for x in self.range_s],
                 "fractions": {k: round(v, 4) for k, v in self.fractions.items()},
+                "fraction_ranges": {k: [round(x, 4) for x in v]
+                                    for k, v in self.fraction_ranges.items()},
                 "held_by": self.held_by}
 
 
@@ -137,16 +144,20 @@ def summarise(scn: Scenario, index: int, version: int, t_pub: float,
     ctl = tb.service.control
     assert ctl is not None
     per_q = {q: sorted(time_to_fraction(w, q) for w in walks) for q in FRACTIONS}
+    ranges = {}
+    for q, ts in per_q.items():
+        lo, hi = ts[int(0.025 * (len(ts) - 1))], ts[math.ceil(0.975 * (len(ts) - 1))]
+        for b in bounds or []:
+            lo, hi = min(lo, time_to_fraction(b, q)), max(hi, time_to_fraction(b, q))
+        ranges[f"{q:g}"] = (lo, hi)
     alls = per_q[1.0]
-    lo, hi = alls[int(0.025 * (len(alls) - 1))], alls[math.ceil(0.975 * (len(alls) - 1))]
-    for b in bounds or []:
-        lo, hi = min(lo, time_to_fraction(b, 1.0)), max(hi, time_to_fraction(b, 1.0))
+    lo, hi = ranges["1"]
     held = [f"{i}: {scn.faults[i].label()}" for i, c in _indexed(scn, cuts)
             if c.start_s <= t_pub + max(alls) and c.end_s > t_pub]
     depth = max((len(tb.path_up(n)) - 1 for n in walks[0]), default=0)
     return RolloutPrediction(
         index, version, t_pub, len(walks[0]), depth, ctl.mode, sum(alls) / len(alls),
-        (lo, hi), {f"{q:g}": sum(v) / len(v) for q, v in per_q.items()}, held)
+        (lo, hi), {f"{q:g}": sum(v) / len(v) for q, v in per_q.items()}, ranges, held)
 
 
 def time_to_fraction(times: dict[str, float], q: float) -> float:
