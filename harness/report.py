@@ -10,6 +10,7 @@ each cut node over time against the predicted ramp and drain.
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import math
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness import rollouts
 from harness.checks.delivery import Flow, outstanding
 from harness.junit import Case, junit_xml
 from harness.plots import Step, Window, time_series
@@ -261,6 +263,40 @@ def _backlog_steps(cut: dict[str, Any], at: float, healed: float) -> list[Step]:
     return steps
 
 
+def rollout_plot(results: dict[str, Any], applies: list[dict[str, Any]], dur: float,
+                 win: list[Window]) -> list[str]:
+    """Nodes holding the newest published version over time, against the model's count (each
+    node at its predicted time after each publish)."""
+    outs = sorted((results.get("prediction") or {}).get("rollouts") or [],
+                  key=lambda r: r["at_s"])
+    nodes = sorted({r["node"] for r in applies})
+    if not outs or not nodes:
+        return []
+    n = len(nodes)
+    t = np.arange(0.0, dur, 0.1)
+    held: dict[str, int] = {}
+    points, k, newest = [], 0, 0
+    events = sorted(applies, key=lambda r: r["t_s"])
+    for x in t.tolist():
+        while k < len(events) and events[k]["t_s"] <= x:
+            held[events[k]["node"]] = max(held.get(events[k]["node"], 0),
+                                          int(events[k]["version"]))
+            k += 1
+        newest = max([newest, *(int(r["version"]) for r in outs if r["at_s"] <= x)])
+        points.append((x, float(sum(v >= newest for v in held.values()))))
+    steps = []
+    for i, r in enumerate(outs):
+        pub = float(r["at_s"])
+        nxt = float(outs[i + 1]["at_s"]) if i + 1 < len(outs) else dur
+        times = sorted(pub + float(x) for x in (r.get("node_s") or {}).values())
+        for j, (a, b) in enumerate(itertools.pairwise([*times, nxt])):
+            if b > a and a < nxt:
+                steps.append(Step(a, min(b, nxt), float(j + 1)))
+    return [time_series(points, title=f"nodes holding the newest version (of {n}) vs "
+                        "predicted", unit="nodes", duration_s=dur, windows=win,
+                        predicted=steps)]
+
+
 def write_html(out: Path, results: dict[str, Any], ops: pd.DataFrame) -> Path:
     """report.html: the verdict badge and its reason, the tier tree (tiered testbeds), plots
     with the fault windows and the prediction per phase, predicted vs measured, checks,
@@ -277,7 +313,8 @@ def write_html(out: Path, results: dict[str, Any], ops: pd.DataFrame) -> Path:
                     duration_s=dur, windows=win),
         time_series(_series(secs, "errors"), title="errors per second",
                     unit="fail+info ops/s", duration_s=dur, windows=win),
-        *backlog_plots(results, ops, dur, win)])
+        *backlog_plots(results, ops, dur, win),
+        *rollout_plot(results, rollouts.read(out), dur, win)])
     phase_rows = []
     for ph in results.get("phases", []):
         pred = ph.get("predicted", {}).get("latency_ms", {})

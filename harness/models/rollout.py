@@ -64,6 +64,7 @@ class RolloutPrediction:
     fractions: dict[str, float] = field(default_factory=dict)
     fraction_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     held_by: list[str] = field(default_factory=list)  # cuts that hold part of the tree
+    node_s: dict[str, float] = field(default_factory=dict)  # per node, the median time
 
     def to_fraction(self, q: float) -> float:
         return self.fractions.get(f"{q:g}", self.to_all_s)
@@ -80,7 +81,8 @@ class RolloutPrediction:
                 "fractions": {k: round(v, 4) for k, v in self.fractions.items()},
                 "fraction_ranges": {k: [round(x, 4) for x in v]
                                     for k, v in self.fraction_ranges.items()},
-                "held_by": self.held_by}
+                "held_by": self.held_by,
+                "node_s": {n: round(t, 4) for n, t in self.node_s.items()}}
 
 
 def control_cuts(scn: Scenario, times: list[tuple[float, float]] | None = None
@@ -157,7 +159,8 @@ def summarise(scn: Scenario, index: int, version: int, t_pub: float,
     depth = max((len(tb.path_up(n)) - 1 for n in walks[0]), default=0)
     return RolloutPrediction(
         index, version, t_pub, len(walks[0]), depth, ctl.mode, sum(alls) / len(alls),
-        (lo, hi), {f"{q:g}": sum(v) / len(v) for q, v in per_q.items()}, ranges, held)
+        (lo, hi), {f"{q:g}": sum(v) / len(v) for q, v in per_q.items()}, ranges, held,
+        {n: sorted(w[n] for w in walks)[len(walks) // 2] for n in walks[0]})
 
 
 def time_to_fraction(times: dict[str, float], q: float) -> float:
