@@ -42,7 +42,7 @@ from testbeds.toxiproxy.server import (
 REPO = Path(__file__).resolve().parent.parent
 CONTEXT = Path(__file__).resolve().parent / "docker"
 SERVICE_SOURCES = ("testbeds/__init__.py", "testbeds/service.py", "testbeds/replication.py",
-                   "testbeds/forward.py")
+                   "testbeds/forward.py", "testbeds/control.py")
 DEFAULT_BASE = "python:3.12-slim"
 LOCAL_BASE = "edgeproof/base:bookworm"
 BASE_ENV = "EDGEPROOF_DOCKER_BASE"
