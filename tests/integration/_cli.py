@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from testbeds import cgroups, nftcut
 from testbeds.processes import STATE_LABEL, labelled_pids, process_labels
@@ -71,3 +74,15 @@ def accuracy_applies(res: dict[str, Any], test_id: str) -> bool:
     assert res["verdict"] != "pass", res["verdict"]
     REPLACED.append(f"{test_id}: {harness.get('problem')}")
     return False
+
+
+def run_as_typed(raw: dict[str, Any], where: Path, env: dict[str, str],
+                 timeout: float = 240) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """Write the scenario into ``where`` and run ``edgeproof run NAME.yaml --out run`` there."""
+    where.mkdir(parents=True, exist_ok=True)
+    (where / "scenario.yaml").write_text(yaml.safe_dump(raw))
+    proc = subprocess.run([EDGEPROOF, "run", "scenario.yaml", "--out", "run"], cwd=where,
+                          env=env, capture_output=True, text=True, timeout=timeout)
+    path = where / "run" / "results.json"
+    assert path.exists(), f"no results.json (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    return proc, json.loads(path.read_text())

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from _cli import EDGEPROOF, REPO, leftovers
+from _cli import EDGEPROOF, REPO, leftovers, run_as_typed
 
 pytestmark = pytest.mark.integration
 
@@ -54,18 +54,6 @@ def one_gateway(capacity: int, overflow: str, bug: str | None = None) -> dict[st
                     "isolate": {"subtree": "edge-1"}}],
         "checks": {"latency": None, "delivery": {}},
     }
-
-
-def run_as_typed(raw: dict[str, Any], where: Path, env: dict[str, str],
-                 timeout: float = 240) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    """Write the scenario into ``where`` and run ``edgeproof run NAME.yaml --out run`` there."""
-    where.mkdir(parents=True, exist_ok=True)
-    (where / "scenario.yaml").write_text(yaml.safe_dump(raw))
-    proc = subprocess.run([EDGEPROOF, "run", "scenario.yaml", "--out", "run"], cwd=where,
-                          env=env, capture_output=True, text=True, timeout=timeout)
-    path = where / "run" / "results.json"
-    assert path.exists(), f"no results.json (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-    return proc, json.loads(path.read_text())
 
 
 def _checks(res: dict[str, Any]) -> dict[str, dict[str, Any]]:

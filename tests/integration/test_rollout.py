@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from _cli import EDGEPROOF, REPO, leftovers
+from _cli import EDGEPROOF, REPO, leftovers, run_as_typed
 
 pytestmark = pytest.mark.integration
 
@@ -40,17 +40,6 @@ def short_rollout(**service: Any) -> dict[str, Any]:
         {"at_s": 18, "kind": "rollout", "version": 5}]
     raw["checks"] = {"latency": None, "delivery": {}, "rollout": {"tolerance": 0.2}}
     return raw
-
-
-def run_as_typed(raw: dict[str, Any], where: Path, env: dict[str, str]
-                 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    where.mkdir(parents=True, exist_ok=True)
-    (where / "scenario.yaml").write_text(yaml.safe_dump(raw))
-    proc = subprocess.run([EDGEPROOF, "run", "scenario.yaml", "--out", "run"], cwd=where,
-                          env=env, capture_output=True, text=True, timeout=240)
-    path = where / "run" / "results.json"
-    assert path.exists(), f"no results.json (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-    return proc, json.loads(path.read_text())
 
 
 def _checks(res: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -5,12 +5,12 @@ delivery check on hand-made histories."""
 from __future__ import annotations
 
 import asyncio
-import copy
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from _scenarios import changed
 
 from harness.checks.delivery import Flow, delivery_check, outstanding
 from harness.checks.evidence import Evidence
@@ -42,14 +42,7 @@ FLEET: dict[str, Any] = {
 
 
 def _fleet(**changes: Any) -> Scenario:
-    raw = copy.deepcopy(FLEET)
-    for path, value in changes.items():
-        cur = raw
-        *head, last = path.split(".")
-        for k in head:
-            cur = cur[k]
-        cur[last] = value
-    return Scenario.model_validate(raw)
+    return changed(FLEET, **changes)
 
 
 def test_a_buffer_smaller_than_a_batch_is_refused() -> None:

@@ -4,12 +4,12 @@ rollout checks (fakes only: the history and control logs are built here)."""
 from __future__ import annotations
 
 import asyncio
-import copy
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from _scenarios import changed
 from pydantic import ValidationError
 
 from harness.checks.evidence import Evidence
@@ -45,14 +45,7 @@ NODES = ["cloud-1", "aggregation-1", "aggregation-2", "edge-1-1", "edge-1-2", "e
 
 
 def _fleet(**changes: Any) -> Scenario:
-    raw = copy.deepcopy(FLEET)
-    for path, value in changes.items():
-        cur = raw
-        *head, last = path.split(".")
-        for k in head:
-            cur = cur[k]
-        cur[last] = value
-    return Scenario.model_validate(raw)
+    return changed(FLEET, **changes)
 
 
 # ---------------------------------------------------------------- spec
