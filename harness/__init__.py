@@ -29,13 +29,15 @@ _EXPORTS = {
     # faults
     "Fault": "faults.base", "ToxicFault": "faults.toxics", "Partition": "faults.partition",
     "ClockSkew": "faults.clock", "Crash": "faults.node", "Pause": "faults.node",
-    "Stop": "faults.node", "Nemesis": "faults.schedule", "Scheduled": "faults.schedule",
+    "Stop": "faults.node", "Rollout": "faults.rollout", "Nemesis": "faults.schedule",
+    "Scheduled": "faults.schedule",
     # models
     "predict": "harness.models.latency", "Calibration": "harness.models.latency",
     "erlang_c": "harness.models.queueing", "mva_latency": "harness.models.queueing",
     "mmc_mean_sojourn": "harness.models.queueing",
     "quorum_availability": "harness.models.availability",
     "lww_expected_lost": "harness.models.lww", "p_stale": "harness.models.staleness",
+    "predict_pipeline": "harness.models.pipeline", "predict_rollouts": "harness.models.rollout",
     # checks and histories
     "Verdict": "harness.checks.verdict", "run_checks": "harness.checks.registry",
     "check_history": "harness.checks.lin", "HistoryWriter": "workloads.history",
