@@ -75,7 +75,7 @@ class FleetSpec(BaseModel):
 
     name: str | None = None
     base: str | dict[str, Any]
-    backend: Literal["local", "docker"] | None = None
+    backend: Literal["local", "docker", "swarm"] | None = None
     testbeds: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"base": {}})
     faults: dict[str, list[dict[str, Any]]] | None = None
     loads: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"base": {}})

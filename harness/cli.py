@@ -31,7 +31,8 @@ console = Console(stderr=True)
 out = Console()
 
 FileArg = Annotated[str, typer.Argument(help="scenario (or testbed) YAML file")]
-BackendOpt = Annotated[str | None, typer.Option("--backend", help="local or docker")]
+BackendOpt = Annotated[str | None, typer.Option(
+    "--backend", help="local, docker or swarm (Docker Swarm services on this engine)")]
 QuietOpt = Annotated[bool, typer.Option("-q", "--quiet",
                                         help="no progress (the verdicts are still printed)")]
 UsageError: type[Exception] = typer.BadParameter.__bases__[0]  # typer's own click's

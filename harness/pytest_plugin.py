@@ -73,7 +73,7 @@ _SESSION_RUNS = pytest.StashKey[list[tuple[str, "LoadRun"]]]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("edgeproof", "edgeproof chaos testing")
-    group.addoption("--edgeproof-backend", choices=("local", "docker"), default=None,
+    group.addoption("--edgeproof-backend", choices=("local", "docker", "swarm"), default=None,
                     help="run every edgeproof scenario on this testbed backend "
                          "(overrides the scenario's testbed.backend)")
     group.addoption("--edgeproof-report", metavar="DIR", default=None,

@@ -13,9 +13,10 @@ from testbeds.progress import Progress, quiet
 from testbeds.reaper import sweep_stale
 from testbeds.spec import BACKENDS, TestbedSpec
 from testbeds.state import TestbedRecord
+from testbeds.swarm import SwarmTestbed
 
 BACKEND_CLASSES: dict[str, type[Testbed]] = {
-    "local": LocalTestbed, "docker": DockerTestbed,
+    "local": LocalTestbed, "docker": DockerTestbed, "swarm": SwarmTestbed,
 }
 
 

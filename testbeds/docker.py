@@ -96,6 +96,8 @@ def labels(record: TestbedRecord, node: str) -> dict[str, str]:
 class DockerTestbed(Testbed):
     """Nodes as containers on an internal network; see the module docstring."""
 
+    BACKEND = "docker"  # the record's backend name (testbeds.swarm subclasses this class)
+
     def __init__(self, spec: TestbedSpec, record: TestbedRecord, seed: int = 0,
                  client: Any = None) -> None:
         super().__init__(spec, record)
@@ -111,7 +113,7 @@ class DockerTestbed(Testbed):
         """Stand the testbed up, or leave nothing behind and raise."""
         client = connect()
         built = images.ensure_images(client, say=progress)
-        record = cls.new_record(spec, backend="docker", run_id=run_id, name=name,
+        record = cls.new_record(spec, backend=cls.BACKEND, run_id=run_id, name=name,
                                 workdir=workdir, detached=detached, scenario_path=scenario_path)
         record.docker = {"images": vars(built), "engine": os.environ.get("DOCKER_HOST", "")}
         record.save()
@@ -174,14 +176,19 @@ class DockerTestbed(Testbed):
 
     def _networks(self) -> None:
         net = f"ep-{self.run_id}"
-        made = self.client.networks.create(net, driver="bridge", internal=True,
-                                           labels=labels(self.record, ""))
-        made.reload()
+        made = self._internal_network(net)
         self.record.net = {"subnet": made.attrs["IPAM"]["Config"][0]["Subnet"]}
         self.client.networks.create(f"{net}-pub", driver="bridge",
                                     labels=labels(self.record, ""))
         self.record.docker.update(network=net, public_network=f"{net}-pub")
         self.record.save()
+
+    def _internal_network(self, net: str) -> Any:
+        """The nodes' network (an internal bridge), as the engine reports it (its subnet)."""
+        made = self.client.networks.create(net, driver="bridge", internal=True,
+                                           labels=labels(self.record, ""))
+        made.reload()
+        return made
 
     def _port_layout(self) -> tuple[list[int], list[tuple[str, str]]]:
         """Client proxy ports (one per client node) and the (node, port) pairs of direct ones."""

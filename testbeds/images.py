@@ -273,3 +273,30 @@ def timed_ensure(client: Any, base: str | None = None, say: Say = quiet,
     t = time.monotonic()
     return ensure_images(client, base, say, nocache), time.monotonic() - t
 
+
+# ------------------------------------------------------------------ other engines
+def distribute(source: Any, targets: list[Any], refs: list[str], say: Say = quiet,
+               force: bool = False) -> list[str]:
+    """Give each target engine the images it lacks, with no registry: ``docker save`` on
+    the source engine streamed into ``docker load`` on the target (both over their engine
+    APIs, chunk by chunk). An image already there with the same id is skipped unless
+    ``force``. Returns ``"<ref> -> <engine>"`` for each copy made."""
+    import docker.errors  # cost: as above
+    copied = []
+    for target in targets:
+        where = str(getattr(target.api, "base_url", "?"))
+        for ref in refs:
+            want = source.images.get(ref).id
+            try:
+                if not force and target.images.get(ref).id == want:
+                    continue
+            except docker.errors.ImageNotFound:
+                pass
+            say(f"copying image {ref} to the engine at {where} (docker save | docker load)")
+            target.api.load_image(source.api.get_image(ref))
+            if target.images.get(ref).id != want:
+                raise InfrastructureError(
+                    f"copying image {ref} to the engine at {where} did not give the same "
+                    "image id; load it by hand: `docker save REF | docker -H ENGINE load`")
+            copied.append(f"{ref} -> {where}")
+    return copied

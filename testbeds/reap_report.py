@@ -15,6 +15,8 @@ class ReapReport:
     containers: list[str] = field(default_factory=list)
     networks: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
+    services: list[str] = field(default_factory=list)  # Docker Swarm services and configs
+    configs: list[str] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
     left: list[str] = field(default_factory=list)
 

@@ -50,7 +50,7 @@ def reap(record: TestbedRecord) -> ReapReport:
     left = cgroups.remove(groups)
     rep.cgroups += [g for g in groups if g not in left]
     rep.left += left
-    if record.backend == "docker":
+    if record.backend in ("docker", "swarm"):
         rep.merge(reap_docker(record.run_id))
     if record.network == "namespaces":
         rep.merge(reap_net(record.run_id))

@@ -264,7 +264,7 @@ class TestbedSpec(SpecModel):
 
     __test__ = False
 
-    backend: Literal["local", "docker"] = "local"
+    backend: Literal["local", "docker", "swarm"] = "local"
     network: Literal["namespaces", "loopback"] | None = Field(
         default=None, description="namespaces (each node in a network namespace of its own, "
         "every byte to another node's own address through its link's proxy) or loopback "

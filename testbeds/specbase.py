@@ -20,7 +20,7 @@ MAX_KBPS = 100_000_000.0  # 100 Gbit/s
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 CLIENTS = "clients"
-BACKENDS = ("local", "docker")
+BACKENDS = ("local", "docker", "swarm")
 
 
 class SpecModel(BaseModel):
