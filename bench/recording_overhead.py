@@ -21,8 +21,14 @@ paired by round, with 95% intervals (target: the CPU ratio's upper bound <= 1.05
 operations per second recorded in any round; and the recorder's own ceiling (HistoryWriter
 events/s in a tight loop, / 2 = ops/s).
 
+With ``--rate R`` the users of ``bare``, ``hooked`` and ``recorded`` are paced
+(``constant_pacing``) to offer R operations per second together, the same in every variant
+(a comparison at equal pace rather than each variant at its own saturation); ``builtin``
+stays a closed loop.
+
 Run: ``.venv/bin/python bench/recording_overhead.py [--quick] [--users 20] [--seconds 5]
-[--rounds 8]``. Prints a table and, last, one JSON line with every figure.
+[--rounds 8] [--rate 0] [--variants bare,hooked,recorded,builtin]``. Prints a table and,
+last, one JSON line with every figure.
 """
 
 from __future__ import annotations
@@ -50,24 +56,24 @@ SERVER = REPO / "tests" / "integration" / "test_load.py"
 TARGET_RATIO = 0.90
 CPU_TARGET = 1.05  # issue 14.4: the 95% upper bound of recorded/bare CPU per operation
 BARE = '''
-from locust import FastHttpUser, constant, task
+from locust import FastHttpUser, constant, constant_pacing, task
 
 
 class Bare(FastHttpUser):
-    wait_time = constant(0)
+    wait_time = WAIT
 
     @task
     def get(self):
         self.client.get("/kv/k1")
 '''
 RECORDED = '''
-from locust import FastHttpUser, constant, task
+from locust import FastHttpUser, constant, constant_pacing, task
 
 from workloads import record
 
 
 class Recorded(FastHttpUser):
-    wait_time = constant(0)
+    wait_time = WAIT
 
     @task
     def get(self):
@@ -98,6 +104,13 @@ def start_server() -> tuple[subprocess.Popen, str]:
             time.sleep(0.05)
     proc.kill()
     raise SystemExit("the KV server did not come up")
+
+
+def locustfile(template: str, users: int, rate: float) -> str:
+    """The locustfile text: closed loop (``rate`` 0, zero think time) or each of ``users``
+    users paced so that together they offer ``rate`` operations per second."""
+    wait = f"constant_pacing({users / rate!r})" if rate > 0 else "constant(0)"
+    return template.replace("WAIT", wait)
 
 
 def one_run(variant: str, locustfile: str, url: str, out: Path, users: int,
@@ -143,15 +156,20 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--rate", type=float, default=0.0,
+                    help="offered ops/s, paced (same for every variant); 0: closed loop")
+    ap.add_argument("--variants", default="bare,hooked,recorded,builtin",
+                    help="comma-separated subset (bare and recorded always run)")
     args = ap.parse_args()
     if args.quick:
         args.seconds, args.rounds = 3.0, 1
     tmp = Path(tempfile.mkdtemp(prefix="edgeproof-bench-rec-"))
-    (tmp / "bare.py").write_text(BARE)
-    (tmp / "recorded.py").write_text(RECORDED)
+    (tmp / "bare.py").write_text(locustfile(BARE, args.users, args.rate))
+    (tmp / "recorded.py").write_text(locustfile(RECORDED, args.users, args.rate))
     files = {"bare": str(tmp / "bare.py"), "hooked": str(tmp / "bare.py"),
              "recorded": str(tmp / "recorded.py"), "builtin": "builtin:kv"}
-    names = list(files)
+    wanted = set(args.variants.split(",")) | {"bare", "recorded"}
+    names = [v for v in files if v in wanted]
     server, url = start_server()
     rows: list[dict[str, Any]] = []
     try:
@@ -191,7 +209,8 @@ def paired_ratio(rows: list[dict[str, Any]], field: str, a: str = "recorded",
 
 def report(rows: list[dict[str, Any]], ceiling: float, args: argparse.Namespace) -> None:
     med = {v: statistics.median(r["ops_per_s"] for r in rows if r["variant"] == v)
-           for v in ("bare", "hooked", "recorded", "builtin")}
+           for v in ("bare", "hooked", "recorded", "builtin") if any(
+               r["variant"] == v for r in rows)}
     cpu = {v: statistics.median(r["cpu_us_per_op"] for r in rows if r["variant"] == v)
            for v in med}
     ratio = med["recorded"] / med["bare"]
@@ -212,6 +231,7 @@ def report(rows: list[dict[str, Any]], ceiling: float, args: argparse.Namespace)
     print(f"most operations per second recorded (Locust, one process): {best:.0f}")
     print(f"HistoryWriter ceiling: {ceiling:.0f} events/s = {ceiling / 2:.0f} ops/s")
     print(json.dumps({"users": args.users, "seconds": args.seconds, "rounds": args.rounds,
+                      "rate": args.rate,
                       "median_ops_per_s": med, "cpu_us_per_op": cpu, "ratio": ratio,
                       "target_ratio": TARGET_RATIO, "pass": ratio >= TARGET_RATIO,
                       "cpu_ratio": cpu_ratio, "throughput_ratio_paired": rate_ratio,

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import heapq
 import json
+import logging
 import os
 import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import pandas as pd  # cost: frames only when asked for (see the module docstring)
@@ -26,6 +27,7 @@ TYPES = ("invoke", "ok", "fail", "info")
 COMPLETIONS = ("ok", "fail", "info")
 FUNCTIONS = ("read", "write", "cas", "ingest", "send", "recv")
 FIELDS = ("process", "type", "f", "key", "value", "node", "time_ns")
+log = logging.getLogger("edgeproof.history")
 OP_COLUMNS = [
     "process", "f", "key", "value", "node", "type", "start_ns", "end_ns", "latency_ms",
 ]
@@ -86,81 +88,105 @@ def _line(process: int, type_: str, f: str, key: Any, value: Any, node: str | No
             f'"time_ns":{time_ns}}}\n')
 
 
+Event = tuple[int, str, str, Any, Any, "str | None", int]  # (process, type, f, key, value,
+# node, time_ns): an event as a buffered writer keeps it until it is written out
+
+
+class EventSink(Protocol):
+    """What :attr:`HistoryWriter.pending` is: events (or whole lines) are appended to it."""
+
+    def append(self, ev: Event | str, /) -> None: ...
+
+    def __len__(self) -> int: ...
+
+
 class HistoryWriter:
     """Append-only JSONL writer to a file opened with O_APPEND.
 
     Unbuffered (the default), each event is one ``write(2)`` of one whole line as it is
     appended, so a crash loses at most the line being written and lines of concurrent writers
     (threads, greenlets) never interleave. With ``buffer_lines > 0`` (the load process, where
-    two system calls per operation were the larger part of the recorder's cost) lines collect
-    in memory and go out whole, in order, in one ``write(2)`` once ``buffer_lines`` are pending
-    and on :meth:`flush` and :meth:`close`: a crash (SIGKILL) then loses at most the lines not
-    yet flushed, and what is on disk is still the history up to a line boundary (at worst a
-    torn last line, which :func:`read_history` drops). A buffered writer is for one thread
-    (any number of greenlets in it)."""
+    two system calls and two lines of text per operation were the larger part of the
+    recorder's cost) events collect in memory as tuples (:data:`Event`) and are encoded and
+    written out whole, in order, in one ``write(2)`` once ``buffer_lines`` are pending and on
+    :meth:`flush` and :meth:`close`: a crash (SIGKILL) then loses at most the events not yet
+    flushed, and what is on disk is still the history up to a line boundary (at worst a torn
+    last line, which :func:`read_history` drops). A buffered writer is for one thread (any
+    number of greenlets in it).
+
+    The fast path (the recorder, the load process): append an :data:`Event` to
+    :attr:`pending` (read it anew each time: a closed writer's raises ValueError) and call
+    :meth:`flush` once ``len(pending) >= buffer_lines``. The text is the same as
+    :func:`event_line`'s."""
 
     def __init__(self, path: str | Path, buffer_lines: int = 0) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._lock = threading.Lock()
-        self.buffer_lines = buffer_lines
-        self._buf: list[str] | None = [] if buffer_lines > 0 else None  # None: unbuffered
-        self._written = 0  # events written out (the buffered ones are in _buf)
+        self.buffer_lines = max(0, buffer_lines)
+        self.buffered = buffer_lines > 0
+        self.pending: EventSink = [] if self.buffered else _Direct(self)
+        self._written = 0  # events written out (the buffered ones are in pending)
+        self._types = dict.fromkeys(TYPES, 0)  # events written out, by type
 
     @property
     def count(self) -> int:
         """Events appended so far (written or buffered)."""
-        return self._written + (len(self._buf) if self._buf else 0)
+        return self._written + len(self.pending)
 
-    def _put(self, line: bytes) -> None:
+    def type_counts(self) -> dict[str, int]:
+        """Events appended so far (written or buffered) by type (``invoke``, ``ok``, ...)."""
+        counts = dict(self._types)
+        pending = self.pending
+        if isinstance(pending, list):
+            for ev in pending:
+                t = ev[1] if type(ev) is tuple else _type_of_line(ev)
+                if t in counts:
+                    counts[t] += 1
+        return counts
+
+    def _put(self, line: bytes, type_: str | None) -> None:
         fd = self._fd
         if fd is None:
             raise ValueError(f"{self.path}: history writer is closed")
         os.write(fd, line)
         self._written += 1
+        if type_ in self._types:
+            self._types[type_] += 1
 
     def flush(self) -> None:
-        """Write the buffered lines out (a no-op when unbuffered or nothing is pending)."""
-        buf, fd = self._buf, self._fd
-        if not buf or fd is None:
+        """Encode and write the buffered events out (a no-op when unbuffered or nothing is
+        pending). A value that JSON cannot encode is written as its ``repr`` (and logged)."""
+        buf, fd = self.pending, self._fd
+        if not buf or fd is None or not isinstance(buf, list):
             return
-        data = "".join(buf).encode()
+        self.pending = []
+        data = _encode(buf, self._types).encode()
         self._written += len(buf)
-        buf.clear()
         _write_all(fd, data)
 
     def write(self, ev: dict[str, Any]) -> None:
         """Append one event (any dict) as one line."""
         line = json.dumps(ev, separators=(",", ":")) + "\n"
-        if self._buf is None:
-            self._put(line.encode())
+        if not self.buffered:
+            self._put(line.encode(), ev.get("type"))
         else:
             self._buffer(line)
 
-    def _buffer(self, line: str) -> None:
-        if self._fd is None:
-            raise ValueError(f"{self.path}: history writer is closed")
-        buf = self._buf
-        assert buf is not None
-        buf.append(line)
-        if len(buf) >= self.buffer_lines:
+    def _buffer(self, ev: Event | str) -> None:
+        pending = self.pending
+        pending.append(ev)  # raises once closed
+        if len(pending) >= self.buffer_lines:
             self.flush()
 
     def append(self, process: int, type_: str, f: str, key: Any, value: Any,
                node: str | None) -> int:
-        """Append an event stamped now (the fast path); return its ``time_ns``."""
+        """Append an event stamped now; return its ``time_ns``."""
         if type_ not in TYPES:
             raise ValueError(f"event type {type_!r}: must be one of {', '.join(TYPES)}")
         now = time.monotonic_ns()
-        line = _line(process, type_, f, key, value, node, now)
-        buf = self._buf
-        if buf is None or self._fd is None:  # unbuffered, or closed (_put raises)
-            self._put(line.encode())
-        else:  # buffered: _buffer inlined (this runs twice per operation)
-            buf.append(line)
-            if len(buf) >= self.buffer_lines:
-                self.flush()
+        self._buffer((process, type_, f, key, value, node, now))
         return now
 
     def append_at(self, process: int, type_: str, f: str, key: Any, value: Any,
@@ -168,11 +194,7 @@ class HistoryWriter:
         """Append an event stamped ``time_ns`` (an operation recorded after the fact)."""
         if type_ not in TYPES:
             raise ValueError(f"event type {type_!r}: must be one of {', '.join(TYPES)}")
-        line = _line(process, type_, f, key, value, node, time_ns)
-        if self._buf is None:
-            self._put(line.encode())
-        else:
-            self._buffer(line)
+        self._buffer((process, type_, f, key, value, node, time_ns))
 
     def record(
         self, process: int, type_: str, f: str, key: str | None, value: Any, node: str | None
@@ -190,12 +212,104 @@ class HistoryWriter:
                 finally:
                     os.close(self._fd)
                     self._fd = None
+                    self.pending = _CLOSED
 
     def __enter__(self) -> HistoryWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Direct:
+    """:attr:`HistoryWriter.pending` of an unbuffered writer: each event is written out as
+    it is appended (one ``write(2)`` of one line); never holds any."""
+
+    __slots__ = ("writer",)
+
+    def __init__(self, writer: HistoryWriter) -> None:
+        self.writer = writer
+
+    def append(self, ev: Event | str, /) -> None:
+        if type(ev) is str:
+            self.writer._put(ev.encode(), _type_of_line(ev))
+        else:
+            self.writer._put(_line(*ev).encode(), ev[1])
+
+    def __len__(self) -> int:
+        return 0
+
+
+class _Closed:
+    """:attr:`HistoryWriter.pending` once the writer is closed: appending raises."""
+
+    def append(self, ev: Event | str, /) -> None:
+        raise ValueError("history writer is closed")
+
+    def __len__(self) -> int:
+        return 0
+
+
+_CLOSED = _Closed()
+
+
+def _type_of_line(line: str) -> str | None:
+    try:
+        return json.loads(line).get("type")
+    except (ValueError, AttributeError):
+        return None
+
+
+_MID: dict[tuple[str, Any], str] = {}  # (f, key) -> ',"f":F,"key":K,"value":' (str/None keys)
+_TAIL: dict[Any, str] = {}  # node -> ',"node":N,"time_ns":'
+
+
+def _encode(events: list[Event | str], types: dict[str, int]) -> str:
+    """The JSONL text of buffered events (a whole line passes as it is), counting them by
+    type into ``types``; each line the same text as :func:`event_line`."""
+    get, mid_of, tail_of = _JSON_OF.get, _MID.get, _TAIL.get
+    out: list[str] = []
+    add = out.append
+    for ev in events:
+        if type(ev) is str:
+            add(ev)
+            t = _type_of_line(ev)
+            if t in types:
+                types[t] += 1
+            continue
+        p, t, f, k, v, n, ts = ev
+        types[t] += 1
+        try:
+            vj, mid, tail = get(v), mid_of((f, k)), tail_of(n)
+        except TypeError:  # an unhashable key, value or node: encoded below
+            vj = mid = tail = None
+        try:
+            if mid is None:
+                mid = _mid(f, k)
+            if tail is None:
+                tail = _tail(n)
+            add(f'{{"process":{p if type(p) is int else _enc(p)},"type":"{t}{mid}'
+                f'{vj or _enc(v)}{tail}{ts}}}\n')
+        except (TypeError, ValueError) as exc:  # not JSON: the repr, never a lost event
+            log.warning("history: event of process %s not JSON (%s); its repr is written",
+                        p, exc)
+            add(json.dumps(event(p, t, f, k, v, n, ts), separators=(",", ":"),
+                           default=repr) + "\n")
+    return "".join(out)
+
+
+def _mid(f: Any, k: Any) -> str:
+    s = f'","f":{_enc(f)},"key":{_enc(k)},"value":'
+    if type(f) is str and (k is None or type(k) is str) and len(_MID) < _CACHED_MAX:
+        _MID[(f, k)] = s  # only str/None: True, 1 and 1.0 are equal keys with other texts
+    return s
+
+
+def _tail(n: Any) -> str:
+    s = f',"node":{_enc(n)},"time_ns":'
+    if (n is None or type(n) is str) and len(_TAIL) < _CACHED_MAX:
+        _TAIL[n] = s
+    return s
 
 
 def _write_all(fd: int, data: bytes) -> None:

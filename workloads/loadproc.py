@@ -59,7 +59,7 @@ from locust import User  # noqa: E402
 from locust import events as locust_events  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
-from workloads.history import HistoryWriter, merge_parts  # noqa: E402
+from workloads.history import COMPLETIONS, HistoryWriter, merge_parts  # noqa: E402
 from workloads.recorder import is_timeout, root_error  # noqa: E402
 from workloads.shapes import SHAPES, Arrivals, make_shape, open_loop_class, pool_size  # noqa: E402
 from workloads.timing import parse_server_timing  # noqa: E402
@@ -93,7 +93,6 @@ class LoadContext:
         self.targets: list[dict[str, str]] = spec["targets"]
         self.history = history
         self._ids = itertools.count(offset, stride)
-        self.counts = {"invoke": 0, "ok": 0, "fail": 0, "info": 0}
         self.active: dict[Any, Any] = {}  # greenlet -> open recorder Op
         self.stopping = False  # set when the run ends: users start no new operation
         self.t0: float | None = None  # monotonic start of the load
@@ -105,6 +104,12 @@ class LoadContext:
         self.requests_recorded = 0  # Locust requests recorded as operations of their own
         self.finishers: list[Any] = []  # called once the users stop starting operations
         self.flusher: Any = None  # the greenlet flushing a buffered history (see attach)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """History events so far by type (``invoke``, ``ok``, ``fail``, ``info``), counted by
+        the history writer (written or still buffered)."""
+        return self.history.type_counts()
 
     def close(self) -> None:
         """Stop the periodic flushing and flush and close the history."""
@@ -135,14 +140,19 @@ class LoadContext:
             d["_edgeproof_node"] = self._nodes.get(str(getattr(user, "host", "") or "").rstrip("/"))
         return d["_edgeproof_node"]
 
-    def on_request(self, exception: BaseException | None = None, response: Any = None,
-                   name: str = "", response_time: float = 0.0, **_kw: Any) -> None:
+    def on_request(self, request_type: str = "", name: str = "", response_time: float = 0.0,
+                   response_length: int = 0, exception: BaseException | None = None,
+                   context: Any = None, response: Any = None, url: Any = None,
+                   start_time: Any = None, **_kw: Any) -> None:
         """Locust request listener: tell the recorder op open in this greenlet, if any; a
-        request of a user whose class records nothing is an operation of its own."""
+        request of a user whose class records nothing is an operation of its own. (Locust's
+        arguments are all named: a call then fills no keyword dict.)"""
         me = getcurrent()
         op = self.active.get(me)
-        if op is not None:
-            op.on_request(exception, response)
+        if op is not None:  # Op.on_request, inline (this runs once per request)
+            op.requests += 1
+            if exception is not None:
+                op.failure = (exception, response)
             return
         user = self.users.get(me)
         if user is None or getattr(type(user), "edgeproof_records", False):
@@ -158,13 +168,21 @@ class LoadContext:
         type_ = "ok" if exception is None else (
             "info" if is_timeout(root_error(exception)) else "fail")
         process, node = self.process_of(user), self.node_of(user)
-        for t, at in (("invoke", start), (type_, end)):
-            self.counts[t] += 1
-            try:
-                self.history.append_at(process, t, name or "request", None, None, node, at)
-            except ValueError:
-                logging.warning("request after the history was closed: process %s", process)
+        f = name or "request"
+        try:
+            self._event((process, "invoke", f, None, None, node, start))
+            self._event((process, type_, f, None, None, node, end))
+        except ValueError:
+            logging.warning("request after the history was closed: process %s", process)
         self.requests_recorded += 1
+
+    def _event(self, ev: tuple[int, str, str, Any, Any, str | None, int]) -> None:
+        """Append one history event (workloads.history.Event); ValueError once closed."""
+        history = self.history
+        pending = history.pending
+        pending.append(ev)
+        if len(pending) >= history.buffer_lines:
+            history.flush()
 
     def note_timing(self, node: str, f: str, latency_ms: float, header: str) -> None:
         """Keep the server's own timing of an ok operation, during the calibration window
@@ -180,18 +198,22 @@ class LoadContext:
     def invoke(self, process: int, f: str, key: Any, value: Any,
                node: str | None) -> int | None:
         """Record an invoke; return its ``time_ns`` (None once the history is closed)."""
-        self.counts["invoke"] += 1
+        now = time.monotonic_ns()
         try:
-            return self.history.append(process, "invoke", f, key, value, node)
+            self._event((process, "invoke", f, key, value, node, now))
+            return now
         except ValueError:
             logging.warning("event after the history was closed: process %s invoke", process)
             return None
 
     def complete(self, process: int, type_: str, f: str, key: Any, value: Any,
                  node: str | None) -> None:
-        self.counts[type_] += 1
+        """Record a completion (``ok``, ``fail`` or ``info``)."""
+        if type_ not in COMPLETIONS:
+            raise ValueError(f"completion type {type_!r}: must be one of "
+                             f"{', '.join(COMPLETIONS)}")
         try:
-            self.history.append(process, type_, f, key, value, node)
+            self._event((process, type_, f, key, value, node, time.monotonic_ns()))
         except ValueError:
             logging.warning("event after the history was closed: process %s %s", process, type_)
 

@@ -31,6 +31,7 @@ This module does not import locust, so the harness may import it without gevent.
 from __future__ import annotations
 
 import functools
+import logging
 import socket
 import time
 from collections.abc import Callable
@@ -40,6 +41,8 @@ from greenlet import GreenletExit, getcurrent
 
 READ = "read"
 _UNSET: Any = object()
+_now = time.monotonic_ns
+log = logging.getLogger("edgeproof.recorder")
 
 
 def root_error(err: BaseException) -> BaseException:
@@ -91,14 +94,15 @@ def _response_status(response: Any) -> int | None:
 class Op:
     """One recorded operation; call at most one of :meth:`ok`, :meth:`fail`, :meth:`info`."""
 
+    outcome: tuple[str, Any] | None = None  # class defaults: a record() sets none of them
+    failure: tuple[BaseException, Any] | None = None
+    result: Any = None
+    requests = 0  # Locust request events fired inside the block
+
     def __init__(self, ctx: Any, process: int, f: str, key: Any, value: Any,
                  node: str | None) -> None:
         self.ctx, self.process, self.f, self.key, self.value = ctx, process, f, key, value
         self.node = node
-        self.outcome: tuple[str, Any] | None = None
-        self.requests = 0  # Locust request events fired inside the block
-        self.failure: tuple[BaseException, Any] | None = None
-        self.result: Any = None
 
     def ok(self, value: Any = _UNSET) -> None:
         """Completed with effect; ``value`` is what a read returned (default: the invoke's)."""
@@ -116,7 +120,8 @@ class Op:
         self.outcome = (type_, self.value if value is _UNSET else value)
 
     def on_request(self, exception: BaseException | None, response: Any) -> None:
-        """Called for each Locust request event fired while the block runs."""
+        """Called for each Locust request event fired while the block runs (the load
+        process's listener does the same inline)."""
         self.requests += 1
         if exception is not None:
             self.failure = (exception, response)
@@ -144,10 +149,31 @@ class _NoOp(Op):
         super().__init__(None, -1, f, key, value, None)
 
 
+def _bind(user: Any) -> tuple[Any, int, str | None] | None:
+    """(context, process, node) of ``user``, kept on the user; None outside edgeproof."""
+    try:
+        ctx = user.environment.edgeproof
+    except AttributeError:  # not a Locust user of an edgeproof load process
+        return None
+    if ctx is None:
+        return None
+    ids = user._edgeproof_ids = (ctx, ctx.process_of(user), ctx.node_of(user))
+    cls = type(user)
+    if not getattr(cls, "edgeproof_records", False):  # its other requests are not ops; set
+        cls.edgeproof_records = True  # once: a class attribute assignment empties caches
+    return ids
+
+
+def _closed(process: int, type_: str) -> None:
+    log.warning("event after the history was closed: process %s %s", process, type_)
+
+
 class record(Op):  # lower case: used like a function, ``with record(...) as op``
     """Record the ``with`` block as one operation of ``user``'s process (see the module
     docstring). The object is itself the :class:`Op` the block gets: one allocation per
-    operation, and a class rather than a generator for speed (it runs twice per request)."""
+    operation, and a class rather than a generator for speed (it runs twice per request).
+    The events go straight into the context's history writer (``ctx.history.pending``, see
+    workloads/history.py), encoded there in batches."""
 
     def __init__(self, user: Any, f: str, key: Any = None, value: Any = None,
                  node: str | None = None) -> None:
@@ -155,13 +181,13 @@ class record(Op):  # lower case: used like a function, ``with record(...) as op`
         self.ctx: Any = None
 
     def __enter__(self) -> Op:
-        user = self.user
-        try:
-            ctx = user.environment.edgeproof
-        except AttributeError:  # not a Locust user of an edgeproof load process
-            ctx = None
-        if ctx is None:
-            return _NoOp(self.f, self.key, self.value)
+        try:  # (context, process, node) of this user, found once per user
+            ctx, process, node = self.user._edgeproof_ids
+        except AttributeError:
+            ids = _bind(self.user)
+            if ids is None:
+                return _NoOp(self.f, self.key, self.value)
+            ctx, process, node = ids
         if ctx.stopping:  # the run is ending: start no new operation
             from locust.exception import StopUser  # cost: Locust only inside a load process
 
@@ -170,20 +196,21 @@ class record(Op):  # lower case: used like a function, ``with record(...) as op`
         active = ctx.active
         if me in active:
             raise RuntimeError(
-                f"record({self.f!r}): process {ctx.process_of(user)} already has an "
-                f"open operation ({active[me].f!r}); operations of one user cannot nest")
-        try:  # (process, node) of this user, asked of the context once per user
-            ids = user._edgeproof_ids
-        except AttributeError:
-            ids = user._edgeproof_ids = (ctx.process_of(user), ctx.node_of(user))
-            cls = type(user)
-            if not getattr(cls, "edgeproof_records", False):  # its other requests are not
-                cls.edgeproof_records = True  # ops; once: a class attribute set empties caches
-        self.ctx, self.process = ctx, ids[0]
-        self.node = self.node_arg or ids[1]
-        self.outcome = self.failure = self.result = None
-        self.requests = 0
-        self.start = ctx.invoke(self.process, self.f, self.key, self.value, self.node)
+                f"record({self.f!r}): process {process} already has an open operation "
+                f"({active[me].f!r}); operations of one user cannot nest")
+        if self.node_arg is not None:
+            node = self.node_arg
+        self.ctx, self.process, self.node, self.requests = ctx, process, node, 0
+        history = ctx.history
+        self.start = now = _now()
+        try:
+            pending = history.pending
+            pending.append((process, "invoke", self.f, self.key, self.value, node, now))
+            if len(pending) >= history.buffer_lines:
+                history.flush()
+        except ValueError:
+            _closed(process, "invoke")
+            self.start = None
         active[me] = self
         return self
 
@@ -194,14 +221,21 @@ class record(Op):  # lower case: used like a function, ``with record(...) as op`
         self.ctx = None
         ctx.active.pop(getcurrent(), None)
         if exc is None and self.outcome is None and self.failure is None:  # the common case
-            result = self.result
-            ctx.complete(self.process, "ok", self.f, self.key,
-                         self.value if result is None else result, self.node)
-            return
-        if isinstance(exc, GreenletExit) and self.requests == 0 and self.outcome is None:
-            _report_killed(self.user, self.f, self.start, exc)  # keeps Locust's counts equal
-        type_, val = self.decide(exc)
-        ctx.complete(self.process, type_, self.f, self.key, val, self.node)
+            type_, value = "ok", self.value if self.result is None else self.result
+        else:
+            if isinstance(exc, GreenletExit) and self.requests == 0 and self.outcome is None:
+                _report_killed(self.user, self.f, self.start, exc)  # keeps Locust's counts
+            type_, value = self.decide(exc)
+            self.outcome = self.failure = None  # the object may be entered again
+        self.result = None
+        history = ctx.history
+        try:
+            pending = history.pending
+            pending.append((self.process, type_, self.f, self.key, value, self.node, _now()))
+            if len(pending) >= history.buffer_lines:
+                history.flush()
+        except ValueError:
+            _closed(self.process, type_)
 
 
 def _report_killed(user: Any, f: str, start_ns: int | None, exc: BaseException) -> None:

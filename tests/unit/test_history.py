@@ -170,3 +170,65 @@ def test_pairs_keeps_invoke_order_and_a_reinvoke_leaves_the_first_open() -> None
               _ev(0, "invoke", t=4), _ev(0, "ok", t=5)]
     got = pairs(events)
     assert [(i["time_ns"], c and c["time_ns"]) for i, c in got] == [(1, None), (2, 3), (4, 5)]
+
+
+def _reference_line(process, type_, f, key, value, node, time_ns) -> str:
+    return json.dumps(event(process, type_, f, key, value, node, time_ns),
+                      separators=(",", ":")) + "\n"
+
+
+def test_buffered_lines_are_the_same_text_as_json_dumps(tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(7)
+    pool = [None, True, False, 0, 1, 1.0, -3, 2**70, 0.5, "k1", "", "é\u2028\"\\", "1", "null",
+            [1, "a"], {"x": [None]}, float("inf")]
+    events = [(rng.randrange(100), rng.choice(["invoke", "ok", "fail", "info"]),
+               rng.choice(["read", "write", True, 1, "f\"q"]), rng.choice(pool),
+               rng.choice(pool), rng.choice([None, "edge-1", "nœud", 1]), rng.randrange(2**63))
+              for _ in range(5000)]
+    path = tmp_path / "h.jsonl"
+    w = HistoryWriter(path, buffer_lines=64)
+    for ev in events:
+        w.append_at(*ev)
+    w.close()
+    want = "".join(_reference_line(*ev) for ev in events)
+    assert path.read_text(encoding="utf-8") == want
+
+
+def test_buffered_writer_holds_lines_until_flush_and_counts_by_type(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    w = HistoryWriter(path, buffer_lines=4)
+    w.append(0, "invoke", "write", "k1", 1, "edge-1")
+    w.pending.append((0, "ok", "write", "k1", 1, "edge-1", 5))  # the recorder's fast path
+    assert path.read_text() == "" and w.count == 2
+    assert w.type_counts() == {"invoke": 1, "ok": 1, "fail": 0, "info": 0}
+    w.flush()
+    assert [e["type"] for e in read_history(path)] == ["invoke", "ok"]
+    for i in range(4):  # the fourth pending line writes all four out
+        w.append(1, "invoke" if i % 2 == 0 else "info", "read", "k1", None, None)
+    assert len(read_history(path)) == 6 and len(w.pending) == 0
+    assert w.type_counts() == {"invoke": 3, "ok": 1, "fail": 0, "info": 2}
+    w.close()
+    with pytest.raises(ValueError):
+        w.pending.append((0, "invoke", "read", "k1", None, None, 7))
+    with pytest.raises(ValueError):
+        w.append(0, "invoke", "read", "k1", None, None)
+
+
+def test_a_value_json_cannot_encode_is_written_as_its_repr(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    with HistoryWriter(path, buffer_lines=8) as w:
+        w.append(0, "invoke", "write", "k1", object, "edge-1")
+        w.append(0, "ok", "write", "k1", 3, "edge-1")
+    events = read_history(path)
+    assert events[0]["value"] == repr(object) and events[1]["value"] == 3
+
+
+def test_unbuffered_pending_writes_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    w = HistoryWriter(path)
+    w.pending.append((2, "invoke", "read", "k1", None, "edge-1", 9))
+    assert read_history(path)[0]["time_ns"] == 9 and len(w.pending) == 0
+    assert w.type_counts()["invoke"] == 1
+    w.close()

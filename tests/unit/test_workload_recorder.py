@@ -14,10 +14,12 @@ from workloads.recorder import error_outcome, record, recorded, status_outcome
 
 
 class FakeCtx:
-    """The duck-typed part of workloads.loadproc.LoadContext that the recorder uses."""
+    """The duck-typed part of workloads.loadproc.LoadContext that the recorder uses: its
+    ``history`` (events go to ``history.pending``), ``active``, ``stopping``, and a user's
+    process and node."""
 
-    def __init__(self, path: Path) -> None:
-        self.history = HistoryWriter(path)
+    def __init__(self, path: Path, buffer_lines: int = 0) -> None:
+        self.history = HistoryWriter(path, buffer_lines=buffer_lines)
         self.active: dict[Any, Any] = {}
         self.stopping = False
         self._next = 0
@@ -30,13 +32,6 @@ class FakeCtx:
 
     def node_of(self, user: Any) -> str:
         return "edge-1"
-
-    def invoke(self, process: int, f: str, key: Any, value: Any, node: str | None) -> None:
-        self.history.record(process, "invoke", f, key, value, node)
-
-    def complete(self, process: int, type_: str, f: str, key: Any, value: Any,
-                 node: str | None) -> None:
-        self.history.record(process, type_, f, key, value, node)
 
 
 class FakeUser:
@@ -54,9 +49,9 @@ def _request(user: FakeUser, exception: BaseException | None, status: int | None
     op.on_request(exception, SimpleNamespace(status_code=status) if status else None)
 
 
-@pytest.fixture
-def ctx(tmp_path: Path) -> FakeCtx:
-    return FakeCtx(tmp_path / "h.jsonl")
+@pytest.fixture(params=[0, 3], ids=["unbuffered", "buffered"])
+def ctx(tmp_path: Path, request: pytest.FixtureRequest) -> FakeCtx:
+    return FakeCtx(tmp_path / "h.jsonl", buffer_lines=request.param)
 
 
 def _ops(ctx: FakeCtx):
@@ -136,3 +131,30 @@ def test_outcome_rules() -> None:
     wrapped = RuntimeError("retries exceeded")
     wrapped.original = TimeoutError()  # geventhttpclient's wrapping
     assert error_outcome("read", wrapped) == "info"
+
+
+def test_a_record_object_may_be_entered_again(ctx: FakeCtx) -> None:
+    user = FakeUser(ctx)
+    rec = record(user, "write", "k1", 5)
+    with rec:
+        _request(user, RuntimeError("HTTP 409"), 409)
+    with rec:
+        _request(user, None, 200)
+    with rec as op:
+        op.info()
+    with rec:
+        pass
+    ops = _ops(ctx)
+    assert list(ops["type"]) == ["fail", "ok", "info", "ok"]
+    assert list(ops["value"]) == [5, 5, 5, 5]
+
+
+def test_events_after_the_history_closed_are_dropped_with_a_warning(
+        ctx: FakeCtx, caplog: pytest.LogCaptureFixture) -> None:
+    user = FakeUser(ctx)
+    with record(user, "write", "k1", 1):
+        ctx.history.close()
+    with record(user, "write", "k1", 2):
+        pass
+    assert len(read_history(ctx.history.path)) == 1
+    assert "after the history was closed" in caplog.text
