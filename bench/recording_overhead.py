@@ -14,7 +14,8 @@ LocalRunner, one process):
   (an invoke and a completion line written per request);
 * ``builtin``: ``builtin:kv`` (EdgeproofUser's own recording; reads and writes).
 
-Variants alternate round by round (ABCD, BCDA, ...), so drift on the shared machine hits each
+Each round runs bare and recorded back to back, which one first alternating round by round,
+then the other variants (rotated), so drift on the shared machine hits the compared pair
 alike. Reported per variant: median throughput (ops/s) and load-process CPU per operation;
 the ratio recorded/bare (target >= 0.90); recorded/bare CPU per operation and throughput
 paired by round, with 95% intervals (target: the CPU ratio's upper bound <= 1.05); the most
@@ -34,6 +35,7 @@ last, one JSON line with every figure.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -50,7 +52,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from workloads.history import HistoryWriter  # noqa: E402
-from workloads.load import LoadSpec, run_load  # noqa: E402
+from workloads.load import LoadProcess, LoadResult, LoadSpec, run_load  # noqa: E402
 
 SERVER = REPO / "tests" / "integration" / "test_load.py"
 TARGET_RATIO = 0.90
@@ -116,10 +118,7 @@ def locustfile(template: str, users: int, rate: float) -> str:
 def one_run(variant: str, locustfile: str, url: str, out: Path, users: int,
             seconds: float) -> dict[str, Any]:
     """One load; throughput from Locust's own request count over the run's span."""
-    spec = LoadSpec(targets=[{"node": "edge-1", "url": url}], locustfile=locustfile,
-                    history_path=str(out / "history.jsonl"), stats_path=str(out / "stats.json"),
-                    users=users, think_time_ms=0, duration_s=seconds, timeout_ms=2000,
-                    read_fraction=0.5, keys=10)
+    spec = load_spec(locustfile, url, out, users, seconds)
     os.environ.pop("EDGEPROOF_RECORDER", None)
     if variant == "bare":
         os.environ["EDGEPROOF_RECORDER"] = "off"  # the load process's baseline switch
@@ -127,6 +126,36 @@ def one_run(variant: str, locustfile: str, url: str, out: Path, users: int,
         result = run_load(spec)
     finally:
         os.environ.pop("EDGEPROOF_RECORDER", None)
+    return figures(variant, result)
+
+
+def load_spec(locustfile: str, url: str, out: Path, users: int, seconds: float) -> LoadSpec:
+    """The spec of one load of ``users`` against ``url`` for ``seconds``."""
+    return LoadSpec(targets=[{"node": "edge-1", "url": url}], locustfile=locustfile,
+                    history_path=str(out / "history.jsonl"), stats_path=str(out / "stats.json"),
+                    users=users, think_time_ms=0, duration_s=seconds, timeout_ms=2000,
+                    read_fraction=0.5, keys=10)
+
+
+def pair_run(files: dict[str, str], url: str, tmp: Path, r: int, users: int,
+             seconds: float) -> list[dict[str, Any]]:
+    """Round ``r`` of ``--concurrent``: bare and recorded at the same time against the same
+    server (each its own load process and users; the one started first alternates by round),
+    so whatever else the machine does hits both alike."""
+    order = ["bare", "recorded"] if r % 2 == 0 else ["recorded", "bare"]
+    with contextlib.ExitStack() as stack:
+        procs = {}
+        for v in order:
+            spec = load_spec(files[v], url, tmp / f"{v}-{r}", users, seconds)
+            env = {"EDGEPROOF_RECORDER": "off" if v == "bare" else "on"}
+            procs[v] = (spec, stack.enter_context(LoadProcess(spec, env=env)))
+        return [figures(v, lp.wait(timeout=spec.wait_budget_s)) for v, (spec, lp) in
+                procs.items()]
+
+
+def figures(variant: str, result: LoadResult) -> dict[str, Any]:
+    """A finished load's throughput and CPU per operation (the load process's own CPU,
+    sampled each second, the first second left out)."""
     if not result.ok:
         raise SystemExit(f"{variant}: load failed: {result.stderr_tail}")
     n = result.stats["total"]["num_requests"]
@@ -158,6 +187,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--rate", type=float, default=0.0,
                     help="offered ops/s, paced (same for every variant); 0: closed loop")
+    ap.add_argument("--concurrent", action="store_true",
+                    help="each round runs bare and recorded at the same time (only those)")
     ap.add_argument("--variants", default="bare,hooked,recorded,builtin",
                     help="comma-separated subset (bare and recorded always run)")
     args = ap.parse_args()
@@ -174,7 +205,15 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     try:
         for r in range(args.rounds):
-            order = names[r % len(names):] + names[:r % len(names)]
+            if args.concurrent:
+                rows += [{"round": r, **row} for row in pair_run(files, url, tmp, r, args.users,
+                                                                  args.seconds)]
+                for row in rows[-2:]:
+                    print(f"round {r} {row['variant']:9s} {row['ops_per_s']:8.0f} ops/s  "
+                          f"cpu {row['cpu_percent']:5.1f}%  {row['cpu_us_per_op']:6.0f} us/op",
+                          flush=True)
+                continue
+            order = round_order(names, r)
             for v in order:
                 out = tmp / f"{v}-{r}"
                 rows.append({"round": r, **one_run(v, files[v], url, out, args.users,
@@ -190,6 +229,16 @@ def main() -> None:
 
 T975 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26,
         10: 2.23, 11: 2.20, 12: 2.18, 13: 2.16, 14: 2.14, 15: 2.13, 19: 2.09, 29: 2.05}
+
+
+def round_order(names: list[str], r: int) -> list[str]:
+    """Round ``r``'s order: bare and recorded back to back (the pair the targets compare,
+    so drift within a round hits both alike), which one first alternating round by round,
+    then the other variants, rotated."""
+    pair = ["bare", "recorded"] if r % 2 == 0 else ["recorded", "bare"]
+    rest = [v for v in names if v not in pair]
+    k = (r // 2) % len(rest) if rest else 0
+    return pair + rest[k:] + rest[:k]
 
 
 def paired_ratio(rows: list[dict[str, Any]], field: str, a: str = "recorded",
@@ -231,7 +280,7 @@ def report(rows: list[dict[str, Any]], ceiling: float, args: argparse.Namespace)
     print(f"most operations per second recorded (Locust, one process): {best:.0f}")
     print(f"HistoryWriter ceiling: {ceiling:.0f} events/s = {ceiling / 2:.0f} ops/s")
     print(json.dumps({"users": args.users, "seconds": args.seconds, "rounds": args.rounds,
-                      "rate": args.rate,
+                      "rate": args.rate, "concurrent": args.concurrent,
                       "median_ops_per_s": med, "cpu_us_per_op": cpu, "ratio": ratio,
                       "target_ratio": TARGET_RATIO, "pass": ratio >= TARGET_RATIO,
                       "cpu_ratio": cpu_ratio, "throughput_ratio_paired": rate_ratio,

@@ -10,9 +10,11 @@ before gevent's monkey-patching is complete).
 
 from __future__ import annotations
 
+import collections
 import heapq
 import json
 import logging
+import operator
 import os
 import threading
 import time
@@ -260,14 +262,16 @@ def _type_of_line(line: str) -> str | None:
         return None
 
 
-_MID: dict[tuple[str, Any], str] = {}  # (f, key) -> ',"f":F,"key":K,"value":' (str/None keys)
+_HEAD: dict[tuple[int, str, str, Any], str] = {}  # (process, type, f, key) -> the line's
+# text up to the value: '{"process":P,"type":"T","f":F,"key":K,"value":' (str/None f and key)
 _TAIL: dict[Any, str] = {}  # node -> ',"node":N,"time_ns":'
+_type_at = operator.itemgetter(1)
 
 
 def _encode(events: list[Event | str], types: dict[str, int]) -> str:
     """The JSONL text of buffered events (a whole line passes as it is), counting them by
     type into ``types``; each line the same text as :func:`event_line`."""
-    get, mid_of, tail_of = _JSON_OF.get, _MID.get, _TAIL.get
+    get, head_of, tail_of = _JSON_OF.get, _HEAD.get, _TAIL.get
     out: list[str] = []
     add = out.append
     for ev in events:
@@ -278,30 +282,35 @@ def _encode(events: list[Event | str], types: dict[str, int]) -> str:
                 types[t] += 1
             continue
         p, t, f, k, v, n, ts = ev
-        types[t] += 1
         try:
-            vj, mid, tail = get(v), mid_of((f, k)), tail_of(n)
+            head, vj, tail = head_of(ev[:4]), get(v), tail_of(n)
         except TypeError:  # an unhashable key, value or node: encoded below
-            vj = mid = tail = None
+            head = vj = tail = None
         try:
-            if mid is None:
-                mid = _mid(f, k)
+            if head is None or type(p) is not int:  # (True, ...) == (1, ...): not the same text
+                head = _head(p, t, f, k)
+            if vj is None:
+                vj = str(v) if type(v) is int else _enc(v)
             if tail is None:
                 tail = _tail(n)
-            add(f'{{"process":{p if type(p) is int else _enc(p)},"type":"{t}{mid}'
-                f'{vj or _enc(v)}{tail}{ts}}}\n')
+            add(f"{head}{vj}{tail}{ts}}}\n")
         except (TypeError, ValueError) as exc:  # not JSON: the repr, never a lost event
             log.warning("history: event of process %s not JSON (%s); its repr is written",
                         p, exc)
             add(json.dumps(event(p, t, f, k, v, n, ts), separators=(",", ":"),
                            default=repr) + "\n")
+    for t, c in collections.Counter(map(_type_at, events)).items():
+        if t in types:  # (a whole line's second character is no type)
+            types[t] += c
     return "".join(out)
 
 
-def _mid(f: Any, k: Any) -> str:
-    s = f'","f":{_enc(f)},"key":{_enc(k)},"value":'
-    if type(f) is str and (k is None or type(k) is str) and len(_MID) < _CACHED_MAX:
-        _MID[(f, k)] = s  # only str/None: True, 1 and 1.0 are equal keys with other texts
+def _head(p: Any, t: str, f: Any, k: Any) -> str:
+    s = (f'{{"process":{p if type(p) is int else _enc(p)},"type":"{t}","f":{_enc(f)},'
+         f'"key":{_enc(k)},"value":')
+    if (type(p) is int and type(f) is str and (k is None or type(k) is str)
+            and len(_HEAD) < _CACHED_MAX):
+        _HEAD[(p, t, f, k)] = s  # only int/str/None: True, 1 and 1.0 are equal keys
     return s
 
 

@@ -200,17 +200,21 @@ class record(Op):  # lower case: used like a function, ``with record(...) as op`
                 f"({active[me].f!r}); operations of one user cannot nest")
         if self.node_arg is not None:
             node = self.node_arg
-        self.ctx, self.process, self.node, self.requests = ctx, process, node, 0
+        self.ctx = ctx
+        self.process = process
+        self.node = node
+        self.me = me
+        self.requests = 0
         history = ctx.history
+        pending = history.pending
         self.start = now = _now()
         try:
-            pending = history.pending
             pending.append((process, "invoke", self.f, self.key, self.value, node, now))
-            if len(pending) >= history.buffer_lines:
-                history.flush()
         except ValueError:
             _closed(process, "invoke")
             self.start = None
+        if len(pending) >= history.buffer_lines:
+            history.flush()
         active[me] = self
         return self
 
@@ -219,23 +223,27 @@ class record(Op):  # lower case: used like a function, ``with record(...) as op`
         if ctx is None:
             return
         self.ctx = None
-        ctx.active.pop(getcurrent(), None)
+        ctx.active.pop(self.me, None)
         if exc is None and self.outcome is None and self.failure is None:  # the common case
-            type_, value = "ok", self.value if self.result is None else self.result
+            type_ = "ok"
+            value = self.result
+            if value is None:
+                value = self.value
+            else:
+                self.result = None  # the object may be entered again
         else:
             if isinstance(exc, GreenletExit) and self.requests == 0 and self.outcome is None:
                 _report_killed(self.user, self.f, self.start, exc)  # keeps Locust's counts
             type_, value = self.decide(exc)
-            self.outcome = self.failure = None  # the object may be entered again
-        self.result = None
+            self.outcome = self.failure = self.result = None  # may be entered again
         history = ctx.history
+        pending = history.pending
         try:
-            pending = history.pending
             pending.append((self.process, type_, self.f, self.key, value, self.node, _now()))
-            if len(pending) >= history.buffer_lines:
-                history.flush()
         except ValueError:
             _closed(self.process, type_)
+        if len(pending) >= history.buffer_lines:
+            history.flush()
 
 
 def _report_killed(user: Any, f: str, start_ns: int | None, exc: BaseException) -> None:
