@@ -360,7 +360,7 @@ class SwarmTestbed(DockerTestbed):
         flt = {"label": [f"edgeproof.run={self.run_id}", f"edgeproof.node={node}"]}
         for c in self.client.containers.list(all=True, filters=flt):
             c.remove(force=True)
-        for cfg in self.client.configs.list(filters={"name": self._cname(node)}):
+        for cfg in self.client.configs.list(filters=flt):
             cfg.remove()
         deadline = time.monotonic() + TASK_TIMEOUT_S
         while True:

@@ -106,11 +106,46 @@ def test_up_write_read_partition_and_down_leaves_nothing(engine: Any,
         cut.heal(tb)
     assert cut.probe(tb, healed=True).status == "verified"
     assert httpx.put(f"{urls['edge-3']}/kv/k3", json={"value": 3}, timeout=5).status_code == 200
+    _node_faults(tb, urls)
 
     edgeproof("down", env=ep_env, check=True)
     assert labelled(engine, run) == NOTHING
     assert swarm_state(engine) == before, "a swarm the run made is left; another is kept"
     assert up_s < 30, f"up took {up_s:.1f} s"
+
+
+def _node_faults(tb: Any, urls: dict[str, str]) -> None:
+    """Crash (the task's container killed, not restarted by Swarm), heal (a new task with
+    the same data volume, a new address), pause and a clock skew, each proven."""
+    from faults.clock import ClockSkew
+    from faults.node import Crash, Pause
+    old = tb.nodes["edge-2"].host
+    crash = Crash("edge-2")
+    crash.apply(tb)
+    time.sleep(1)  # Swarm would restart a task within a second if its policy let it
+    assert crash.probe(tb, healed=False).status == "verified"
+    crash.heal(tb)
+    assert crash.probe(tb, healed=True).status == "verified"
+    assert tb.nodes["edge-2"].host != old, "a new task has a new address"
+    assert httpx.get(f"{urls['edge-2']}/kv/k1", timeout=5).json()["value"] == 4242
+    fresh = Crash("edge-2", keep_data=False)  # a new service, volume and configs
+    fresh.apply(tb)
+    fresh.heal(tb)
+    assert fresh.probe(tb, healed=True).status == "verified"
+    pause = Pause("edge-1")
+    pause.apply(tb)
+    try:
+        assert pause.probe(tb, healed=False).status == "verified"
+    finally:
+        pause.heal(tb)
+    assert pause.probe(tb, healed=True).status == "verified"
+    skew = ClockSkew("edge-3", 30.0)
+    skew.apply(tb)
+    try:
+        assert 29 < (tb.node_clock_offset_s("edge-3") or 0) < 31
+    finally:
+        skew.heal(tb)
+    assert abs(tb.node_clock_offset_s("edge-3") or 9) < 1
 
 
 def test_run_from_a_users_folder_same_verdict_as_local(
