@@ -24,7 +24,7 @@ from harness.errors import InfrastructureError, TestbedError
 from testbeds import cgroups, clock, netns, nftcut
 from testbeds.base import Testbed
 from testbeds.net import node_host, port_free
-from testbeds.processes import in_parallel, kill_group, pid_alive
+from testbeds.processes import in_parallel, kill_group, nofile_for, pid_alive, raise_nofile
 from testbeds.progress import Progress, quiet
 from testbeds.reaper import reap
 from testbeds.spec import CLIENTS, TestbedSpec
@@ -71,6 +71,8 @@ class LocalTestbed(Testbed):
         return tb
 
     def _start(self, binary: Path, progress: Progress) -> None:
+        nofile = nofile_for(len(self.spec.nodes))
+        raise_nofile(nofile)  # the harness's own (probes, the load process inherits it)
         self.record.network = self._network_mode()
         if self.record.network == "namespaces":
             progress(f"creating {len(self.spec.nodes)} network namespace(s)")
@@ -81,7 +83,7 @@ class LocalTestbed(Testbed):
             netns.create(self.net)
         progress("starting Toxiproxy")
         self.server = ToxiproxyServer(binary, log_path=Path(self.record.workdir) / "toxiproxy.log",
-                                      env=labels(self.run_id))
+                                      env=labels(self.run_id), nofile=nofile)
         self.server.start()
         self.admin = self.server.client()
         self.record.toxiproxy_pid = self.server.pid
@@ -105,8 +107,9 @@ class LocalTestbed(Testbed):
 
     def _network_mode(self) -> str:
         """namespaces where the harness may create them (or as the scenario says), else
-        loopback; a namespaced testbed that cannot be had is an error, not a fallback."""
-        why = netns.unavailable()
+        loopback; a namespaced testbed that cannot be had is an error, not a fallback
+        (a fleet larger than a bridge takes is one, unless it asked for nothing)."""
+        why = netns.unavailable() or netns.bridge_ceiling(len(self.spec.nodes))
         if self.spec.network == "namespaces" and why:
             raise InfrastructureError(
                 f"testbed.network: namespaces: {why}; run as root with iproute2 and iptables, "

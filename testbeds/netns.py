@@ -22,6 +22,13 @@ Layout of a testbed (``network: namespaces``):
 
 The destination of a proxied connection sees the bridge's address as its source (Toxiproxy
 dials it). A process left in a deleted namespace keeps it alive: reap processes first.
+Scale (issue 16): a Linux bridge takes at most 1,024 ports, so a namespaced testbed holds at
+most :data:`MAX_BRIDGE_PORTS` nodes (a larger one runs on loopback, or is refused if it asks for
+namespaces); the kernel's neighbour (ARP) table is one for all namespaces (the root side of
+the bridge holds an entry per node, each node one for the bridge), so while a testbed lives
+its ``gc_thresh*`` are raised to fit every live testbed's entries and put back when the last
+one is reaped (:func:`raise_neighbours`, :func:`release_neighbours`; bookkeeping under
+``/run/edgeproof/neigh``, one file per run, shared by every state dir of the machine).
 Python 3.11 has no ``os.setns``: probes create their sockets in a short-lived thread that
 entered the namespace with ``setns(2)`` through ctypes.
 """
@@ -29,8 +36,11 @@ entered the namespace with ``setns(2)`` through ctypes.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import hashlib
 import ipaddress
+import json
+import logging
 import os
 import re
 import shutil
@@ -50,6 +60,11 @@ CLONE_NEWNET = 0x40000000
 NETNS_DIR = Path("/run/netns")
 IN_CHAIN, FWD_CHAIN, OUT_CHAIN, DNAT_CHAIN = "EP-IN", "EP-FWD", "EP-OUT", "EP-DNAT"
 TOOLS = ("ip", "iptables", "iptables-restore", "iptables-save", "nsenter")
+MAX_BRIDGE_PORTS = 1023  # BR_MAX_PORTS is 1,024; one port is kept spare
+NEIGH_DIR = Path("/run/edgeproof/neigh")  # one file per run: the entries it needs
+NEIGH_SYSCTL = Path("/proc/sys/net/ipv4/neigh/default")
+NEIGH_KEYS = ("gc_thresh1", "gc_thresh2", "gc_thresh3")
+NEIGH_SPARE = 1024  # what the rest of the machine keeps (the kernel's default thresh3)
 
 
 @dataclass(frozen=True)
@@ -101,6 +116,15 @@ def unavailable(backend: str = "local") -> str | None:
     if missing:
         return f"missing tools: {', '.join(missing)} (Debian: iproute2, iptables, util-linux)"
     return None
+
+
+def bridge_ceiling(n_nodes: int) -> str | None:
+    """Why a namespaced testbed of this many nodes cannot be built (None when it can): one
+    bridge port per node, at most :data:`MAX_BRIDGE_PORTS`."""
+    if n_nodes <= MAX_BRIDGE_PORTS:
+        return None
+    return (f"{n_nodes} nodes need {n_nodes} bridge ports; a Linux bridge takes at most "
+            f"1,024 (this backend keeps one bridge per testbed, {MAX_BRIDGE_PORTS} nodes)")
 
 
 def plan(run_id: str, slot: int, nodes: Sequence[str], octet: int | None = None) -> NetPlan:
@@ -162,8 +186,14 @@ def free_plan(run_id: str, slot: int, nodes: Sequence[str]) -> NetPlan:
 
 
 def create(p: NetPlan) -> None:
-    """The bridge, the namespaces, veths and addresses, and the root chains."""
+    """The bridge, the namespaces, veths and addresses, and the root chains (with the
+    neighbour table raised to hold them)."""
+    why = bridge_ceiling(len(p.nodes))
+    if why:
+        raise InfrastructureError(f"testbed.network: namespaces: {why}; set testbed.network: "
+                                  "loopback for a larger fleet, or split it", tool="ip")
     NETNS_DIR.mkdir(parents=True, exist_ok=True)
+    raise_neighbours(p.run_id, len(p.nodes))
     lines = [f"link add {p.bridge} type bridge",
              f"addr add {p.bridge_ip}/{p.prefix} dev {p.bridge}", f"link set {p.bridge} up"]
     for n in p.nodes.values():
@@ -208,19 +238,43 @@ def destroy(run_id: str) -> list[str]:
     tag = run_id[2:]
     names = [n for n in list_netns() if n.startswith(f"ep-{run_id}-")]
     veths = [v for v in _links() if v.startswith(f"epv{tag[:6]}")]
-    for v in veths:
-        _run(["ip", "link", "del", v], check=False)
-    for ns in names:
-        _run(["ip", "netns", "del", ns], check=False)
+    if names:  # one exec for a fleet; the kernel then frees namespaces (and their veths)
+        _batch([f"netns del {ns}" for ns in names])  # in batches, far quicker than a del each
+        deadline = time.monotonic() + 5 + 0.01 * len(names)
+        while veths and time.monotonic() < deadline:
+            time.sleep(0.05)
+            veths = [v for v in _links() if v.startswith(f"epv{tag[:6]}")]
+    if veths:  # veths whose namespace is gone already or lingers
+        _batch([f"link del {v}" for v in veths])
     _run(["ip", "link", "del", f"epb{tag}"], check=False)
     _drop_root_chains(f"EP{tag}", f"epb{tag}")
     nftcut.delete_run(run_id)  # its partitions' tables in the root namespace
+    release_neighbours(run_id)
     deadline = time.monotonic() + 5
     left = [n for n in _links() if n == f"epb{tag}" or n.startswith(f"epv{tag[:6]}")]
     while left and time.monotonic() < deadline:  # veths go when their namespaces do
         time.sleep(0.05)
         left = [n for n in _links() if n == f"epb{tag}" or n.startswith(f"epv{tag[:6]}")]
     return left + [n for n in list_netns() if n.startswith(f"ep-{run_id}-")]
+
+
+def remains(run_id: str) -> dict[str, list[str]]:
+    """What of a testbed's network is still here: namespaces, links (veths, bridge), nft
+    tables, root iptables chains and its neighbour-table raise."""
+    tag = run_id[2:]
+    saved = _run(["iptables-save", "-t", "filter"], check=False).stdout
+    return {
+        "namespaces": [n for n in list_netns() if n.startswith(f"ep-{run_id}-")],
+        "links": [n for n in _links() if n == f"epb{tag}" or n.startswith(f"epv{tag[:6]}")],
+        "nft tables": nftcut.tables(nftcut.table_name(run_id, "")),
+        "iptables": sorted(set(re.findall(rf"^:(EP{re.escape(tag)}\S*) ", saved, re.M))),
+        "neighbours": [run_id] if run_id in neighbour_runs() else []}
+
+
+def _batch(lines: Sequence[str]) -> None:
+    """Many ``ip`` commands in one exec (-force: the rest goes on past one that fails)."""
+    _run(["ip", "-force", "-batch", "-"], stdin="\n".join(lines) + "\n", check=False,
+         timeout_s=30.0 + 0.1 * len(lines))
 
 
 def _drop_root_chains(chain: str, bridge: str) -> None:
@@ -254,7 +308,135 @@ def orphan_run_ids(live: Iterable[str]) -> list[str]:
     keep = set(live)
     found = {m.group(1) for ns in list_netns() if (m := re.match(r"ep-(ep[0-9a-f]{8})-", ns))}
     found |= nftcut.run_ids(nftcut.tables())  # a partition table outliving its namespaces
+    found |= set(neighbour_runs())  # a raised neighbour table outliving them
     return sorted(found - keep)
+
+
+# ---------------------------------------------------------------- the neighbour table
+
+
+def neighbour_need(n_nodes: int) -> int:
+    """Neighbour entries a namespaced testbed of ``n_nodes`` may hold: one per node on the
+    bridge's side, one per node for the bridge, and a few per node for peers it reaches
+    without a proxy (ping, UDP)."""
+    return 4 * n_nodes
+
+
+def neighbour_targets(current: dict[str, int], needed: int) -> dict[str, int]:
+    """The gc_thresh values that hold ``needed`` entries of live testbeds beside what the
+    rest of the machine keeps; never lower than ``current`` (another program may have
+    raised them: a Docker overlay sets 8192/49152/65536)."""
+    want = {"gc_thresh1": 0, "gc_thresh2": needed + NEIGH_SPARE // 2,
+            "gc_thresh3": needed + NEIGH_SPARE}
+    return {k: max(int(current.get(k, 0)), want[k]) for k in NEIGH_KEYS}
+
+
+def neighbour_restored(saved: dict[str, int], ours: dict[str, int],
+                       current: dict[str, int]) -> dict[str, int]:
+    """What to write back once no testbed needs the raise: the saved value of every key
+    still at the value we set (a key someone changed since is theirs now)."""
+    return {k: saved[k] for k in NEIGH_KEYS
+            if k in saved and k in ours and current.get(k) == ours[k] and saved[k] != ours[k]}
+
+
+def _neigh_read() -> dict[str, int]:
+    out = {}
+    for k in NEIGH_KEYS:
+        try:
+            out[k] = int((NEIGH_SYSCTL / k).read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+def _neigh_write(values: dict[str, int]) -> None:
+    # thresh3 >= thresh2 >= thresh1 at every step: raise from the top, lower from the bottom
+    cur = _neigh_read()
+    order = list(NEIGH_KEYS)
+    if any(values.get(k, cur.get(k, 0)) > cur.get(k, 0) for k in order):
+        order.reverse()
+    for k in order:
+        if k in values and values[k] != cur.get(k):
+            try:
+                (NEIGH_SYSCTL / k).write_text(str(values[k]))
+            except OSError as exc:
+                logging.getLogger(__name__).warning("cannot set neigh %s: %s", k, exc)
+
+
+class _NeighLock:
+    """The machine-wide lock of the neighbour bookkeeping (testbeds of every state dir)."""
+
+    def __enter__(self) -> _NeighLock:
+        NEIGH_DIR.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(NEIGH_DIR / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+
+
+def _neigh_state() -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """(entries per run, the values before the first raise, the values we set)."""
+    runs: dict[str, int] = {}
+    for f in NEIGH_DIR.glob("ep*"):
+        try:
+            runs[f.name] = int(f.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+    try:
+        meta = json.loads((NEIGH_DIR / "saved.json").read_text())
+    except (OSError, ValueError):
+        meta = {}
+    return runs, dict(meta.get("saved") or {}), dict(meta.get("ours") or {})
+
+
+def raise_neighbours(run_id: str, n_nodes: int) -> dict[str, int]:
+    """Raise the neighbour table's gc_thresh to hold this testbed's entries beside every
+    other live testbed's; the values in force after."""
+    with _NeighLock():
+        (NEIGH_DIR / run_id).write_text(f"{neighbour_need(n_nodes)}\n")
+        runs, saved, ours = _neigh_state()
+        current = _neigh_read()
+        target = neighbour_targets(current, sum(runs.values()))
+        if target != current:
+            if not saved:
+                saved = current
+            _neigh_write(target)
+            ours = target
+            (NEIGH_DIR / "saved.json").write_text(json.dumps({"saved": saved, "ours": ours}))
+        return _neigh_read()
+
+
+def release_neighbours(run_id: str) -> None:
+    """Forget this testbed's entries; the last one out puts the saved values back
+    (idempotent; a reaper's too)."""
+    if not (NEIGH_DIR / run_id).exists():
+        return
+    with _NeighLock():
+        (NEIGH_DIR / run_id).unlink(missing_ok=True)
+        runs, saved, ours = _neigh_state()
+        if runs or not saved:
+            return
+        _neigh_write(neighbour_restored(saved, ours, _neigh_read()))
+        (NEIGH_DIR / "saved.json").unlink(missing_ok=True)
+
+
+def neighbour_runs() -> list[str]:
+    """Run ids holding a neighbour-table raise."""
+    return sorted(f.name for f in NEIGH_DIR.glob("ep*")) if NEIGH_DIR.is_dir() else []
+
+
+def neighbour_stats() -> dict[str, int]:
+    """The root namespace's ARP table: entries and the times it was full (``table_fulls``:
+    an entry refused, a packet dropped)."""
+    out = _run(["ip", "-s", "ntable", "show", "name", "arp_cache"], check=False).stdout
+    got = {}
+    for key in ("entries", "table_fulls", "forced_gc_runs"):
+        if m := re.search(rf"\b{key} (\d+)", out):
+            got[key] = int(m.group(1))
+    return got
 
 
 # ---------------------------------------------------------------- a node's rules

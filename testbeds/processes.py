@@ -8,6 +8,7 @@ Every process a testbed starts carries ``EDGEPROOF_RUN_ID`` (its run) and ``EDGE
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import time
 from collections.abc import Callable
@@ -18,6 +19,50 @@ from typing import Any
 RUN_LABEL = "EDGEPROOF_RUN_ID"
 STATE_LABEL = "EDGEPROOF_STATE"  # which state dir owns a process: clean never reaps another's
 WORKERS = 8  # concurrent short commands (each one exec into a namespace, mostly waiting)
+NOFILE_PER_NODE = 16  # open files a testbed needs per node in the harness or Toxiproxy
+NOFILE_FLOOR = 65536  # what a fleet's harness and Toxiproxy ask for at least
+
+
+def nofile_target(soft: int, hard: int, want: int, ceiling: int, root: bool) -> tuple[int, int]:
+    """The (soft, hard) RLIMIT_NOFILE to ask for: ``want`` where the hard limit allows (a
+    root process may lift the hard limit up to the kernel's ``nr_open``), never lower than
+    now."""
+    new_hard = max(hard, min(want, ceiling)) if root else hard
+    if hard == resource.RLIM_INFINITY:
+        new_hard = hard
+    new_soft = max(soft, want if new_hard == resource.RLIM_INFINITY else min(want, new_hard))
+    return new_soft, new_hard
+
+
+def _nr_open() -> int:
+    try:
+        return int(Path("/proc/sys/fs/nr_open").read_text())
+    except (OSError, ValueError):
+        return 1 << 20
+
+
+def nofile_for(nodes: int) -> int:
+    """Open files to ask for a testbed of ``nodes`` (sockets of its proxies, probes, load)."""
+    return max(NOFILE_FLOOR, NOFILE_PER_NODE * nodes)
+
+
+def raise_nofile(want: int, pid: int | None = None) -> tuple[int, int]:
+    """Raise RLIMIT_NOFILE of this process (or of ``pid``, with prlimit) towards ``want``;
+    the limits in force after. A refusal leaves them as they were."""
+    if pid is None:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    else:
+        soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    target = nofile_target(soft, hard, want, _nr_open(), os.geteuid() == 0)
+    if target != (soft, hard):
+        try:
+            if pid is None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, target)
+            else:
+                resource.prlimit(pid, resource.RLIMIT_NOFILE, target)
+        except (OSError, ValueError):
+            return soft, hard
+    return target
 
 
 def in_parallel(calls: list[Callable[[], Any]]) -> None:

@@ -136,3 +136,15 @@ def _foreign(group: str, mine: str) -> bool:
     except (OSError, ValueError):
         return False
     return any(process_labels(p).get(STATE_LABEL, mine) != mine for p in pids)
+
+
+def remains(run_id: str) -> dict[str, list[str]]:
+    """What of one run is still on this machine, by label (all empty after a good reap):
+    its processes, cgroups, namespaces, veths and bridge, nft tables, root iptables chains
+    and its neighbour-table raise."""
+    out: dict[str, list[str]] = {
+        "processes": [str(p) for p in labelled_pids(run_id)],
+        "cgroups": cgroups.leftover_groups(run_id)}
+    if netns.unavailable() is None:
+        out.update(netns.remains(run_id))
+    return out

@@ -23,6 +23,7 @@ import psutil
 
 from harness.errors import ConfigError, InfrastructureError
 from testbeds.net import free_port
+from testbeds.processes import raise_nofile
 from testbeds.toxiproxy.client import ToxiproxyClient
 
 TOXIPROXY_VERSION = "v2.12.0"
@@ -203,6 +204,7 @@ class ToxiproxyServer:
         client_timeout_s: float = 2.0,
         env: Mapping[str, str] | None = None,
         metrics: bool = True,
+        nofile: int | None = None,
     ) -> None:
         self.binary = Path(binary) if binary else find_toxiproxy()
         self.host = host
@@ -214,6 +216,7 @@ class ToxiproxyServer:
         self.client_timeout_s = client_timeout_s
         self.env = dict(env or {})  # extra variables, e.g. a run label a reaper can look for
         self.metrics = metrics  # -proxy-metrics: bytes per proxy, the proof a link had traffic
+        self.nofile = nofile  # open files to lift the server to (a fleet's proxies and sockets)
         self._proc: subprocess.Popen[bytes] | None = None
         self._client: ToxiproxyClient | None = None
         self._temp_log: Path | None = None
@@ -317,6 +320,8 @@ class ToxiproxyServer:
                 raise InfrastructureError(
                     f"Cannot execute Toxiproxy server {self.binary}: {exc}. {FIX_HINT}"
                 ) from exc
+        if self.nofile:  # the child's own limit (prlimit), whatever it inherited
+            raise_nofile(self.nofile, self._proc.pid)
 
     def _wait_ready(self) -> str | None:
         """Poll until our process listens and /version answers; None when ready, else why not."""
