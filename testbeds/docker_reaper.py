@@ -67,8 +67,7 @@ def _reap(client: Any, keep: Callable[[dict[str, str]], bool], label: str) -> Re
     _remove(vols, "volume", rep.volumes, rep.left, lambda v: _retrying(v.remove, force=True))
     cfgs = [c for c in _swarm_objects(client.configs, flt) if not keep(_spec_labels(c))]
     _remove(cfgs, "config", rep.configs, rep.left, lambda c: c.remove())
-    if svcs or cfgs or nets:  # a swarm start-up may have failed before any service
-        leave_swarm_if_made(client)
+    leave_swarm_if_made(client)  # a swarm start-up may have failed before any service
     return rep
 
 
@@ -111,8 +110,8 @@ def _retrying(remove: Callable[..., None], **kw: Any) -> None:
 
 def leave_swarm_if_made(client: Any) -> bool:
     """Leave the engine's swarm (``docker swarm leave --force``) when an edgeproof run made
-    it (its node carries SWARM_MADE) and no service at all is left in it; True if left. A
-    swarm someone else made, or one still running services, is left alone."""
+    it (its node carries SWARM_MADE) and no service, and no swarm testbed's overlay network,
+    is left in it; True if left. A swarm someone else made, or one in use, is left alone."""
     import docker.errors  # cost: as above
     try:
         info = client.info().get("Swarm") or {}
@@ -121,8 +120,9 @@ def leave_swarm_if_made(client: Any) -> bool:
         node = client.nodes.get(info["NodeID"])
         if SWARM_MADE not in (node.attrs.get("Spec", {}).get("Labels") or {}):
             return False
-        if client.services.list() or len(client.nodes.list()) > 1:
-            return False
+        overlays = client.networks.list(filters={"label": RUN, "driver": "overlay"})
+        if client.services.list() or overlays or len(client.nodes.list()) > 1:
+            return False  # a service, or a swarm testbed's overlay: still in use
         left = bool(client.swarm.leave(force=True))
         _drop_gwbridge(client)
         return left

@@ -7,8 +7,9 @@ verb it does not need to change is the docker backend's own.
   swarm manager already; when it is in no swarm (``docker info``: Swarm.LocalNodeState
   ``inactive``) the backend runs ``docker swarm init --advertise-addr 127.0.0.1``, records
   ``swarm_made`` in the testbed record and labels its node ``edgeproof.swarm-made``: such a
-  swarm is left (``docker swarm leave --force``) by the reap that finds no service left in it
-  (``down``, ``clean``, a failed start-up), and a swarm someone else made is never left.
+  swarm is left (``docker swarm leave --force``) by the reap that finds no service and no
+  testbed's overlay left in it (``down``, ``clean``, a failed start-up); a swarm someone else
+  made is never left. A node's own ``image`` must be on the engine (nothing to pull from).
 - **Nodes** are services ``ep-<run>-<node>`` with one replica, ``endpoint_mode: dnsrr`` (this
   kernel has no IPVS: Swarm's virtual IPs and ingress routing do not work; VXLAN overlays do)
   and ``restart_policy: {condition: none}``, so a crash stays a crash until the fault's heal
@@ -38,7 +39,9 @@ Limits, said where they bite: this backend drives one engine, so the swarm must 
 are built locally (no registry) and :func:`testbeds.images.distribute` copies them to other
 engines (``docker save | docker load``); rules are applied a moment after a task starts, and
 other nodes' interception of a restarted node's own address keeps its old address (the
-reference service reaches peers through their link proxies, so it is not affected).
+reference service reaches peers through their link proxies, so it is not affected). Each
+host's clock offset from the harness, with its error bound, is measured
+(:meth:`SwarmTestbed.clock_alignment`) but not yet handed to the checker.
 """
 
 from __future__ import annotations
@@ -94,10 +97,14 @@ class SwarmTestbed(DockerTestbed):
     # ------------------------------------------------------------ start-up
     def _start(self, built: images.Images, progress: Progress) -> None:
         t0 = time.monotonic()
+        self._check_images()
         self._join_swarm(progress)
         self.record.network = self._network_mode()
         progress("creating the overlay network and the Toxiproxy container")
-        self._networks()
+        try:
+            self._networks()
+        finally:  # marked even when that failed, so the reap of the failure leaves it
+            self._mark_swarm()
         self._toxiproxy(built.toxiproxy)
         # addresses are names until the tasks run (Docker's DNS on the overlay answers them)
         self._assign_addresses({n: (n, 0) for n in self.spec.node_names})
@@ -124,6 +131,22 @@ class SwarmTestbed(DockerTestbed):
         self.record.docker["up_s"] = round(time.monotonic() - t0, 2)
         self.record.docker["clocks"] = self.clock_alignment()
         self.record.save()
+
+    def _check_images(self) -> None:
+        """A user's image must be on the engine already: Swarm would try a registry."""
+        import docker.errors  # cost: the SDK loads only with a docker engine
+        for i, node in enumerate(self.spec.nodes):
+            if node.image is None:
+                continue
+            try:
+                self.client.images.get(node.image)
+            except docker.errors.ImageNotFound:
+                raise ConfigError(
+                    f"testbed.nodes[{i}].image: {node.image!r} is not on the Docker engine, and "
+                    "a swarm without a registry cannot pull it; build it there (`docker build "
+                    f"-t {node.image} ...`) or load it (`docker save {node.image} | docker "
+                    "load` on every engine of the swarm)", field=f"testbed.nodes[{i}].image",
+                    node=node.name) from None
 
     def _join_swarm(self, progress: Progress) -> None:
         """Use the engine's swarm, or make one if it is in none (recorded, and marked on the
@@ -159,14 +182,20 @@ class SwarmTestbed(DockerTestbed):
                 "through the engine API of the host that runs the node, and it knows only "
                 "DOCKER_HOST's): run on a single-node swarm, or see the README's 'Docker "
                 "Swarm backend' for the multi-host steps")
-        node = nodes[0]
-        self.record.docker.update(swarm_node=node.id, swarm_made=made)
-        if made:
-            spec = node.attrs["Spec"]
-            spec["Labels"] = {**(spec.get("Labels") or {}), SWARM_MADE: self.run_id,
-                              **{TIER_LABEL + t: "1" for t in {n.tier for n in self.spec.nodes}}}
-            node.update(spec)
+        self.record.docker.update(swarm_node=nodes[0].id, swarm_made=made)
         self.record.save()
+
+    def _mark_swarm(self) -> None:
+        """On a swarm made here, once the run's overlay exists (so no reap finds the swarm
+        marked and empty while this run is still starting): mark its node as made by
+        edgeproof, and label it for every tier (the placement constraints)."""
+        if not self.record.docker.get("swarm_made"):
+            return
+        node = self.client.nodes.get(self.record.docker["swarm_node"])
+        spec = node.attrs["Spec"]
+        spec["Labels"] = {**(spec.get("Labels") or {}), SWARM_MADE: self.run_id,
+                          **{TIER_LABEL + t: "1" for t in {n.tier for n in self.spec.nodes}}}
+        node.update(spec)
 
     def _internal_network(self, net: str) -> Any:
         """An attachable internal overlay for nodes and proxies (Toxiproxy publishes on a

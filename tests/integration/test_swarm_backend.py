@@ -223,8 +223,8 @@ def _served(scn: dict[str, Any], path: Path, name: str, env: dict[str, str]) -> 
 def test_own_image_with_files_bad_input_and_image_copy(engine: Any, ep_env: dict[str, str],
                                                        tmp_path: Path) -> None:
     """A user's image with a declared file (a Swarm config in /data) serves it; a file too
-    big for a Swarm config exits 2 naming the field; images go engine to engine by
-    save | load (here the one engine to itself, forced)."""
+    big for a Swarm config, or an image the engine lacks, exits 2 naming the field; images
+    go engine to engine by save | load (here the one engine to itself, forced)."""
     from testbeds.images import distribute, ensure_images
     built = ensure_images(engine)
     node = {"name": "web", "image": built.base, "clock": "none", "ports": ["main"],
@@ -243,6 +243,11 @@ def test_own_image_with_files_bad_input_and_image_copy(engine: Any, ep_env: dict
     text = proc.stdout + proc.stderr
     assert proc.returncode == 2, text
     assert "testbed.nodes[0].files.big.txt" in text and "Traceback" not in text, text
+    node.update(files={}, image="edgeproof-test/missing:none")  # no registry to pull from
+    path.write_text(yaml.safe_dump(scn))
+    proc = edgeproof("up", str(path), env=ep_env)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 2 and "testbed.nodes[0].image" in text and "docker load" in text
 
     tox = built.toxiproxy
     assert distribute(engine, [engine], [tox]) == []  # already there: nothing to do
