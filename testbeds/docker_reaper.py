@@ -67,7 +67,7 @@ def _reap(client: Any, keep: Callable[[dict[str, str]], bool], label: str) -> Re
     _remove(vols, "volume", rep.volumes, rep.left, lambda v: _retrying(v.remove, force=True))
     cfgs = [c for c in _swarm_objects(client.configs, flt) if not keep(_spec_labels(c))]
     _remove(cfgs, "config", rep.configs, rep.left, lambda c: c.remove())
-    leave_swarm_if_made(client)  # a swarm start-up may have failed before any service
+    leave_swarm_if_made(client, set(rep.networks))  # even if a start-up made no service
     return rep
 
 
@@ -108,7 +108,7 @@ def _retrying(remove: Callable[..., None], **kw: Any) -> None:
             time.sleep(0.3)  # between tries, bounded by the deadline
 
 
-def leave_swarm_if_made(client: Any) -> bool:
+def leave_swarm_if_made(client: Any, removed: set[str] | None = None) -> bool:
     """Leave the engine's swarm (``docker swarm leave --force``) when an edgeproof run made
     it (its node carries SWARM_MADE) and no service, and no swarm testbed's overlay network,
     is left in it; True if left. A swarm someone else made, or one in use, is left alone."""
@@ -120,7 +120,8 @@ def leave_swarm_if_made(client: Any) -> bool:
         node = client.nodes.get(info["NodeID"])
         if SWARM_MADE not in (node.attrs.get("Spec", {}).get("Labels") or {}):
             return False
-        overlays = client.networks.list(filters={"label": RUN, "driver": "overlay"})
+        overlays = [n for n in client.networks.list(filters={"label": RUN, "driver": "overlay"})
+                    if n.name not in (removed or set())]  # a removed one may linger a moment
         if client.services.list() or overlays or len(client.nodes.list()) > 1:
             return False  # a service, or a swarm testbed's overlay: still in use
         left = bool(client.swarm.leave(force=True))
