@@ -339,7 +339,8 @@ def neighbour_restored(saved: dict[str, int], ours: dict[str, int],
             if k in saved and k in ours and current.get(k) == ours[k] and saved[k] != ours[k]}
 
 
-def _neigh_read() -> dict[str, int]:
+def neighbour_values() -> dict[str, int]:
+    """The neighbour table's gc_thresh1/2/3 now (the keys the kernel has)."""
     out = {}
     for k in NEIGH_KEYS:
         try:
@@ -351,7 +352,7 @@ def _neigh_read() -> dict[str, int]:
 
 def _neigh_write(values: dict[str, int]) -> None:
     # thresh3 >= thresh2 >= thresh1 at every step: raise from the top, lower from the bottom
-    cur = _neigh_read()
+    cur = neighbour_values()
     order = list(NEIGH_KEYS)
     if any(values.get(k, cur.get(k, 0)) > cur.get(k, 0) for k in order):
         order.reverse()
@@ -398,7 +399,7 @@ def raise_neighbours(run_id: str, n_nodes: int) -> dict[str, int]:
     with _NeighLock():
         (NEIGH_DIR / run_id).write_text(f"{neighbour_need(n_nodes)}\n")
         runs, saved, ours = _neigh_state()
-        current = _neigh_read()
+        current = neighbour_values()
         target = neighbour_targets(current, sum(runs.values()))
         if target != current:
             if not saved:
@@ -406,7 +407,7 @@ def raise_neighbours(run_id: str, n_nodes: int) -> dict[str, int]:
             _neigh_write(target)
             ours = target
             (NEIGH_DIR / "saved.json").write_text(json.dumps({"saved": saved, "ours": ours}))
-        return _neigh_read()
+        return neighbour_values()
 
 
 def release_neighbours(run_id: str) -> None:
@@ -419,7 +420,7 @@ def release_neighbours(run_id: str) -> None:
         runs, saved, ours = _neigh_state()
         if runs or not saved:
             return
-        _neigh_write(neighbour_restored(saved, ours, _neigh_read()))
+        _neigh_write(neighbour_restored(saved, ours, neighbour_values()))
         (NEIGH_DIR / "saved.json").unlink(missing_ok=True)
 
 

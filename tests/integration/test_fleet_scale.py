@@ -32,7 +32,7 @@ def test_500_nodes_up_cut_an_aggregator_and_down_with_nothing_left(
     monkeypatch.setenv("EDGEPROOF_STATE_DIR", str(tmp_path / "state"))
     spec = load_scenario(EXAMPLE).testbed
     assert len(spec.nodes) == 500
-    neigh_before = netns._neigh_read()
+    neigh_before = netns.neighbour_values()
     run_id = f"ep{random.getrandbits(32):08x}"
     tb = LocalTestbed.up(spec, run_id=run_id, name="fleet-500", workdir=tmp_path / "tb")
     try:
@@ -43,7 +43,7 @@ def test_500_nodes_up_cut_an_aggregator_and_down_with_nothing_left(
             resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 65536
         tp = resource.prlimit(int(tb.record.toxiproxy_pid or 0), resource.RLIMIT_NOFILE)
         assert tp[0] >= min(65536, tp[1])
-        assert netns._neigh_read()["gc_thresh3"] >= 2 * 500 + 1024
+        assert netns.neighbour_values()["gc_thresh3"] >= 2 * 500 + 1024
         agg = "agg-3"
         cloud = spec.node(agg).parent
         assert cloud == "cloud-1"
@@ -63,5 +63,5 @@ def test_500_nodes_up_cut_an_aggregator_and_down_with_nothing_left(
     left = remains(run_id)
     assert not any(left.values()), {k: v[:5] for k, v in left.items() if v}
     if not netns.neighbour_runs():  # no other testbed on the machine holds a raise
-        assert netns._neigh_read() == neigh_before
+        assert netns.neighbour_values() == neigh_before
     assert not os.path.exists(tmp_path / "state" / "testbeds" / f"{run_id}.json")

@@ -103,3 +103,26 @@ def test_headroom_reads_cpu_pressure_and_calls_a_queueing_host_saturated(
     assert watch.problem() is None
     monkeypatch.setattr(headroom, "PRESSURE", tmp_path / "missing")
     assert headroom.cpu_pressure() is None
+
+
+def _big_testbed(network: str | None, n: int) -> object:
+    from testbeds.local import LocalTestbed
+    from testbeds.spec import TestbedSpec
+    from testbeds.state import TestbedRecord
+
+    spec = TestbedSpec.model_validate({"network": network, "topology": {"tiers": [
+        {"name": "cloud", "count": 1}, {"name": "gw", "count": n - 1}]}})
+    record = TestbedRecord(run_id="ep00000000", backend="local", name="big", workdir="/tmp",
+                           owner_pid=0)
+    return LocalTestbed(spec, record)
+
+
+def test_a_fleet_larger_than_a_bridge_runs_on_loopback_unless_it_asks_for_namespaces(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.errors import InfrastructureError
+
+    monkeypatch.setattr(netns, "unavailable", lambda backend="local": None)
+    assert _big_testbed(None, 1000)._network_mode() == "namespaces"  # type: ignore[attr-defined]
+    assert _big_testbed(None, 1100)._network_mode() == "loopback"  # type: ignore[attr-defined]
+    with pytest.raises(InfrastructureError, match="1,024"):
+        _big_testbed("namespaces", 1100)._network_mode()  # type: ignore[attr-defined]
