@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.models.rollout import RolloutPrediction, Tree, predict_rollouts
 from harness.scenario import Scenario
 
 if TYPE_CHECKING:  # cost: the testbed's imports only for the annotation
@@ -65,13 +66,9 @@ def hop_delays_ms(scn: Scenario, applies: list[dict[str, Any]]) -> list[float]:
     if tb.service.control is None or tb.service.control.mode != "push":
         return []
     at = {r["node"]: r["t_s"] for r in applies if r["version"] == INITIAL_VERSION}
-    out = []
-    for n in tb.nodes:
-        if n.parent in at and n.name in at:
-            latency = next((float(link.latency_ms) for s, d, link in tb.link_directions()
-                            if (s, d) == (n.parent, n.name)), 0.0)
-            out.append(max(0.0, (at[n.name] - at[n.parent]) * 1000 - latency))
-    return out
+    up = Tree.of(scn).uplink_s
+    return [max(0.0, (at[n.name] - at[n.parent]) * 1000 - 1000 * up.get(n.name, 0.0))
+            for n in tb.nodes if n.parent in at and n.name in at]
 
 
 def cut_windows(faults: list[dict[str, Any]]) -> list[tuple[float, float]]:
@@ -83,11 +80,9 @@ def cut_windows(faults: list[dict[str, Any]]) -> list[tuple[float, float]]:
 
 
 def predictions(scn: Scenario, faults: list[dict[str, Any]],
-                applies: list[dict[str, Any]]) -> list[Any]:
+                applies: list[dict[str, Any]]) -> list[RolloutPrediction]:
     """The rollout model for a finished run: the actual publish and cut times, each hop's
     delay from the initial rollout."""
-    from harness.models.rollout import predict_rollouts  # cost: faults' registry, kept lazy
-
     return predict_rollouts(scn, cut_windows(faults), published_at(scn, applies),
                             hop_delays_ms(scn, applies) or None)
 

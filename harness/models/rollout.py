@@ -115,6 +115,7 @@ def predict_rollouts(scn: Scenario, times: list[tuple[float, float]] | None = No
     if ctl is None:
         return []
     cuts = [c for _, c in control_cuts(scn, times)]
+    tree = Tree.of(scn)
     runs = samples if ctl.mode == "pull" or hop_ms else 1
     states: list[dict[tuple[str, str], tuple[float, float]]] = [{} for _ in range(runs)]
     out = []
@@ -125,10 +126,10 @@ def predict_rollouts(scn: Scenario, times: list[tuple[float, float]] | None = No
         t_pub = (published or {}).get(i, times[i][0] if times else f.at_s)
         rng = random.Random(fault_seed(scn.seed, i))
         bounds = [] if ctl.mode == "pull" else [
-            walk(scn, t_pub, [shift(c, d) for c in cuts], rng, dict(states[k]), hop_ms)
+            walk(scn, t_pub, [shift(c, d) for c in cuts], rng, dict(states[k]), hop_ms, tree)
             for k in range(min(runs, 20)) for d in (-HEAL_JITTER_S, HEAL_JITTER_S)]
-        walks = [walk(scn, t_pub, cuts, rng, states[k], hop_ms) for k in range(runs)]
-        out.append(summarise(scn, i, f.version, t_pub, walks, cuts, bounds))
+        walks = [walk(scn, t_pub, cuts, rng, states[k], hop_ms, tree) for k in range(runs)]
+        out.append(summarise(scn, i, f.version, t_pub, walks, cuts, bounds, tree.depth))
     return sorted(out, key=lambda r: r.index)
 
 
@@ -139,7 +140,8 @@ def shift(cut: ControlCut, d: float) -> ControlCut:
 
 def summarise(scn: Scenario, index: int, version: int, t_pub: float,
               walks: list[dict[str, float]], cuts: list[ControlCut],
-              bounds: list[dict[str, float]] | None = None) -> RolloutPrediction:
+              bounds: list[dict[str, float]] | None = None,
+              depth: int | None = None) -> RolloutPrediction:
     """Mean and range (2.5%-97.5%, or over ``bounds`` too) of the walks' times to every
     node and to each fraction."""
     tb = scn.testbed
@@ -156,7 +158,8 @@ def summarise(scn: Scenario, index: int, version: int, t_pub: float,
     lo, hi = ranges["1"]
     held = [f"{i}: {scn.faults[i].label()}" for i, c in _indexed(scn, cuts)
             if c.start_s <= t_pub + max(alls) and c.end_s > t_pub]
-    depth = max((len(tb.path_up(n)) - 1 for n in walks[0]), default=0)
+    if depth is None:
+        depth = Tree.of(scn).depth
     return RolloutPrediction(
         index, version, t_pub, len(walks[0]), depth, ctl.mode, sum(alls) / len(alls),
         (lo, hi), {f"{q:g}": sum(v) / len(v) for q, v in per_q.items()}, ranges, held,
@@ -176,39 +179,64 @@ def _indexed(scn: Scenario, cuts: list[ControlCut]) -> list[tuple[int, ControlCu
     return list(zip(idx, cuts, strict=False))
 
 
+@dataclass(frozen=True)
+class Tree:
+    """The control plane's tree, read once from the testbed: the publishers, each node's
+    reference children in order, and each node's uplink latency (s)."""
+
+    roots: tuple[str, ...]
+    children: dict[str, tuple[str, ...]]
+    uplink_s: dict[str, float]
+    depth: int
+
+    @classmethod
+    def of(cls, scn: Scenario) -> Tree:
+        tb = scn.testbed
+        ref = {n.name for n in tb.nodes if n.is_reference}
+        parent = {n.name: n.parent for n in tb.nodes}
+        kids: dict[str, list[str]] = {}
+        for n in tb.nodes:
+            if n.parent is not None and n.name in ref:
+                kids.setdefault(n.parent, []).append(n.name)
+        lat = {}
+        for src, dst, link in tb.link_directions():
+            for child, up in ((src, dst), (dst, src)):
+                if parent.get(child) == up:
+                    lat[child] = float(link.latency_ms) / 1000
+        roots = tuple(n.name for n in tb.nodes if n.parent is None and n.name in ref
+                      and any(m.parent == n.name for m in tb.nodes))
+        depth, level = 0, list(roots)
+        while level := [c for p in level for c in kids.get(p, [])]:
+            depth += 1
+        return cls(roots, {k: tuple(sorted(v)) for k, v in kids.items()}, lat, depth)
+
+
 def walk(scn: Scenario, t_pub: float, cuts: list[ControlCut], rng: random.Random,
          retrying: dict[tuple[str, str], tuple[float, float]],
-         hop_ms: list[float] | None = None) -> dict[str, float]:
+         hop_ms: list[float] | None = None, tree: Tree | None = None) -> dict[str, float]:
     """One walk down the tree: each node's apply time, in seconds after the publish;
     ``retrying`` holds, per hop, the cadence of a push still retrying and when it gets
     through (updated)."""
-    tb = scn.testbed
-    ctl = tb.service.control
+    tree = tree or Tree.of(scn)
+    ctl = scn.testbed.service.control
     assert ctl is not None
-    roots = [n.name for n in tb.nodes if n.parent is None and n.is_reference
-             and tb.children(n.name)]
-    applied = dict.fromkeys(roots, t_pub)
-    todo = list(roots)
+    applied = dict.fromkeys(tree.roots, t_pub)
+    todo = list(tree.roots)
     while todo:
         parent = todo.pop()
-        for j, child in enumerate(sorted(tb.children(parent))):
-            if not tb.node(child).is_reference:
-                continue
+        for j, child in enumerate(tree.children.get(parent, ())):
             cost = (rng.choice(hop_ms) if hop_ms else HOP_MS + j * SEND_MS) / 1000
-            applied[child] = hop(scn, parent, child, applied[parent], cost, cuts, rng,
-                                 retrying)
+            applied[child] = hop(ctl, tree.uplink_s.get(child, 0.0), parent, child,
+                                 applied[parent], cost, cuts, rng, retrying)
             todo.append(child)
     return {n: t - t_pub for n, t in applied.items()}
 
 
-def hop(scn: Scenario, parent: str, child: str, t: float, cost: float,
+def hop(ctl: Any, one_way: float, parent: str, child: str, t: float, cost: float,
         cuts: list[ControlCut], rng: random.Random,
         retrying: dict[tuple[str, str], tuple[float, float]]) -> float:
-    """When ``child`` applies a version its parent applied at ``t`` (``cost``: the hop's own
-    delay beyond the link, s)."""
-    ctl = scn.testbed.service.control
-    assert ctl is not None
-    one_way = uplink_latency_s(scn, child)
+    """When ``child`` applies a version its parent applied at ``t`` (``one_way``: the
+    uplink's latency; ``cost``: the hop's own delay beyond the link, s)."""
     if ctl.mode == "pull":
         poll = t + rng.uniform(0.0, ctl.poll_s)
         while blocked := [c for c in cuts if c.holds(parent, child, poll)]:
@@ -231,12 +259,3 @@ def hop(scn: Scenario, parent: str, child: str, t: float, cost: float,
     if send > first or through > t:
         retrying[(parent, child)] = (anchor if through > t else first, send)
     return send + one_way + cost
-
-
-def uplink_latency_s(scn: Scenario, child: str) -> float:
-    """The one-way latency of the link from a node up to its parent."""
-    parent = scn.testbed.node(child).parent
-    for src, dst, link in scn.testbed.link_directions():
-        if (src, dst) == (parent, child) or (src, dst) == (child, parent):
-            return float(link.latency_ms) / 1000
-    return 0.0

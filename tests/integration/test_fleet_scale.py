@@ -12,6 +12,8 @@ import resource
 from pathlib import Path
 
 import pytest
+import yaml
+from _cli import accuracy_applies, leftovers, run_as_typed, wait_for_quiet_host
 
 from faults.base import VERIFIED
 from faults.partition import Partition
@@ -65,3 +67,23 @@ def test_500_nodes_up_cut_an_aggregator_and_down_with_nothing_left(
     if not netns.neighbour_runs():  # no other testbed on the machine holds a raise
         assert netns.neighbour_values() == neigh_before
     assert not os.path.exists(tmp_path / "state" / "testbeds" / f"{run_id}.json")
+
+
+def test_the_500_node_example_rolls_out_under_a_cut_and_passes(
+        ep_env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """`edgeproof run fleet-500.yaml` as a user types it, from a folder of their own: the
+    pipeline's figures and the rollout's convergence (pull, v2 during the cut) as predicted,
+    and nothing left after the run."""
+    raw = yaml.safe_load(EXAMPLE.read_text())
+    wait_for_quiet_host()
+    proc, res = run_as_typed(raw, tmp_path, ep_env, timeout=600)
+    checks = {c["name"]: c for c in res["checks"]}
+    order = checks["version order"]
+    assert order["verdict"] == "pass", order["detail"]
+    assert not any(leftovers().values())
+    if not accuracy_applies(res, request.node.nodeid):
+        return
+    bad = [f"{c['verdict']} {c['name']}: {c['detail']}" for c in res["checks"]
+           if c["verdict"] != "pass"]
+    assert proc.returncode == 0 and not bad, "\n".join(bad)
+    assert checks["convergence v2"]["measured"] > 15  # the cut subtree waited for the heal
