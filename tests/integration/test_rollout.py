@@ -99,6 +99,7 @@ def test_a_node_that_applies_a_stale_version_is_caught(ep_env: dict[str, str],
     assert "aggregation-2" in order["detail"] and "v4 -> v3" in order["detail"], order["detail"]
 
 
+@pytest.mark.slow  # the default run keeps push; CI runs this with -m slow
 def test_pull_converges_within_the_poll_model(ep_env: dict[str, str], tmp_path: Path,
                                              request: pytest.FixtureRequest) -> None:
     raw = short_rollout(control={"mode": "pull", "poll_s": 0.5, "timeout_ms": 400})

@@ -191,6 +191,7 @@ def _until(what: str, done: Any, proc: subprocess.Popen[bytes], timeout_s: float
         time.sleep(0.2)  # polling a run in another process, bounded by the deadline
 
 
+@pytest.mark.slow  # minutes of the default run; CI runs it with -m slow
 def test_sigkill_mid_run_then_clean_leaves_nothing(engine: Any, ep_env: dict[str, str],
                                                    tmp_path: Path) -> None:
     before = swarm_state(engine)
@@ -220,6 +221,7 @@ def _served(scn: dict[str, Any], path: Path, name: str, env: dict[str, str]) -> 
         edgeproof("down", env=env, check=True)
 
 
+@pytest.mark.slow  # minutes of the default run; CI runs it with -m slow
 def test_own_image_with_files_bad_input_and_image_copy(engine: Any, ep_env: dict[str, str],
                                                        tmp_path: Path) -> None:
     """A user's image with a declared file (a Swarm config in /data) serves it; a file too
