@@ -15,7 +15,7 @@ from _cli import REPO, edgeproof, leftovers
 
 from harness import RunDir
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # ~50 s; CI runs it with -m slow
 
 EXAMPLE = REPO / "examples" / "mosquitto"
 MISSING = [p for p in ("mosquitto", "mosquitto_sub") if shutil.which(p) is None]
