@@ -14,6 +14,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
+from faults.rollout import Rollout
+from harness.errors import InfrastructureError
 from harness.models.rollout import RolloutPrediction, Tree, predict_rollouts
 from harness.scenario import Scenario
 
@@ -40,21 +44,20 @@ def collect(tb: Testbed, out: Path, t0_ns: int) -> tuple[list[dict[str, Any]], l
 
 
 def roll_out_initial(tb: Testbed, timeout_s: float = 60.0) -> bool:
-    """Publish v1 and wait (bounded) until every node holds it: the control plane works, and
-    its hops' own delays are measured before the load (True when it converged)."""
-    import httpx  # cost: only runs with a control plane
-
-    roots = [n.name for n in tb.spec.nodes
-             if n.parent is None and n.is_reference and tb.spec.children(n.name)]
-    for root in roots:
-        httpx.post(f"{tb.direct_url(root)}/control/apply",
-                   json={"version": INITIAL_VERSION, "from": "publish"}, timeout=5.0)
+    """Publish v1 (as a rollout of the schedule would) and wait, bounded, until every node
+    holds it: the control plane works, and its hops' own delays are measured before the load
+    (True when it converged). A root that refuses it is an infrastructure error."""
+    try:
+        Rollout(INITIAL_VERSION).apply(tb)
+    except (RuntimeError, httpx.HTTPError) as exc:
+        raise InfrastructureError(
+            f"the control plane did not take the initial config v1: {exc}; see the nodes' "
+            "logs under the run directory's testbed/", tool="control plane") from None
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        logs = tb.control_logs()
-        if all(log for log in logs.values()):
+        if all(tb.control_logs().values()):
             return True
-        time.sleep(0.2)
+        time.sleep(0.2)  # a bounded poll of the nodes' logs: their own readiness signal
     return False
 
 

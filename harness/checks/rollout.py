@@ -88,10 +88,8 @@ def version_order(ev: Evidence) -> Verdict:
     by_node: dict[str, list[int]] = {}
     for r in ev.control:
         by_node.setdefault(r["node"], []).append(int(r["version"]))
-    published = [int(f.version) for f in sorted(
-        (f for f in ev.scenario.faults if getattr(f, "kind", "") == "rollout"),
-        key=lambda f: f.at_s)]
-    last = published[-1] if published else None
+    published = [int(r["version"]) for r in ev.control if r["from"] == "publish"]
+    last = max(published) if published else None  # what was published, not scheduled
     backwards = {n: v for n, v in by_node.items() if any(b <= a for a, b in itertools.pairwise(v))}
     stale = {n: v for n, v in by_node.items() if last is not None and v and v[-1] != last}
     bad = {**stale, **backwards}
@@ -125,15 +123,10 @@ def separation(ev: Evidence, cfg: RolloutCheck,
             out.append(Verdict(name, "rollout", UNKNOWN, phase=None,
                                detail="unknown: no baseline phase to compare with"))
             continue
-        calm = sent[(sent["start_s"] >= max(base.start_s, warm(ev)))
+        calm = sent[(sent["start_s"] >= max(base.start_s, warmup_s(ev.scenario)))
                     & (sent["start_s"] < base.end_s)]
         out.append(compare(name, cfg, calm, win))
     return out
-
-
-def warm(ev: Evidence) -> float:
-    """The warm-up the latency checks leave out."""
-    return float(warmup_s(ev.scenario))
 
 
 def compare(name: str, cfg: RolloutCheck, calm: pd.DataFrame, win: pd.DataFrame) -> Verdict:

@@ -27,6 +27,7 @@ from typing import Any
 
 from faults.partition import cuts_for
 from faults.registry import fault_seed
+from faults.rollout import roots as publishers
 from harness.scenario import Scenario
 
 HOP_MS = 6.0  # a hop's own cost beyond the link latency (measured: 16.5 ms over a 10 ms link)
@@ -203,8 +204,7 @@ class Tree:
             for child, up in ((src, dst), (dst, src)):
                 if parent.get(child) == up:
                     lat[child] = float(link.latency_ms) / 1000
-        roots = tuple(n.name for n in tb.nodes if n.parent is None and n.name in ref
-                      and any(m.parent == n.name for m in tb.nodes))
+        roots = tuple(publishers(tb))
         depth, level = 0, list(roots)
         while level := [c for p in level for c in kids.get(p, [])]:
             depth += 1

@@ -194,3 +194,12 @@ def test_a_rollout_window_closes_at_convergence_or_the_next_fault() -> None:
     assert v2["healed_at_s"] == pytest.approx(2.05) and v2["converged_nodes"] == 7
     assert v3["healed_at_s"] == pytest.approx(8.0)  # v4 starts before v3 converged
     assert v3["converged_at_s"] == pytest.approx(16.55)
+
+
+def test_version_order_judges_what_was_published_not_what_was_scheduled() -> None:
+    scn = _fleet()  # v2, v3 and v4 scheduled; only v2 reached the root (a failed publish)
+    only_v2 = {n: [(2, 2.05)] for n in NODES}
+    assert version_order(_evidence(scn, _applies(only_v2))).verdict == PASS
+    stale = {**only_v2, "cloud-1": [(2, 2.0), (4, 16.5)]}  # v4 published: the rest are stale
+    v = version_order(_evidence(scn, _applies(stale)))
+    assert v.verdict == FAIL and "ended on another than v4" in v.detail
