@@ -185,6 +185,10 @@ NO_VALUES = ("no values recorded: the writes carry no values (e.g. a locustfile 
              "operations without their values); record the values written and read to "
              "check consistency")
 
+NOTHING_OBSERVED = ("nothing observed: no operation completed ok (every one failed or timed "
+                    "out), so no read or acknowledged write constrains the registers; make the "
+                    "system serve (see the run's errors) to check consistency")
+
 
 def values_recorded(ops: list[Op]) -> bool:
     """False when there are writes and none carries a value: such a history says nothing
@@ -207,6 +211,9 @@ def check_ops(ops: Iterable[Op], **kw: Any) -> LinResult:
         ops = list(ops)
         if ops and not values_recorded(ops):
             return LinResult(UNKNOWN, [], len(ops), time.perf_counter() - t0, NO_VALUES)
+        if ops and not any(o.type == "ok" for o in ops):
+            return LinResult(UNKNOWN, [], len(ops), time.perf_counter() - t0,
+                             NOTHING_OBSERVED)
         keys = [check_key(k, v, **kw) for k, v in by_key(ops).items()]
     return LinResult(_overall(keys), keys, len(ops), time.perf_counter() - t0)
 
@@ -230,6 +237,9 @@ def check_file(path: str | Path, *, budget_s: float | None = DEFAULT_BUDGET_S,
         if hist.ops and not hist.values_recorded:
             return LinResult(UNKNOWN, [], hist.ops, time.perf_counter() - t0, NO_VALUES,
                              engine="core")
+        if hist.ops and not hist.observed():
+            return LinResult(UNKNOWN, [], hist.ops, time.perf_counter() - t0,
+                             NOTHING_OBSERVED, engine="core")
         keys = [_native_key(hist, k, budget_s, max_steps, shrink_s)
                 for k in range(hist.keys)]
     return LinResult(_overall(keys), keys, hist.ops, time.perf_counter() - t0, engine="core")

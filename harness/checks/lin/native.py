@@ -144,6 +144,19 @@ class NativeHistory:
             return [op_of_pair(p, _line_at(fd, a), _line_at(fd, b) if b >= 0 else None)
                     for a, b, p in zip(inv, comp, pair, strict=True)]
 
+    def observed(self) -> bool:
+        """Whether any register operation completed ok (its completion lines are read until
+        one is: usually the first)."""
+        with self.path.open("rb") as fh:
+            fd = fh.fileno()
+            for k in range(self.keys):
+                n = self.lib.lc_key_size(self.handle, k)
+                inv, comp, pair = (array("q", bytes(8 * n)) for _ in range(3))
+                self.lib.lc_key_ops(self.handle, k, _addr(inv), _addr(comp), _addr(pair))
+                if any(b >= 0 and _line_at(fd, b).get("type") == "ok" for b in comp):
+                    return True
+        return False
+
     def close(self) -> None:
         if self.handle:
             self.lib.lc_free(self.handle)
