@@ -137,4 +137,5 @@ class RunDir:
             harness_problem=(self.results.get("harness") or {}).get("problem"),
             faults=list(self.results.get("faults") or []),
             testbed_lost=self.results.get("testbed_lost"),
-            control=rollouts.read(self.path))
+            control=rollouts.read(self.path),
+            clock_error_ns=(self.results.get("clock_alignment") or {"error_ns": 0})["error_ns"])

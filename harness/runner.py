@@ -183,8 +183,10 @@ def analyse(scn: Scenario, result: LoadResult, t0_ns: int, cal: Calibration,
     pred = predict(scn, cal, times)
     sent = ops[ops["f"] != "recv"]  # a receipt is an observation, not a request with a latency
     meas = measure.measure(sent, phs, warmup_s=cal.warmup_s, duration_s=scn.workload.duration_s)
+    clock = (result.stats or {}).get("clock")  # the Locust workers' clock alignment
     ev = Evidence(scn, phs, meas, [p.as_dict() for p in pred.phases], everything,
-                  headroom.problem(), fault_results, testbed_lost=lost, control=control or [])
+                  headroom.problem(), fault_results, testbed_lost=lost, control=control or [],
+                  clock_error_ns=clock["error_ns"] if clock else 0)
     verdicts = judge(ev)
     res = measure.overall(sent, scn.workload.duration_s)
     res["phases"] = [{**m.as_dict(), "predicted": p.as_dict()}
@@ -205,6 +207,8 @@ def analyse(scn: Scenario, result: LoadResult, t0_ns: int, cal: Calibration,
         res["prediction"]["control_hop_ms"] = rollouts.hop_delays_ms(scn, control or [])
     res["harness"] = headroom.as_dict()
     res["t0_ns"] = t0_ns
+    if clock:
+        res["clock_alignment"] = clock
     res["locust"] = locust_summary(result.stats or {})
     res["warnings"] = list((result.stats or {}).get("warnings") or [])
     if lost:

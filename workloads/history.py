@@ -18,7 +18,7 @@ import operator
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -484,14 +484,24 @@ def windows(ops: pd.DataFrame, t0_ns: int, width_s: float = 1.0) -> pd.DataFrame
     return out.rename_axis("second").reset_index()[WINDOW_COLUMNS]
 
 
-def merge_parts(parts: Iterable[str | Path], out: str | Path) -> dict[str, int]:
+def merge_parts(parts: Iterable[str | Path], out: str | Path,
+                offsets_ns: Sequence[int] | None = None) -> dict[str, int]:
     """Merge history parts (each in time order, as a writer leaves them) into one file in
     ``time_ns`` order, keeping each part's order among equal times; torn tails are dropped.
+    ``offsets_ns[i]`` is added to every time of part i (its clock aligned with the others').
     Processes must already be distinct across parts. Returns the counts per type."""
-    streams = [read_history(p) for p in parts]
+    streams: list[Iterable[dict[str, Any]]] = [read_history(p) for p in parts]
+    if offsets_ns is not None:
+        streams = [_shifted(s, int(o)) if o else s
+                   for s, o in zip(streams, offsets_ns, strict=True)]
     counts = dict.fromkeys(TYPES, 0)
     with HistoryWriter(out) as w:
         for ev in heapq.merge(*streams, key=lambda e: e["time_ns"]):
             w.write(ev)
             counts[ev["type"]] += 1
     return counts
+
+
+def _shifted(events: Iterable[dict[str, Any]], offset_ns: int) -> Iterator[dict[str, Any]]:
+    for e in events:
+        yield {**e, "time_ns": e["time_ns"] + offset_ns}

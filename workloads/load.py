@@ -45,6 +45,7 @@ class LoadSpec:
     shape: str = "closed"  # closed | open | step | ramp | spike
     rate_rps: float | None = None  # open loop: Poisson arrivals per second
     workers: int = 0  # > 0: a Locust master and this many worker processes
+    worker_prefix: list[list[str]] | None = None  # argv prefix of worker i (another host/clock)
     step_users: int | None = None
     step_s: float | None = None
     ramp_s: float | None = None

@@ -13,7 +13,14 @@ own, because importing locust monkey-patches the process with gevent. spec.json:
 With ``workers: N`` this process is the Locust master (MasterRunner, no users of its own) and
 starts N worker processes (``--worker-index i --master-port P``, WorkerRunner); worker i
 numbers its history processes i, i+N, i+2N, ... and writes ``history.w<i>.jsonl``; at the end
-the master merges the parts into ``history_path`` in time order.
+the master merges the parts into ``history_path`` in time order. ``worker_prefix`` (a list
+of argv prefixes, the i-th for worker i, e.g. ``["ssh", "host-b"]`` or ``["env", "FAKETIME=..."]``)
+runs a worker elsewhere or on another clock: each worker measures its clock's offset from the
+master's at the start and the end (workloads/clocksync.py), a prefixed worker's part is shifted
+by it before the merge, and stats ``clock`` gives every worker's offset and error bound and
+their worst, ``error_ns``: operations closer than that in time may be in either real-time order.
+Workers without a prefix share the master's CLOCK_MONOTONIC (offset 0 by construction; the
+measured offset is reported as a check of the method).
 
 stdout: one JSON progress line per second ``{"elapsed_s", "ops", "ok", "fail", "info",
 "users", "cpu_percent", "cpu_warning"}`` (``ops`` = completed operations so far, cpu of this
@@ -59,6 +66,7 @@ from locust import User  # noqa: E402
 from locust import events as locust_events  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
+from workloads.clocksync import PING, ClockProbe, alignment, answer  # noqa: E402
 from workloads.history import COMPLETIONS, HistoryWriter, merge_parts  # noqa: E402
 from workloads.recorder import is_timeout, root_error  # noqa: E402
 from workloads.shapes import SHAPES, Arrivals, make_shape, open_loop_class, pool_size  # noqa: E402
@@ -70,7 +78,7 @@ DEFAULTS: dict[str, Any] = {
     "timeout_ms": 2000.0, "seed": 0, "spawn_rate": None, "cas_fraction": 0.0,
     "shape": "closed", "rate_rps": None, "workers": 0, "step_users": None, "step_s": None,
     "ramp_s": None, "ramp_from_users": None, "spike_users": None, "spike_at_s": None,
-    "spike_s": None,
+    "spike_s": None, "worker_prefix": None,
 }
 BUILTINS = {"builtin:kv": ("workloads.kv", "KvUser"),
             "builtin:ingest": ("workloads.ingest", "IngestUser"),
@@ -249,6 +257,11 @@ def _check_shape(path: str, spec: dict[str, Any]) -> None:
         raise SpecError(f"spec {path}: shape open needs rate_rps > 0 (arrivals per second)")
     if int(spec["workers"]) < 0:
         raise SpecError(f"spec {path}: workers must be >= 0 (0 = no distributed load)")
+    prefix = spec["worker_prefix"]
+    if prefix is not None and not (isinstance(prefix, list) and all(
+            isinstance(p, list) and all(isinstance(a, str) for a in p) for p in prefix)):
+        raise SpecError(f"spec {path}: worker_prefix must be a list of argv lists (the i-th "
+                        f"runs worker i, e.g. [[\"ssh\", \"host-b\"]]), got {prefix!r}")
 
 
 def resolve_users(locustfile: str) -> list[type[User]]:
@@ -549,16 +562,21 @@ def _free_port() -> int:
 class Workers:
     """The master's view of its worker processes and what they report."""
 
-    def __init__(self, spec_path: str, n: int, port: int) -> None:
+    def __init__(self, spec_path: str, n: int, port: int,
+                 prefixes: list[list[str]] | None = None) -> None:
         self.n = n
         self.counts: dict[int, dict[str, int]] = {}
         self.arrivals: dict[int, dict[str, Any]] = {}
+        self.clocks: dict[int, dict[str, Any]] = {}
         self.done: set[int] = set()
         self.all_done = Event()
+        self.prefixes = [list((prefixes or [])[i]) if i < len(prefixes or []) else []
+                         for i in range(n)]
         cmd = [sys.executable, "-m", "workloads.loadproc", "--spec", spec_path,
                "--master-port", str(port), "--worker-index"]
-        self.procs = [subprocess.Popen([*cmd, str(i)], stdout=subprocess.DEVNULL,
-                                       stdin=subprocess.DEVNULL) for i in range(n)]
+        self.procs = [subprocess.Popen([*self.prefixes[i], *cmd, str(i)],
+                                       stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+                      for i in range(n)]
 
     def on_counts(self, environment: Any = None, msg: Any = None, **_kw: Any) -> None:
         self.counts[int(msg.data["index"])] = msg.data["counts"]
@@ -567,6 +585,8 @@ class Workers:
         self.on_counts(msg=msg)
         if msg.data.get("arrivals"):
             self.arrivals[int(msg.data["index"])] = msg.data["arrivals"]
+        if msg.data.get("clock"):
+            self.clocks[int(msg.data["index"])] = msg.data["clock"]
         self.done.add(int(msg.data["index"]))
         if len(self.done) >= self.n:
             self.all_done.set()
@@ -586,6 +606,23 @@ class Workers:
                 "count": sum(a["count"] for a in parts),
                 "waited": sum(a["waited"] for a in parts),
                 "max_lag_ms": max(a["max_lag_ms"] for a in parts)}
+
+    def offsets_ns(self) -> list[int]:
+        """What to add to each part's times: a prefixed worker's measured offset (0 when it
+        could not be measured: then ``clock()`` says so), 0 for one on the master's clock."""
+        return [int(self.clocks.get(i, {}).get("offset_ns") or 0) if self.prefixes[i] else 0
+                for i in range(self.n)]
+
+    def clock(self) -> dict[str, Any]:
+        """Every worker's alignment and the worst error bound (None: one is unmeasured)."""
+        rows = [{"index": i, "shared_clock": not self.prefixes[i],
+                 **(self.clocks.get(i) or alignment(None, None))} for i in range(self.n)]
+        for r in rows:  # a worker on the master's own clock is aligned exactly
+            r["applied_offset_ns"] = 0 if r["shared_clock"] else r["offset_ns"]
+        errors = [0 if r["shared_clock"] else r["error_ns"] for r in rows]
+        return {"method": "Cristian 1989: least round trip of 7 pings, at start and end",
+                "workers": rows,
+                "error_ns": None if any(e is None for e in errors) else max(errors, default=0)}
 
     def reap(self, timeout_s: float = 10.0) -> None:
         """Wait for the worker processes to exit; kill those that do not."""
@@ -614,7 +651,8 @@ def run_master(spec: dict[str, Any], user_classes: list[type[User]], spec_path: 
     runner = env.create_master_runner(master_bind_host="127.0.0.1",
                                       master_bind_port=(port := _free_port()))
     fire_init(env)
-    workers = Workers(spec_path, int(spec["workers"]), port)
+    workers = Workers(spec_path, int(spec["workers"]), port, spec["worker_prefix"])
+    runner.register_message(PING, answer(runner))
     runner.register_message("edgeproof_counts", workers.on_counts)
     runner.register_message("edgeproof_done", workers.on_done)
     try:
@@ -650,9 +688,10 @@ def _master_load(env: Environment, spec: dict[str, Any], workers: Workers) -> in
     print(_progress_line(workers.total(), env, t0, psutil.Process(), waited(), final=True),
           flush=True)
     counts = merge_parts([part_path(spec["history_path"], i) for i in range(workers.n)],
-                         spec["history_path"])
-    _write_stats(spec, stats_dict(env, spec, counts, started_ns, ended_ns, bool(interrupted),
-                                  workers.arrivals_total()))
+                         spec["history_path"], workers.offsets_ns())
+    stats = stats_dict(env, spec, counts, started_ns, ended_ns, bool(interrupted),
+                       workers.arrivals_total())
+    _write_stats(spec, {**stats, "clock": workers.clock()})
     return 0
 
 
@@ -667,6 +706,8 @@ def run_worker(spec: dict[str, Any], user_classes: list[type[User]], index: int,
     env = make_env(spec, user_classes, arrivals)
     ctx = attach(env, spec, part_path(spec["history_path"], index), offset=index, stride=n)
     runner = env.create_worker_runner("127.0.0.1", master_port)
+    probe = ClockProbe(runner)
+    first = gevent.spawn(probe.sample)  # the start's clock offset, while the users spawn
     fire_init(env)
     gevent.signal_handler(signal.SIGTERM, lambda: None)  # the master ends the run
     gevent.signal_handler(signal.SIGINT, lambda: None)
@@ -674,6 +715,8 @@ def run_worker(spec: dict[str, Any], user_classes: list[type[User]], index: int,
     def report(done: bool = False) -> None:
         data = {"index": index, "counts": dict(ctx.counts),
                 "arrivals": arrivals.as_dict() if arrivals is not None else None}
+        if done:
+            data["clock"] = alignment(first.get(timeout=30.0), probe.sample())
         runner.send_message("edgeproof_done" if done else "edgeproof_counts", data)
 
     def on_stop(**_kw: Any) -> None:

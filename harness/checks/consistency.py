@@ -7,7 +7,7 @@ from typing import Any
 
 from harness.checks.evidence import Evidence
 from harness.checks.lin.check import check_key, check_ops
-from harness.checks.lin.ops import Op, ops_from_frame
+from harness.checks.lin.ops import Op, ops_from_frame, widened
 from harness.checks.lin.stale import stale_reads
 from harness.checks.verdict import FAIL, PASS, UNKNOWN, Verdict
 from harness.phases import Phase
@@ -19,16 +19,26 @@ def consistency_check(ev: Evidence) -> list[Verdict]:
     and a witness from inside a fault window when one lies there."""
     cfg = ev.scenario.checks.consistency
     model = getattr(cfg, "model", "linearizable")
-    ops = ops_from_frame(ev.ops)
+    if ev.clock_error_ns is None:
+        return [Verdict(f"consistency[{model}]", "consistency", UNKNOWN, predicted=model,
+                        measured="unknown", detail="unknown: the load's worker clocks could "
+                        "not be aligned (results.json clock_alignment), so the real-time order "
+                        "of their operations is unknown")]
+    eps = int(ev.clock_error_ns)
+    ops = widened(ops_from_frame(ev.ops), eps)
     res = check_ops(ops)
     verdict = res.verdict if res.ops else UNKNOWN
     detail = res.summary() if res.ops else "no read/write/cas operations in the history"
+    if eps and res.ops:
+        detail += (f" (operations closer than the clock alignment's {eps / 1e6:.3f} ms "
+                   "error taken as concurrent)")
     measured = {PASS: "linearizable", FAIL: "not linearizable", UNKNOWN: "unknown"}[verdict]
     violations = _fault_witness_first(ev, ops, res.violations)
     evidence: dict[str, Any] = {
         "ops": res.ops, "keys": len(res.keys), "elapsed_s": round(res.elapsed_s, 3),
         "violations": [k.as_dict() for k in violations[:5]],
-        "unknown_keys": [k.key for k in res.unknown], "reason": res.reason or None}
+        "unknown_keys": [k.key for k in res.unknown], "reason": res.reason or None,
+        "clock_error_ns": eps}
     if verdict == FAIL:
         evidence.update(_violation_figures(ev, ops, violations))
         detail = (f"{detail}; {evidence['stale_reads']} stale read(s) on "

@@ -44,6 +44,10 @@ class Evidence:
     control: list[dict[str, Any]] = field(default_factory=list)
     """Every config version each node applied (``control.jsonl``: node, version, t_s,
     from), in time order; empty without a control plane."""
+    clock_error_ns: int | None = 0
+    """How far the load's clocks may still be apart after their alignment (the Locust
+    workers' ``clock.error_ns``): 0 on one clock, None when it could not be measured.
+    Operations closer than this may have happened in either real-time order."""
 
     @property
     def load_ops(self) -> pd.DataFrame:

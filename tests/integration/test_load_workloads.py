@@ -152,6 +152,37 @@ def test_distributed_master_and_two_workers(tmp_path: Path, kv_server) -> None:
     assert result.progress[0]["elapsed_s"] < 2 and result.progress[-1]["ops"] == len(ops)
 
 
+FAKETIME_LIB = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not FAKETIME_LIB.exists(), reason="libfaketime missing: scripts/setup.sh")
+def test_worker_on_another_clock_is_aligned_before_the_merge(tmp_path: Path, kv_server) -> None:
+    """Worker 1 runs under libfaketime (its CLOCK_MONOTONIC decades away from the master's, as
+    another host's would be): its part is shifted by the measured offset, so the merged history
+    of one register stays linearizable, and the alignment's error bound reaches the stats."""
+    from harness.checks.lin.check import check_ops
+    from harness.checks.lin.ops import ops_from_events
+    from workloads.history import merge_parts
+
+    skew = ["env", "FAKETIME=+5s", f"LD_PRELOAD={FAKETIME_LIB}"]
+    spec = _spec(tmp_path, kv_server(), users=4, duration_s=4, workers=2, keys=1,
+                 think_time_ms=20, worker_prefix=[[], skew])
+    result = run_load(spec)
+    ops = _checked_ops(result)
+    clock = result.stats["clock"]
+    local, skewed = clock["workers"]
+    assert local["shared_clock"] and local["applied_offset_ns"] == 0
+    assert abs(local["offset_ns"]) <= local["error_ns"], "the same clock measured as itself"
+    assert not skewed["shared_clock"] and abs(skewed["offset_ns"]) > 10**15, skewed
+    assert 0 < clock["error_ns"] == skewed["error_ns"] < 50_000_000, clock
+    assert ops["start_ns"].max() - ops["start_ns"].min() < 10e9, "parts merged on one clock"
+    assert check_ops(ops_from_events(read_history(result.history_path))).verdict == "pass"
+    raw = tmp_path / "unaligned.jsonl"  # the same parts merged without the offset
+    merge_parts([tmp_path / f"history.w{i}.jsonl" for i in (0, 1)], raw)
+    assert check_ops(ops_from_events(read_history(raw))).verdict == "fail"
+
+
 @pytest.mark.integration
 def test_sigkilled_load_leaves_a_readable_history(tmp_path: Path, kv_server) -> None:
     spec = _spec(tmp_path, kv_server(), users=4, duration_s=60, think_time_ms=5)

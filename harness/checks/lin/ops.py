@@ -102,6 +102,15 @@ def ops_from_frame(df: pd.DataFrame) -> list[Op]:
     return out
 
 
+def widened(ops: Iterable[Op], by_ns: int) -> list[Op]:
+    """Each operation's interval widened by ``by_ns`` on both sides: what two clocks aligned
+    within ``by_ns`` of each other allow, so operations closer than that are concurrent."""
+    if by_ns <= 0:
+        return list(ops)
+    return [op._replace(start=op.start - by_ns, end=op.end if op.end == INF else op.end + by_ns)
+            for op in ops]
+
+
 def op_of_pair(i: int, inv: dict[str, Any], comp: dict[str, Any] | None) -> Op | None:
     """The :class:`Op` of one (invoke, completion or None) pair, number ``i``: the value is
     the completion's for reads, the invoke's otherwise; only an ok completion ends it."""
