@@ -125,3 +125,34 @@ def calibrate_from_load(scn: Scenario, cal: Calibration, timings: list[dict[str,
                 if "service" in r]
         if node not in cal.service_ms and len(held) >= 10 and scn.testbed.node(node).is_reference:
             cal.service_ms[node] = statistics.fmean(held)
+
+
+OVERHEAD_MIN_READINGS = 20  # per path depth: fewer, and the warm-up calibrates nothing there
+
+
+def pipeline_overhead(scn: Scenario, e2e_model_ms: dict[str, float], acked: Any,
+                      latency_ms: Any) -> tuple[dict[str, float], dict[str, float]]:
+    """Per gateway the platform's own path overhead, from the warm-up's readings: their
+    send-to-sink latency minus the tandem model's, pooled over gateways at the same depth
+    (a few readings each), each device's first reading (its connection opening) left out.
+    Returns (trimmed mean, 99th percentile) in ms; a depth with too few readings gets none.
+    ``acked`` is the acked sends (columns node, value, start_s), ``latency_ms`` their
+    latency by the same index (received ones only)."""
+    w = warmup_s(scn)
+    rows = acked.loc[latency_ms.index]
+    rows = rows[rows["start_s"] < w]
+    device = rows["value"].astype(str).str.split(":").str[0]
+    rows = rows[device.duplicated()]  # not a device's first reading
+    by_depth: dict[int, list[float]] = {}
+    for idx, gw in rows["node"].items():
+        if (model := e2e_model_ms.get(str(gw))) is not None:
+            depth = len(scn.testbed.path_up(str(gw)))
+            by_depth.setdefault(depth, []).append(float(latency_ms[idx]) - model)
+    mean: dict[str, float] = {}
+    peak: dict[str, float] = {}
+    for gw in e2e_model_ms:
+        got = by_depth.get(len(scn.testbed.path_up(gw)), [])
+        if len(got) >= OVERHEAD_MIN_READINGS:
+            mean[gw] = max(0.0, trimmed_mean(got))
+            peak[gw] = max(mean[gw], sorted(got)[int(0.99 * (len(got) - 1))])
+    return mean, peak

@@ -32,6 +32,7 @@ from harness.calibrate import (
     measure_service_times,
     warmup_s,
 )
+from harness.checks.delivery import calibrated_pipeline
 from harness.checks.evidence import Evidence
 from harness.checks.registry import judge
 from harness.checks.verdict import overall_verdict
@@ -201,7 +202,7 @@ def analyse(scn: Scenario, result: LoadResult, t0_ns: int, cal: Calibration,
     if blind is not None:
         res["prediction"]["blind_calibration"] = blind.as_dict()
     if (pipe := predict_pipeline(scn)) is not None:
-        res["prediction"]["pipeline"] = pipe.as_dict()
+        res["prediction"]["pipeline"] = calibrated_pipeline(ev, pipe).as_dict()
     if outs := rollouts.predictions(scn, fault_results, control or []):
         res["prediction"]["rollouts"] = [r.as_dict() for r in outs]
         res["prediction"]["control_hop_ms"] = rollouts.hop_delays_ms(scn, control or [])

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.calibrate import warmup_s
+from harness.calibrate import pipeline_overhead, warmup_s
 from harness.checks.config import DeliveryCheck, PipelineCheck
 from harness.checks.evidence import Evidence
 from harness.checks.verdict import FAIL, PASS, UNKNOWN, Verdict, rounded
@@ -144,12 +144,33 @@ def pipeline_check(ev: Evidence) -> list[Verdict]:
             "unknown: the pipeline models need a tiered testbed of reference nodes and "
             "builtin:devices; use the delivery check for a pipeline of your own"))]
     flow = Flow.of(ev.load_ops)
+    pred = calibrated_pipeline(ev, pred, flow)
     calm = _calm(ev, pred, flow)
     out = _latency(ev, cfg, pred, flow, calm)
     out += _bound(cfg, pred, flow, calm)
     for cut in pred.cuts:
         out += _cut(ev, cfg, pred, flow, cut)
     return out
+
+
+def calibrated_pipeline(ev: Evidence, pred: PipelinePrediction,
+                        flow: Flow | None = None) -> PipelinePrediction:
+    """The prediction with the platform's path overhead as the warm-up measured it (its
+    readings are never judged): what a backend's proxies, HTTP and timers add per path."""
+    flow = flow if flow is not None else Flow.of(ev.load_ops)
+    acked = flow.acked
+    mean, peak = pipeline_overhead(ev.scenario, pred.e2e_mean_ms, acked, flow.latency_ms(acked))
+    return pred.with_overhead(mean, peak)
+
+
+def _overhead_note(pred: PipelinePrediction, gateways: Any, peak: bool = False) -> str:
+    got = [(pred.overhead_peak_ms if peak else pred.overhead_ms).get(str(g)) for g in gateways]
+    got = [g for g in got if g is not None]
+    if not got:
+        return "; no platform overhead calibrated (too few warm-up readings)"
+    what = "99th-percentile" if peak else "mean"
+    return (f"; the model includes the platform's {what} path overhead of "
+            f"{float(np.mean(got)):.1f} ms measured in the warm-up")
 
 
 def disturbed(ev: Evidence, pred: PipelinePrediction, flow: Flow) -> set[str]:
@@ -201,7 +222,8 @@ def _latency(ev: Evidence, cfg: PipelineCheck, pred: PipelinePrediction, flow: F
                            rounded(measured), cfg.tolerance,
                            f"mean send-to-sink {measured:.1f} ms vs tandem model "
                            f"{predicted:.1f} ms ({err:+.1%}; {len(lat)} readings, those a "
-                           "cut or its drain held left out)",
+                           "cut or its drain held left out"
+                           + _overhead_note(pred, rows["node"].unique()) + ")",
                            evidence={"p99_ms": rounded(float(np.percentile(lat, 99)))},
                            phase=ph.name))
     return out
@@ -235,6 +257,7 @@ def _bound(cfg: PipelineCheck, pred: PipelinePrediction, flow: Flow,
               f"{worst[2]}, {worst[3]:.1f} ms)" if ok else
               f"reading {worst[1]} via {worst[2]} took {worst[3]:.1f} ms, "
               f"{worst[0]:.1f} ms over its bound + {slack:.0f} ms slack")
+    detail += _overhead_note(pred, calm["node"].unique(), peak=True)
     return [Verdict("delay bound", "delay_bound", PASS if ok else FAIL, rounded(bound),
                     rounded(worst[3]), slack, detail,
                     evidence={"bounds_ms": {k: rounded(v) for k, v in pred.nc_bound_ms.items()},

@@ -31,7 +31,7 @@ from __future__ import annotations
 import functools
 import math
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from harness.models.queueing import erlang_c
@@ -94,9 +94,23 @@ class PipelinePrediction:
     saturation_rate_hz: float
     cuts: list[Cut]
     notes: list[str] = field(default_factory=list)
+    overhead_ms: dict[str, float] = field(default_factory=dict)  # per gateway, in e2e_mean_ms
+    overhead_peak_ms: dict[str, float] = field(default_factory=dict)  # in nc_bound_ms
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def with_overhead(self, mean_ms: dict[str, float],
+                      peak_ms: dict[str, float]) -> PipelinePrediction:
+        """This prediction plus the platform's own path overhead per gateway (the client
+        stack, proxies, HTTP, timers: what the tandem and network-calculus models leave out),
+        as measured before the judged phases: the mean onto the mean, the peak onto the
+        bound."""
+        e2e = {g: v + mean_ms.get(g, 0.0) for g, v in self.e2e_mean_ms.items()}
+        bound = {g: None if v is None else v + peak_ms.get(g, 0.0)
+                 for g, v in self.nc_bound_ms.items()}
+        return replace(self, e2e_mean_ms=e2e, nc_bound_ms=bound, overhead_ms=dict(mean_ms),
+                       overhead_peak_ms=dict(peak_ms))
 
 
 def devices_per_gateway(scn: Scenario) -> dict[str, int]:

@@ -12,7 +12,13 @@ import pandas as pd
 import pytest
 from _scenarios import changed
 
-from harness.checks.delivery import Flow, delivery_check, outstanding
+from harness.checks.delivery import (
+    Flow,
+    calibrated_pipeline,
+    delivery_check,
+    outstanding,
+    pipeline_check,
+)
 from harness.checks.evidence import Evidence
 from harness.checks.verdict import FAIL, PASS, UNKNOWN
 from harness.measure import measure
@@ -182,3 +188,39 @@ def test_outstanding_counts_what_is_on_its_way() -> None:
     flow = Flow.of(pd.DataFrame(_sends(ids) + _recvs(ids, t0=5.0)))
     got = outstanding(flow, {"edge-1-1"}, pd.Series([0.0, 1.5, 3.0, 5.05, 9.0]).to_numpy())
     assert got.tolist() == [0, 4, 4, 3, 0]
+
+
+def _paced(scn: Scenario, extra_ms: Any) -> list[dict[str, Any]]:
+    """Every device's readings every 0.5 s for 30 s, each reaching the sink the model's mean
+    plus ``extra_ms(t)`` after its send."""
+    pred = predict_pipeline(scn)
+    assert pred is not None
+    gateways = sorted(pred.devices)
+    rows: list[dict[str, Any]] = []
+    for d in range(scn.workload.users):
+        gw = gateways[d % len(gateways)]
+        for k in range(60):
+            t, rid = 0.05 * d + 0.5 * k, f"dev-{d}:{k:07d}"
+            got = t + (pred.e2e_mean_ms[gw] + extra_ms(t)) / 1000
+            rows += [{"process": d, "type": "ok", "f": "send", "key": "dev", "value": rid,
+                      "node": gw, "start_s": t, "end_s": t + 0.01, "latency_ms": 10.0},
+                     {"process": 9_999_999, "type": "ok", "f": "recv", "key": gw,
+                      "value": rid, "node": "cloud-1", "start_s": got, "end_s": got,
+                      "latency_ms": 0.0}]
+    return rows
+
+
+def test_the_warm_up_calibrates_the_platform_overhead_and_a_later_slowdown_fails() -> None:
+    """A platform that adds 15 ms to every path (measured in the warm-up, never judged)
+    passes; the same platform slowed by 60 ms more after the warm-up fails the latency."""
+    scn = _fleet(faults=[], **{"checks.pipeline": {"tolerance": 0.2}})
+    steady = _evidence(scn, _paced(scn, lambda t: 15.0))
+    pred = calibrated_pipeline(steady, predict_pipeline(scn))  # type: ignore[arg-type]
+    assert set(pred.overhead_ms) == set(pred.devices)
+    assert all(v == pytest.approx(15.0, abs=0.01) for v in pred.overhead_ms.values())
+    e2e = [v for v in pipeline_check(steady) if v.kind == "e2e_latency"]
+    assert e2e and all(v.verdict == PASS for v in e2e), [v.detail for v in e2e]
+    assert "path overhead of 15.0 ms measured in the warm-up" in e2e[0].detail
+    slowed = _evidence(scn, _paced(scn, lambda t: 15.0 if t < 3 else 75.0))
+    e2e = [v for v in pipeline_check(slowed) if v.kind == "e2e_latency"]
+    assert e2e and all(v.verdict == FAIL for v in e2e), [v.detail for v in e2e]
