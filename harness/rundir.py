@@ -135,6 +135,7 @@ class RunDir:
             predicted=[dict(p.get("predicted") or {}) for p in stored],
             ops=self.operations,
             harness_problem=(self.results.get("harness") or {}).get("problem"),
+            phase_problems=dict((self.results.get("harness") or {}).get("phase_problems") or {}),
             faults=list(self.results.get("faults") or []),
             testbed_lost=self.results.get("testbed_lost"),
             control=rollouts.read(self.path),

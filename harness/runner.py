@@ -187,7 +187,8 @@ def analyse(scn: Scenario, result: LoadResult, t0_ns: int, cal: Calibration,
     clock = (result.stats or {}).get("clock")  # the Locust workers' clock alignment
     ev = Evidence(scn, phs, meas, [p.as_dict() for p in pred.phases], everything,
                   headroom.problem(), fault_results, testbed_lost=lost, control=control or [],
-                  clock_error_ns=clock["error_ns"] if clock else 0)
+                  clock_error_ns=clock["error_ns"] if clock else 0,
+                  phase_problems=headroom.phase_problems(phs))
     verdicts = judge(ev)
     res = measure.overall(sent, scn.workload.duration_s)
     res["phases"] = [{**m.as_dict(), "predicted": p.as_dict()}
@@ -206,7 +207,7 @@ def analyse(scn: Scenario, result: LoadResult, t0_ns: int, cal: Calibration,
     if outs := rollouts.predictions(scn, fault_results, control or []):
         res["prediction"]["rollouts"] = [r.as_dict() for r in outs]
         res["prediction"]["control_hop_ms"] = rollouts.hop_delays_ms(scn, control or [])
-    res["harness"] = headroom.as_dict()
+    res["harness"] = {**headroom.as_dict(), "phase_problems": ev.phase_problems}
     res["t0_ns"] = t0_ns
     if clock:
         res["clock_alignment"] = clock

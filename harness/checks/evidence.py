@@ -44,6 +44,9 @@ class Evidence:
     control: list[dict[str, Any]] = field(default_factory=list)
     """Every config version each node applied (``control.jsonl``: node, version, t_s,
     from), in time order; empty without a control plane."""
+    phase_problems: dict[str, str] = field(default_factory=dict)
+    """Phases in which the harness itself ran hot (by their own seconds), by phase name:
+    their verdicts on load figures are unknown even when the whole run's medians were fine."""
     clock_error_ns: int | None = 0
     """How far the load's clocks may still be apart after their alignment (the Locust
     workers' ``clock.error_ns``): 0 on one clock, None when it could not be measured.

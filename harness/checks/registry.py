@@ -72,8 +72,10 @@ def run_checks(ev: Evidence) -> list[Verdict]:
         if check.name not in configured:
             continue
         verdicts = check_safe(check, ev)
-        problem = ev.harness_problem
-        for v in verdicts if problem else []:
+        for v in verdicts:
+            problem = ev.harness_problem or ev.phase_problems.get(v.phase or "")
+            if not problem:
+                continue
             figure = check.load_figures and v.kind not in check.safety
             if figure and not v.detail.startswith("checker crashed"):
                 v.verdict = UNKNOWN  # the harness, not the system, was the bottleneck

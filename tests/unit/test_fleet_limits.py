@@ -126,3 +126,49 @@ def test_a_fleet_larger_than_a_bridge_runs_on_loopback_unless_it_asks_for_namesp
     assert _big_testbed(None, 1100)._network_mode() == "loopback"  # type: ignore[attr-defined]
     with pytest.raises(InfrastructureError, match="1,024"):
         _big_testbed("namespaces", 1100)._network_mode()  # type: ignore[attr-defined]
+
+
+def test_a_burst_in_one_phase_makes_that_phase_unknown_not_the_run() -> None:
+    """20 calm seconds and 3 hot ones (both cores busy, tasks queueing): the whole run's
+    medians are fine, the phase holding the burst is saturated by its own, and only that
+    phase's latency verdict turns unknown."""
+    from harness import headroom
+    from harness.checks.evidence import Evidence
+    from harness.checks.registry import run_checks
+    from harness.measure import measure
+    from harness.phases import Phase
+    from harness.scenario import Scenario
+    from workloads.history import operations
+
+    watch = headroom.Headroom(None)
+    for t in range(24):
+        hot = 14 <= t < 17
+        watch.add({"at_s": float(t), "host": 99.0 if hot else 30.0,
+                   "pressure": 80.0 if hot else 10.0, "load": 20.0, "proxy": None})
+    phases = [Phase("baseline", 0.0, 12.0), Phase("partition x", 12.0, 18.0, (0,)),
+              Phase("recovery after partition x", 18.0, 24.0)]
+    assert watch.problem() is None
+    problems = watch.phase_problems(phases)
+    assert list(problems) == ["partition x"], problems
+    assert "3 of 6 s hot" in problems["partition x"] and "host CPU 99%" in problems["partition x"]
+    assert watch.as_dict()["samples"][14]["host"] == 99.0
+
+    scn = Scenario.model_validate({"testbed": {"nodes": [{"name": "a"}]},
+                                   "workload": {"duration_s": 24},
+                                   "checks": {"latency": {"min_samples": 1}}})
+    events = []
+    for i in range(240):
+        t = int(i * 0.1e9)
+        events += [{"process": 0, "type": "invoke", "f": "read", "key": "k", "value": None,
+                    "node": "a", "time_ns": t},
+                   {"process": 0, "type": "ok", "f": "read", "key": "k", "value": None,
+                    "node": "a", "time_ns": t + 5_000_000}]
+    ops = operations(events)
+    ops["start_s"], ops["end_s"] = ops["start_ns"] / 1e9, ops["end_ns"] / 1e9
+    predicted = [{"latency_ms": {"mean": 5.0}} for _ in phases]
+    ev = Evidence(scn, phases, measure(ops, phases), predicted, ops,
+                  phase_problems=problems)
+    by_phase = {v.phase: v for v in run_checks(ev) if v.phase}
+    assert by_phase["partition x"].verdict == "unknown", by_phase["partition x"].detail
+    assert "saturated in this phase" in by_phase["partition x"].detail
+    assert by_phase["baseline"].verdict != "unknown", by_phase["baseline"].detail
