@@ -211,7 +211,7 @@ def check_ops(ops: Iterable[Op], **kw: Any) -> LinResult:
         ops = list(ops)
         if ops and not values_recorded(ops):
             return LinResult(UNKNOWN, [], len(ops), time.perf_counter() - t0, NO_VALUES)
-        if ops and not any(o.type == "ok" for o in ops):
+        if not any(o.type == "ok" for o in ops):
             return LinResult(UNKNOWN, [], len(ops), time.perf_counter() - t0,
                              NOTHING_OBSERVED)
         keys = [check_key(k, v, **kw) for k, v in by_key(ops).items()]
@@ -237,7 +237,7 @@ def check_file(path: str | Path, *, budget_s: float | None = DEFAULT_BUDGET_S,
         if hist.ops and not hist.values_recorded:
             return LinResult(UNKNOWN, [], hist.ops, time.perf_counter() - t0, NO_VALUES,
                              engine="core")
-        if hist.ops and not hist.observed():
+        if not hist.ops or not hist.observed():
             return LinResult(UNKNOWN, [], hist.ops, time.perf_counter() - t0,
                              NOTHING_OBSERVED, engine="core")
         keys = [_native_key(hist, k, budget_s, max_steps, shrink_s)
