@@ -175,7 +175,8 @@ def _overhead_note(pred: PipelinePrediction, gateways: Any, peak: bool = False) 
 
 def disturbed(ev: Evidence, pred: PipelinePrediction, flow: Flow) -> set[str]:
     """Ids of readings a cut touched: from a gateway below it, alive (sent, not yet
-    received) at any time from the cut until the predicted drain after its heal ended."""
+    received) at any time from the cut until the predicted drain after its heal ended (the
+    latest drain of its range: a heal late in a retry cycle drains later)."""
     out: set[str] = set()
     acked = flow.acked
     recv = acked["value"].map(flow.first_recv)
@@ -184,7 +185,10 @@ def disturbed(ev: Evidence, pred: PipelinePrediction, flow: Flow) -> set[str]:
         at, healed = f.get("at_s"), f.get("healed_at_s")
         if at is None or healed is None:
             continue
-        end = float(healed) + (cut.drain_s if cut.drain_s is not None else 600.0)
+        drain = cut.drain_s if cut.drain_s is not None else 600.0
+        if cut.drain_range_s is not None:
+            drain = max(drain, cut.drain_range_s[1])
+        end = float(healed) + drain
         hit = (acked["node"].isin(cut.gateways) & (acked["start_s"] < end)
                & (recv.isna() | (recv > float(at))))
         out |= set(acked.loc[hit, "value"])
