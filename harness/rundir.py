@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from harness import rollouts
 from harness.checks.evidence import Evidence
 from harness.errors import ConfigError
+from harness.headroom import Headroom
 from harness.measure import PhaseMeasurement, with_phase_times
 from harness.names import safe_name
 from harness.phases import Phase
@@ -125,17 +126,29 @@ class RunDir:
 
         return stats_frames(self.locust_stats)
 
+    def _phase_problems(self, phs: list[Phase]) -> dict[str, str]:
+        """Phases the harness ran hot in, judged again from the stored samples (the run's
+        own judgement where it kept none)."""
+        harness = self.results.get("harness") or {}
+        if "samples" not in harness:
+            return dict(harness.get("phase_problems") or {})
+        watch = Headroom(None)
+        for row in harness["samples"]:
+            watch.add(row)
+        return watch.phase_problems(phs)
+
     def evidence(self) -> Evidence:
         """The run's evidence, as the checks saw it when the run ended."""
         stored = self.results.get("phases") or []
+        phs = [Phase.from_dict(p) for p in stored]
         return Evidence(
             scenario=self.scenario,
-            phases=[Phase.from_dict(p) for p in stored],
+            phases=phs,
             measured=[PhaseMeasurement.from_dict(p) for p in stored],
             predicted=[dict(p.get("predicted") or {}) for p in stored],
             ops=self.operations,
             harness_problem=(self.results.get("harness") or {}).get("problem"),
-            phase_problems=dict((self.results.get("harness") or {}).get("phase_problems") or {}),
+            phase_problems=self._phase_problems(phs),
             faults=list(self.results.get("faults") or []),
             testbed_lost=self.results.get("testbed_lost"),
             control=rollouts.read(self.path),
