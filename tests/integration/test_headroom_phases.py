@@ -15,7 +15,7 @@ import pytest
 import yaml
 from _cli import EDGEPROOF, REPO
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # ~40 s: CI runs it with -m slow
 
 HOG_S = 6.0  # of the 8 s fault window
 
