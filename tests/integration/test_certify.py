@@ -57,6 +57,7 @@ def _kill_after_two(fleet: Path, out: Path, env: dict[str, str]) -> None:
     assert proc.returncode == -signal.SIGKILL
 
 
+@pytest.mark.slow  # 40-70 s of the default run's 25 min; CI runs it with -m slow
 def test_killed_certification_resumes(ep_env: dict[str, str], tmp_path: Path) -> None:
     fleet = tmp_path / "fleet.yaml"
     fleet.write_text(FLEET)

@@ -53,6 +53,7 @@ def _checks(res: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["name"]: c for c in res["checks"]}
 
 
+@pytest.mark.slow  # 40-70 s of the default run's 25 min; CI runs it with -m slow
 def test_a_rollout_under_a_partition_converges_as_predicted(
         ep_env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest) -> None:
     raw = short_rollout()

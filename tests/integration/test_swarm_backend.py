@@ -148,6 +148,7 @@ def _node_faults(tb: Any, urls: dict[str, str]) -> None:
     assert abs(tb.node_clock_offset_s("edge-3") or 9) < 1
 
 
+@pytest.mark.slow  # 40-70 s of the default run's 25 min; CI runs it with -m slow
 def test_run_from_a_users_folder_same_verdict_as_local(
         engine: Any, ep_env: dict[str, str], tmp_path: Path,
         request: pytest.FixtureRequest) -> None:
