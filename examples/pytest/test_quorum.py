@@ -49,7 +49,7 @@ def test_client_latency_fault_shows_in_windows(edge_load: EdgeLoad) -> None:
     w = load.windows.set_index("second")
     before = w.loc[0:2, "latency_mean_ms"]
     during = w.loc[4:5, "latency_mean_ms"]
-    assert before.median() < 25, before  # one window may catch a hiccup of the host
+    assert before.median() < 40, before  # a sane baseline (~20 ms); a host hiccup moves one
     assert (during > before.median() + 40).all(), (before, during)
     assert (w.loc[0:7, "throughput_rps"] > 0).all()
     assert w["error_rate"].fillna(0).max() == 0
