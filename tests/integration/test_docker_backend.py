@@ -199,7 +199,6 @@ def _etcd_image(engine: Any, tmp_path: Path) -> str:
     return tag
 
 
-@pytest.mark.slow  # 40-70 s of the default run's 25 min; CI runs it with -m slow
 def test_user_image_peers_by_address_are_intercepted(engine: Any, ep_env: dict[str, str],
                                                      tmp_path: Path) -> None:
     """Real etcd in a user's image, members addressing each other by their own addresses:
