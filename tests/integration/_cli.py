@@ -11,9 +11,11 @@ from typing import Any
 
 import yaml
 
+from harness.measure import with_phase_times
 from testbeds import cgroups, nftcut
 from testbeds.processes import STATE_LABEL, labelled_pids, process_labels
 from testbeds.state import load_records, state_tag
+from workloads.history import operations, read_history
 
 REPO = Path(__file__).resolve().parents[2]
 EDGEPROOF = str(Path(sys.executable).with_name("edgeproof"))
@@ -86,3 +88,25 @@ def run_as_typed(raw: dict[str, Any], where: Path, env: dict[str, str],
     path = where / "run" / "results.json"
     assert path.exists(), f"no results.json (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
     return proc, json.loads(path.read_text())
+
+
+def added_per_kind(out: Path, res: dict[str, Any]) -> dict[str, float]:
+    """examples/latency-step.yaml's step, per operation kind: the median latency of the
+    fault window's ok operations minus the baseline's. Per kind, because reads (local) and
+    writes (a quorum round) form two modes and the whole run's median falls between them: a
+    few more writes in one window moved it by 6-13 ms with the step itself exact."""
+    phases = {p["name"]: p for p in res["phases"]}
+    ops = with_phase_times(operations(read_history(out / "history.jsonl")), res["t0_ns"])
+    ops = ops[ops["type"] == "ok"]
+    base, fault = phases["baseline"], phases["latency clients->*"]
+    scenario = yaml.safe_load((REPO / "examples" / "latency-step.yaml").read_text())
+    warm = scenario["workload"]["warmup_s"]
+    added = {}
+    for f, group in ops.groupby("f"):
+        before = group[(group["start_s"] >= warm) & (group["start_s"] < base["end_s"])]
+        during = group[(group["start_s"] >= fault["start_s"] + 1)
+                       & (group["end_s"] <= fault["end_s"])]
+        assert len(before) >= 30 and len(during) >= 30, (f, len(before), len(during))
+        added[str(f)] = float(during["latency_ms"].median() - before["latency_ms"].median())
+    assert set(added) == {"read", "write"}, added
+    return added

@@ -6,14 +6,11 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
-from _cli import REPO, accuracy_applies, edgeproof, leftovers
+from _cli import accuracy_applies, added_per_kind, edgeproof, leftovers
 
-from harness.measure import with_phase_times
-from workloads.history import operations, read_history, validate_pairs
+from workloads.history import read_history, validate_pairs
 
 pytestmark = pytest.mark.integration
 
@@ -36,11 +33,10 @@ def test_latency_step_run(ep_env: dict[str, str], tmp_path: Path, quiet_host: fl
     for c in res["checks"]:
         assert set(c) >= {"name", "kind", "predicted", "measured", "tolerance", "verdict",
                           "detail"}
-    phases = {p["name"]: p for p in res["phases"]}
     if accuracy_applies(res, request.node.nodeid):
         assert proc.returncode == 0, f"seed 11; {proc.stdout}\n{proc.stderr}"
         assert res["verdict"] == "pass"
-        for f, added in added_per_kind(out, res, phases).items():
+        for f, added in added_per_kind(out, res).items():
             assert abs(added - 50) <= 5, f"50 ms step measured as {added:.2f} ms on {f}"
 
     events = read_history(out / "history.jsonl")
@@ -53,26 +49,6 @@ def test_latency_step_run(ep_env: dict[str, str], tmp_path: Path, quiet_host: fl
     assert "<svg" in html and "latency clients-&gt;*" in html and "http" not in html.split(
         "<body>")[0].replace("charset", "")
     assert leftovers() == {"processes": [], "cgroups": [], "records": [], "nft tables": []}
-
-
-def added_per_kind(out: Path, res: dict[str, Any], phases: dict[str, Any]) -> dict[str, float]:
-    """The step's added latency per operation kind: the median of the fault window's ok
-    operations minus the baseline's. Per kind, because reads (local) and writes (a quorum
-    round) form two modes and the whole run's median falls between them: a few more writes
-    in one window moved it by 6-13 ms with the step itself exact."""
-    ops = with_phase_times(operations(read_history(out / "history.jsonl")), res["t0_ns"])
-    ops = ops[ops["type"] == "ok"]
-    base, fault = phases["baseline"], phases["latency clients->*"]
-    warm = yaml.safe_load((REPO / "examples/latency-step.yaml").read_text())["workload"]["warmup_s"]
-    added = {}
-    for f, group in ops.groupby("f"):
-        before = group[(group["start_s"] >= warm) & (group["start_s"] < base["end_s"])]
-        during = group[(group["start_s"] >= fault["start_s"] + 1)
-                       & (group["end_s"] <= fault["end_s"])]
-        assert len(before) >= 30 and len(during) >= 30, (f, len(before), len(during))
-        added[str(f)] = float(during["latency_ms"].median() - before["latency_ms"].median())
-    assert set(added) == {"read", "write"}, added
-    return added
 
 
 def test_predict_prints_phases(ep_env: dict[str, str]) -> None:
