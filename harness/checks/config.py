@@ -97,6 +97,9 @@ class PipelineCheck(CheckConfig):
                           "host's own jitter allowed beyond the bound")
     tolerance_pp: Num = Field(default=2.0, ge=0, le=100)
     min_samples: Int = Field(default=50, ge=1, le=100_000_000)
+    max_overhead_ms: Num = Field(default=40.0, ge=0, le=MINUTE_MS, description="the most "
+                                 "path overhead the warm-up may calibrate into the models; "
+                                 "more is a finding, not a new baseline")
 
 
 class RolloutCheck(CheckConfig):

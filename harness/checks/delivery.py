@@ -145,8 +145,10 @@ def pipeline_check(ev: Evidence) -> list[Verdict]:
             "builtin:devices; use the delivery check for a pipeline of your own"))]
     flow = Flow.of(ev.load_ops)
     pred = calibrated_pipeline(ev, pred, flow)
+    out = _overhead(cfg, pred)
+    pred = pred.with_overhead_capped(cfg.max_overhead_ms)
     calm = _calm(ev, pred, flow)
-    out = _latency(ev, cfg, pred, flow, calm)
+    out += _latency(ev, cfg, pred, flow, calm)
     out += _bound(cfg, pred, flow, calm)
     for cut in pred.cuts:
         out += _cut(ev, cfg, pred, flow, cut)
@@ -161,6 +163,24 @@ def calibrated_pipeline(ev: Evidence, pred: PipelinePrediction,
     acked = flow.acked
     mean, peak = pipeline_overhead(ev.scenario, pred.e2e_mean_ms, acked, flow.latency_ms(acked))
     return pred.with_overhead(mean, peak)
+
+
+def _overhead(cfg: PipelineCheck, pred: PipelinePrediction) -> list[Verdict]:
+    """The warm-up's path overhead against ``max_overhead_ms``: a system slow from the
+    start must not become its own baseline (nothing when none was calibrated)."""
+    if not pred.overhead_ms:
+        return []
+    worst = max(pred.overhead_ms, key=lambda g: pred.overhead_ms[g])
+    ms, cap = pred.overhead_ms[worst], float(cfg.max_overhead_ms)
+    ok = ms <= cap
+    detail = (f"the warm-up's readings took {ms:.1f} ms more than the tandem model on the "
+              f"path of {worst} (the most of {len(pred.overhead_ms)} gateways), against at "
+              f"most {cap:.0f} ms of platform overhead (checks.pipeline.max_overhead_ms)")
+    if not ok:
+        detail += (f"; the models take {cap:.0f} ms of it: the rest is the system's own "
+                   "slowness, or raise max_overhead_ms to what this platform is known to add")
+    return [Verdict("platform overhead", "pipeline_overhead", PASS if ok else FAIL, cap,
+                    rounded(ms), cap, detail)]
 
 
 def _overhead_note(pred: PipelinePrediction, gateways: Any, peak: bool = False) -> str:

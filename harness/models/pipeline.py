@@ -112,6 +112,18 @@ class PipelinePrediction:
         return replace(self, e2e_mean_ms=e2e, nc_bound_ms=bound, overhead_ms=dict(mean_ms),
                        overhead_peak_ms=dict(peak_ms))
 
+    def with_overhead_capped(self, cap_ms: float) -> PipelinePrediction:
+        """The calibrated mean overhead cut to ``cap_ms`` per gateway, its peak lowered by
+        as much: beyond the cap, the measured slowness is judged, not absorbed."""
+        base = replace(self, e2e_mean_ms={g: v - self.overhead_ms.get(g, 0.0)
+                                          for g, v in self.e2e_mean_ms.items()},
+                       nc_bound_ms={g: None if v is None else v - self.overhead_peak_ms.get(g, 0.0)
+                                    for g, v in self.nc_bound_ms.items()})
+        mean = {g: min(v, cap_ms) for g, v in self.overhead_ms.items()}
+        peak = {g: v - (self.overhead_ms.get(g, 0.0) - mean.get(g, 0.0))
+                for g, v in self.overhead_peak_ms.items()}
+        return base.with_overhead(mean, peak)
+
 
 def devices_per_gateway(scn: Scenario) -> dict[str, int]:
     """Devices are pinned round-robin over the client nodes by device index."""

@@ -224,3 +224,20 @@ def test_the_warm_up_calibrates_the_platform_overhead_and_a_later_slowdown_fails
     slowed = _evidence(scn, _paced(scn, lambda t: 15.0 if t < 3 else 75.0))
     e2e = [v for v in pipeline_check(slowed) if v.kind == "e2e_latency"]
     assert e2e and all(v.verdict == FAIL for v in e2e), [v.detail for v in e2e]
+
+
+def test_a_system_slow_from_the_start_is_not_its_own_baseline() -> None:
+    """120 ms more on every path from the first reading: the warm-up measures it, but only
+    ``max_overhead_ms`` goes into the models; the overhead and the latency both fail."""
+    scn = _fleet(faults=[], **{"checks.pipeline": {"tolerance": 0.2, "max_overhead_ms": 40}})
+    slow = _evidence(scn, _paced(scn, lambda t: 120.0))
+    got = pipeline_check(slow)
+    (over,) = [v for v in got if v.kind == "pipeline_overhead"]
+    assert over.verdict == FAIL and over.measured == pytest.approx(120.0, abs=0.1), over.detail
+    assert "max_overhead_ms" in over.detail
+    e2e = [v for v in got if v.kind == "e2e_latency"]
+    assert e2e and all(v.verdict == FAIL for v in e2e), [v.detail for v in e2e]
+    assert "path overhead of 40.0 ms" in e2e[0].detail
+    steady = pipeline_check(_evidence(scn, _paced(scn, lambda t: 15.0)))
+    (ok,) = [v for v in steady if v.kind == "pipeline_overhead"]
+    assert ok.verdict == PASS and ok.measured == pytest.approx(15.0, abs=0.1), ok.detail
