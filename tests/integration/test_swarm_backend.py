@@ -184,6 +184,43 @@ def test_run_from_a_users_folder_same_verdict_as_local(
     assert verdicts["swarm"] == verdicts["local"]
 
 
+@pytest.mark.slow  # ~3 min: 29 nodes and 96 devices, twice
+def test_fleet_rollout_on_swarm_has_the_local_verdicts(
+        engine: Any, ep_env: dict[str, str], tmp_path: Path,
+        request: pytest.FixtureRequest) -> None:
+    """Issue 16's acceptance: examples/fleet-rollout.yaml (tiered, rollouts under a subtree
+    cut and a control-port cut) on a single-node swarm gives the local backend's verdicts,
+    every fault proven, nothing left behind."""
+    user = tmp_path / "user"
+    user.mkdir()
+    shutil.copy(REPO / "examples" / "fleet-rollout.yaml", user / "fleet-rollout.yaml")
+    runs = {}
+    for backend in ("swarm", "local"):
+        proc = edgeproof("run", "fleet-rollout.yaml", "--backend", backend, "--out",
+                         f"run-{backend}", "-q", env=ep_env, cwd=user, timeout=400)
+        path = user / f"run-{backend}" / "results.json"
+        assert path.exists(), f"{backend}: exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        runs[backend] = (proc, json.loads(path.read_text()))
+    (sproc, swarm), (lproc, local) = runs["swarm"], runs["local"]
+    assert swarm["backend"] == "swarm" and labelled(engine, swarm["run_id"]) == NOTHING
+    for b, res in (("swarm", swarm), ("local", local)):
+        unproven = [f for f in res["faults"] if f["kind"] != "rollout"
+                    and (not f["ok"] or f["effect"] != "verified")]
+        assert not unproven, (b, unproven)
+    exact = {b: {c["name"]: c["verdict"] for c in r["checks"]
+                 if c["kind"] in ("delivery", "version_order")}
+             for b, r in (("swarm", swarm), ("local", local))}
+    assert exact["swarm"] == exact["local"] and set(exact["swarm"].values()) == {"pass"}, exact
+    if not all([accuracy_applies(r, f"{request.node.nodeid}[{b}]") for b, r in
+                (("swarm", swarm), ("local", local))]):
+        return
+    verdicts = {b: {c["name"]: c["verdict"] for c in r["checks"]} for b, r in
+                (("swarm", swarm), ("local", local))}
+    assert verdicts["swarm"] == verdicts["local"], verdicts
+    assert swarm["verdict"] == local["verdict"] == "pass", sproc.stdout[-3000:]
+    assert sproc.returncode == lproc.returncode == 0
+
+
 def _until(what: str, done: Any, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
     """Poll ``done()`` while the run lives, bounded; fail naming ``what`` otherwise."""
     deadline = time.monotonic() + timeout_s
