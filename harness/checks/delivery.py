@@ -144,9 +144,9 @@ def pipeline_check(ev: Evidence) -> list[Verdict]:
             "unknown: the pipeline models need a tiered testbed of reference nodes and "
             "builtin:devices; use the delivery check for a pipeline of your own"))]
     flow = Flow.of(ev.load_ops)
-    pred = calibrated_pipeline(ev, pred, flow)
-    out = _overhead(cfg, pred)
-    pred = pred.with_overhead_capped(cfg.max_overhead_ms)
+    raw = calibrated_pipeline(ev, pred, flow, capped=False)
+    out = _overhead(cfg, raw)
+    pred = raw.with_overhead_capped(cfg.max_overhead_ms)
     calm = _calm(ev, pred, flow)
     out += _latency(ev, cfg, pred, flow, calm)
     out += _bound(cfg, pred, flow, calm)
@@ -155,14 +155,20 @@ def pipeline_check(ev: Evidence) -> list[Verdict]:
     return out
 
 
-def calibrated_pipeline(ev: Evidence, pred: PipelinePrediction,
-                        flow: Flow | None = None) -> PipelinePrediction:
+def calibrated_pipeline(ev: Evidence, pred: PipelinePrediction, flow: Flow | None = None,
+                        capped: bool = True) -> PipelinePrediction:
     """The prediction with the platform's path overhead as the warm-up measured it (its
-    readings are never judged): what a backend's proxies, HTTP and timers add per path."""
+    readings are never judged): what a backend's proxies, HTTP and timers add per path;
+    ``capped``: at most ``checks.pipeline.max_overhead_ms`` of it, as the checks use it."""
     flow = flow if flow is not None else Flow.of(ev.load_ops)
     acked = flow.acked
     mean, peak = pipeline_overhead(ev.scenario, pred.e2e_mean_ms, acked, flow.latency_ms(acked))
-    return pred.with_overhead(mean, peak)
+    out = pred.with_overhead(mean, peak)
+    if not capped:
+        return out
+    cfg = ev.scenario.checks.pipeline
+    cap = cfg.max_overhead_ms if isinstance(cfg, PipelineCheck) else PipelineCheck().max_overhead_ms
+    return out.with_overhead_capped(float(cap))
 
 
 def _overhead(cfg: PipelineCheck, pred: PipelinePrediction) -> list[Verdict]:
