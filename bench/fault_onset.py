@@ -60,7 +60,8 @@ def onset(n_faults: int, work: Path) -> dict[str, float]:
         nem.heal_all()
     finally:
         tb.down()
-    on = [(e.applied_at_s - e.at_s) * 1000 for e in entries if e.applied_at_s is not None]
+    on = [(e.applied_at_s + (e.apply_took_s or 0.0) - e.at_s) * 1000  # until the apply is done
+          for e in entries if e.applied_at_s is not None]
     he = [(e.healed_at_s - e.at_s - e.for_s) * 1000 for e in entries if e.healed_at_s]
     return {"faults": len(on), "onset_p50_ms": statistics.median(on),
             "onset_p99_ms": pct(on, 0.99), "heal_p50_ms": statistics.median(he),

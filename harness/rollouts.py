@@ -75,9 +75,10 @@ def hop_delays_ms(scn: Scenario, applies: list[dict[str, Any]]) -> list[float]:
 
 
 def cut_windows(faults: list[dict[str, Any]]) -> list[tuple[float, float]]:
-    """(applied, heal began) per fault: a cut ends as its heal begins (a node's restart may
-    take longer, a cable's mend does not)."""
-    return [(f["applied_at_s"] if f.get("applied_at_s") is not None else f["at_s"],
+    """(apply done, heal began) per fault: a cut holds once its apply has returned and ends
+    as its heal begins (a node's restart may take longer, a cable's mend does not)."""
+    return [(f["applied_at_s"] + (f.get("apply_took_s") or 0.0)
+             if f.get("applied_at_s") is not None else f["at_s"],
              f["healed_at_s"] if f.get("healed_at_s") is not None else f["at_s"] + f["for_s"])
             for f in faults]
 

@@ -162,7 +162,8 @@ def client_link_traffic(faults: list[dict[str, Any]], ops: Any,
             dst = link.split("->", 1)[1]
             nodes = client_nodes if dst == "*" else [dst]
             end = f["healed_at_s"] if f.get("healed_at_s") is not None else math.inf
-            n = int(((ops["node"].isin(nodes)) & (ops["start_s"] >= f["applied_at_s"])
+            begin = f["applied_at_s"] + (f.get("apply_took_s") or 0.0)  # once in place
+            n = int(((ops["node"].isin(nodes)) & (ops["start_s"] >= begin)
                      & (ops["start_s"] < end)).sum())
             f = {**f, "traffic": "seen" if n else "none", "traffic_count": n}
         out.append(f)

@@ -145,7 +145,7 @@ def pipeline_check(ev: Evidence) -> list[Verdict]:
             "builtin:devices; use the delivery check for a pipeline of your own"))]
     flow = Flow.of(ev.load_ops)
     raw = calibrated_pipeline(ev, pred, flow, capped=False)
-    out = _overhead(cfg, raw)
+    out = _overhead(cfg, raw, _warmup_phase(ev))
     pred = raw.with_overhead_capped(cfg.max_overhead_ms)
     calm = _calm(ev, pred, flow)
     out += _latency(ev, cfg, pred, flow, calm)
@@ -171,7 +171,13 @@ def calibrated_pipeline(ev: Evidence, pred: PipelinePrediction, flow: Flow | Non
     return out.with_overhead_capped(float(cap))
 
 
-def _overhead(cfg: PipelineCheck, pred: PipelinePrediction) -> list[Verdict]:
+def _warmup_phase(ev: Evidence) -> str | None:
+    """The phase the warm-up falls in (its headroom gates what the warm-up measured)."""
+    return ev.phases[0].name if ev.phases else None
+
+
+def _overhead(cfg: PipelineCheck, pred: PipelinePrediction,
+              phase: str | None) -> list[Verdict]:
     """The warm-up's path overhead against ``max_overhead_ms``: a system slow from the
     start must not become its own baseline (nothing when none was calibrated)."""
     if not pred.overhead_ms:
@@ -181,12 +187,12 @@ def _overhead(cfg: PipelineCheck, pred: PipelinePrediction) -> list[Verdict]:
     ok = ms <= cap
     detail = (f"the warm-up's readings took {ms:.1f} ms more than the tandem model on the "
               f"path of {worst} (the most of {len(pred.overhead_ms)} gateways), against at "
-              f"most {cap:.0f} ms of platform overhead (checks.pipeline.max_overhead_ms)")
+              f"most {cap:g} ms of platform overhead (checks.pipeline.max_overhead_ms)")
     if not ok:
-        detail += (f"; the models take {cap:.0f} ms of it: the rest is the system's own "
+        detail += (f"; the models take {cap:g} ms of it: the rest is the system's own "
                    "slowness, or raise max_overhead_ms to what this platform is known to add")
     return [Verdict("platform overhead", "pipeline_overhead", PASS if ok else FAIL, cap,
-                    rounded(ms), cap, detail)]
+                    rounded(ms), cap, detail, phase=phase)]
 
 
 def _overhead_note(pred: PipelinePrediction, gateways: Any, peak: bool = False) -> str:

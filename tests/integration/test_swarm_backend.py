@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from _cli import EDGEPROOF, REPO, accuracy_applies, edgeproof
+from _cli import EDGEPROOF, REPLACED, REPO, accuracy_applies, edgeproof
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 NOTHING = {"services": [], "containers": [], "networks": [], "volumes": [], "configs": []}
@@ -176,17 +176,22 @@ def test_run_from_a_users_folder_same_verdict_as_local(
     if not all([accuracy_applies(r, f"{request.node.nodeid}[{b}]") for b, r in
                 (("swarm", swarm), ("local", local))]):
         return
+    gated = {c["name"] for r in (swarm, local) for c in r["checks"]
+             if "harness saturated" in c["detail"]}  # one phase: unknown by design, said so
+    verdicts = {b: {c["name"]: c["verdict"] for c in r["checks"] if c["name"] not in gated}
+                for b, r in (("swarm", swarm), ("local", local))}
+    assert verdicts["swarm"] == verdicts["local"], verdicts
+    if gated:
+        REPLACED.append(f"{request.node.nodeid}: {len(gated)} phase verdicts")
+        return
     assert swarm["verdict"] == local["verdict"], (
         f"swarm {swarm['verdict']} vs local {local['verdict']}:\n{sproc.stdout[-3000:]}")
     assert sproc.returncode == lproc.returncode, sproc.stdout + sproc.stderr
-    verdicts = {b: {c["name"]: c["verdict"] for c in r["checks"]} for b, r in
-                (("swarm", swarm), ("local", local))}
-    assert verdicts["swarm"] == verdicts["local"]
 
 
 @pytest.mark.slow  # ~3 min: 29 nodes and 96 devices, twice
 def test_fleet_rollout_on_swarm_has_the_local_verdicts(
-        engine: Any, ep_env: dict[str, str], tmp_path: Path,
+        engine: Any, ep_env: dict[str, str], tmp_path: Path, quiet_host: float,
         request: pytest.FixtureRequest) -> None:
     """Issue 16's acceptance: examples/fleet-rollout.yaml (tiered, rollouts under a subtree
     cut and a control-port cut) on a single-node swarm gives the local backend's verdicts,
@@ -214,11 +219,19 @@ def test_fleet_rollout_on_swarm_has_the_local_verdicts(
     if not all([accuracy_applies(r, f"{request.node.nodeid}[{b}]") for b, r in
                 (("swarm", swarm), ("local", local))]):
         return
-    verdicts = {b: {c["name"]: c["verdict"] for c in r["checks"]} for b, r in
-                (("swarm", swarm), ("local", local))}
+    # a phase the harness itself saturated (either run) is unknown by design, said so:
+    # compared are the verdicts both runs could judge
+    gated = {c["name"] for r in (swarm, local) for c in r["checks"]
+             if "harness saturated" in c["detail"]}
+    verdicts = {b: {c["name"]: c["verdict"] for c in r["checks"] if c["name"] not in gated}
+                for b, r in (("swarm", swarm), ("local", local))}
     assert verdicts["swarm"] == verdicts["local"], verdicts
-    assert swarm["verdict"] == local["verdict"] == "pass", sproc.stdout[-3000:]
-    assert sproc.returncode == lproc.returncode == 0
+    assert set(verdicts["swarm"].values()) == {"pass"}, sproc.stdout[-3000:]
+    if not gated:
+        assert swarm["verdict"] == local["verdict"] == "pass"
+        assert sproc.returncode == lproc.returncode == 0
+    else:
+        REPLACED.append(f"{request.node.nodeid}: {len(gated)} phase verdicts")
 
 
 def _until(what: str, done: Any, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
