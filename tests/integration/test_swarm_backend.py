@@ -225,8 +225,14 @@ def test_fleet_rollout_on_swarm_has_the_local_verdicts(
              if "harness saturated" in c["detail"]}
     verdicts = {b: {c["name"]: c["verdict"] for c in r["checks"] if c["name"] not in gated}
                 for b, r in (("swarm", swarm), ("local", local))}
-    assert verdicts["swarm"] == verdicts["local"], verdicts
-    assert set(verdicts["swarm"].values()) == {"pass"}, sproc.stdout[-3000:]
+    # a rollout's own short window gets an e2e verdict only with min_samples readings in
+    # it (else the rollout check alone judges it): in CI one backend had fewer, the other more
+    only = set(verdicts["swarm"]) ^ set(verdicts["local"])
+    assert all(n.startswith("e2e latency[rollout v") for n in only), only
+    both = set(verdicts["swarm"]) & set(verdicts["local"])
+    assert {n: verdicts["swarm"][n] for n in both} == {n: verdicts["local"][n] for n in both}
+    assert set(verdicts["swarm"].values()) | set(verdicts["local"].values()) == {"pass"}, \
+        sproc.stdout[-3000:]
     if not gated:
         assert swarm["verdict"] == local["verdict"] == "pass"
         assert sproc.returncode == lproc.returncode == 0
