@@ -97,6 +97,14 @@ def fault_times(fault_results: list[dict[str, Any]]) -> list[tuple[float, float]
             for f in fault_results]
 
 
+def apply_done(f: dict[str, Any]) -> float:
+    """When a fault's apply returned (it holds from then), in seconds after the load began
+    (the scheduled start when it was never applied)."""
+    if f.get("applied_at_s") is None:
+        return float(f["at_s"])
+    return float(f["applied_at_s"]) + float(f.get("apply_took_s") or 0.0)
+
+
 def heal_done(f: dict[str, Any]) -> float:
     """When a fault's heal finished, in seconds after the load began (the scheduled end
     when it was never healed)."""

@@ -19,6 +19,7 @@ import httpx
 from faults.rollout import Rollout
 from harness.errors import InfrastructureError
 from harness.models.rollout import RolloutPrediction, Tree, predict_rollouts
+from harness.phases import apply_done
 from harness.scenario import Scenario
 
 if TYPE_CHECKING:  # cost: the testbed's imports only for the annotation
@@ -77,8 +78,7 @@ def hop_delays_ms(scn: Scenario, applies: list[dict[str, Any]]) -> list[float]:
 def cut_windows(faults: list[dict[str, Any]]) -> list[tuple[float, float]]:
     """(apply done, heal began) per fault: a cut holds once its apply has returned and ends
     as its heal begins (a node's restart may take longer, a cable's mend does not)."""
-    return [(f["applied_at_s"] + (f.get("apply_took_s") or 0.0)
-             if f.get("applied_at_s") is not None else f["at_s"],
+    return [(apply_done(f),
              f["healed_at_s"] if f.get("healed_at_s") is not None else f["at_s"] + f["for_s"])
             for f in faults]
 

@@ -49,7 +49,7 @@ from harness.interrupts import (
 from harness.models.latency import Calibration, predict
 from harness.models.pipeline import predict_pipeline
 from harness.outdir import OutClaim, claim, claim_fresh
-from harness.phases import fault_times, phases
+from harness.phases import apply_done, fault_times, phases
 from harness.rundir import default_out, point_latest
 from harness.scenario import Scenario, absolute, load_scenario
 from testbeds import backends
@@ -162,8 +162,7 @@ def client_link_traffic(faults: list[dict[str, Any]], ops: Any,
             dst = link.split("->", 1)[1]
             nodes = client_nodes if dst == "*" else [dst]
             end = f["healed_at_s"] if f.get("healed_at_s") is not None else math.inf
-            begin = f["applied_at_s"] + (f.get("apply_took_s") or 0.0)  # once in place
-            n = int(((ops["node"].isin(nodes)) & (ops["start_s"] >= begin)
+            n = int(((ops["node"].isin(nodes)) & (ops["start_s"] >= apply_done(f))
                      & (ops["start_s"] < end)).sum())
             f = {**f, "traffic": "seen" if n else "none", "traffic_count": n}
         out.append(f)

@@ -148,6 +148,16 @@ def _node_faults(tb: Any, urls: dict[str, str]) -> None:
     assert abs(tb.node_clock_offset_s("edge-3") or 9) < 1
 
 
+def judged_verdicts(swarm: dict[str, Any], local: dict[str, Any]
+                    ) -> tuple[dict[str, dict[str, str]], set[str]]:
+    """Verdict by check name per backend, leaving out those a phase the harness itself
+    saturated made unknown in either run (unknown by design, and said so); and those."""
+    gated = {c["name"] for r in (swarm, local) for c in r["checks"]
+             if "harness saturated" in c["detail"]}
+    return ({b: {c["name"]: c["verdict"] for c in r["checks"] if c["name"] not in gated}
+             for b, r in (("swarm", swarm), ("local", local))}, gated)
+
+
 @pytest.mark.slow  # 40-70 s of the default run's 25 min; CI runs it with -m slow
 def test_run_from_a_users_folder_same_verdict_as_local(
         engine: Any, ep_env: dict[str, str], tmp_path: Path,
@@ -176,10 +186,7 @@ def test_run_from_a_users_folder_same_verdict_as_local(
     if not all([accuracy_applies(r, f"{request.node.nodeid}[{b}]") for b, r in
                 (("swarm", swarm), ("local", local))]):
         return
-    gated = {c["name"] for r in (swarm, local) for c in r["checks"]
-             if "harness saturated" in c["detail"]}  # one phase: unknown by design, said so
-    verdicts = {b: {c["name"]: c["verdict"] for c in r["checks"] if c["name"] not in gated}
-                for b, r in (("swarm", swarm), ("local", local))}
+    verdicts, gated = judged_verdicts(swarm, local)
     assert verdicts["swarm"] == verdicts["local"], verdicts
     if gated:
         REPLACED.append(f"{request.node.nodeid}: {len(gated)} phase verdicts")
@@ -219,12 +226,7 @@ def test_fleet_rollout_on_swarm_has_the_local_verdicts(
     if not all([accuracy_applies(r, f"{request.node.nodeid}[{b}]") for b, r in
                 (("swarm", swarm), ("local", local))]):
         return
-    # a phase the harness itself saturated (either run) is unknown by design, said so:
-    # compared are the verdicts both runs could judge
-    gated = {c["name"] for r in (swarm, local) for c in r["checks"]
-             if "harness saturated" in c["detail"]}
-    verdicts = {b: {c["name"]: c["verdict"] for c in r["checks"] if c["name"] not in gated}
-                for b, r in (("swarm", swarm), ("local", local))}
+    verdicts, gated = judged_verdicts(swarm, local)
     # a rollout's own short window gets an e2e verdict only with min_samples readings in
     # it (else the rollout check alone judges it): in CI one backend had fewer, the other more
     only = set(verdicts["swarm"]) ^ set(verdicts["local"])
