@@ -155,18 +155,24 @@ def pair_run(files: dict[str, str], url: str, tmp: Path, r: int, users: int,
 
 
 def figures(variant: str, result: LoadResult) -> dict[str, Any]:
-    """A finished load's throughput and CPU per operation (the load process's own CPU,
-    sampled each second, the first second left out)."""
+    """A finished load's throughput and CPU per operation: the load process's CPU seconds
+    over Locust's requests between its first and last progress lines (the first second, the
+    users' start, left out)."""
     if not result.ok:
         raise SystemExit(f"{variant}: load failed: {result.stderr_tail}")
     n = result.stats["total"]["num_requests"]
-    cpu = [p["cpu_percent"] for p in result.progress if not p.get("final")][1:]
-    rate = n / result.stats["duration_s"]
-    cpu_mean = statistics.mean(cpu) if cpu else float("nan")
+    lines = [p for p in result.progress if not p.get("final") and "cpu_s" in p][1:]
+    if len(lines) < 2 or lines[-1]["requests"] <= lines[0]["requests"]:
+        raise SystemExit(f"{variant}: too few progress lines to measure ({len(lines)}): "
+                         "run longer rounds (--seconds)")
+    a, b = lines[0], lines[-1]
+    span = b["elapsed_s"] - a["elapsed_s"]
+    done = b["requests"] - a["requests"]
+    cpu_s = b["cpu_s"] - a["cpu_s"]
     events = result.stats["history"]["invoke"] + sum(
         result.stats["history"][t] for t in ("ok", "fail", "info"))
-    return {"variant": variant, "ops": n, "ops_per_s": rate, "cpu_percent": cpu_mean,
-            "cpu_us_per_op": cpu_mean / 100 / rate * 1e6 if rate else float("nan"),
+    return {"variant": variant, "ops": n, "ops_per_s": done / span,
+            "cpu_percent": 100 * cpu_s / span, "cpu_us_per_op": cpu_s / done * 1e6,
             "history_events": events, "failures": result.stats["total"]["num_failures"]}
 
 

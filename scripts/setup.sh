@@ -31,6 +31,9 @@ fi
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 dpkg -s libc6-dev >/dev/null 2>&1 || need+=(libc6-dev)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+# The Python headers build the recorder's compiled hot path (workloads/_native/recorder.c).
+HDR='import os, sys, sysconfig; sys.exit(not os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'
+if ! "${EDGEPROOF_PYTHON:-python3}" -c "$HDR" 2>/dev/null; then need+=(python3-dev); fi
 if [ "${#need[@]}" -gt 0 ]; then
     echo "setup: installing Debian packages: ${need[*]}"
     $SUDO apt-get update -qq
@@ -74,6 +77,12 @@ fi
 if ! .venv/bin/python -c 'import sys; from harness.checks.lin.native import main
 sys.exit(main(["build", "--if-stale"]))'; then
     echo "setup: warning: the checker's compiled core did not build; checks run in pure Python" >&2
+fi
+
+# The recorder's compiled hot path (workloads/_native/recorder.c), rebuilt only when its
+# source is newer; without it the recorder runs in pure Python, same events, same bytes.
+if ! .venv/bin/python -m workloads.native build --if-stale; then
+    echo "setup: warning: the recorder's compiled hot path did not build; it runs in pure Python" >&2
 fi
 
 # Toxiproxy: the real server, pinned, unless one is named or on PATH already.

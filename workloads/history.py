@@ -18,9 +18,11 @@ import operator
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+
+from workloads import native
 
 if TYPE_CHECKING:
     import pandas as pd  # cost: frames only when asked for (see the module docstring)
@@ -164,7 +166,7 @@ class HistoryWriter:
         if not buf or fd is None or not isinstance(buf, list):
             return
         self.pending = []
-        data = _encode(buf, self._types).encode()
+        data = encode_batch(buf, self._types)
         self._written += len(buf)
         _write_all(fd, data)
 
@@ -303,6 +305,28 @@ def _encode(events: list[Event | str], types: dict[str, int]) -> str:
         if t in types:  # (a whole line's second character is no type)
             types[t] += c
     return "".join(out)
+
+
+def encode_one(ev: Event | str, types: dict[str, int]) -> str:
+    """One buffered event's line by :func:`_encode` (the compiled encoder's fallback for a
+    whole line or an event with a field it does not write itself), counted into ``types``."""
+    return _encode([ev], types)
+
+
+def encode_batch_python(events: list[Event | str], types: dict[str, int]) -> bytes:
+    return _encode(events, types).encode()
+
+
+def _batch_encoder() -> Callable[[list[Any], dict[str, int]], bytes]:
+    """The compiled encoder (workloads/native.py; the same bytes) where it is built."""
+    mod = native.module()
+    if mod is None:
+        return encode_batch_python
+    enc = mod.encode
+    return lambda events, types: enc(events, types, encode_one)
+
+
+encode_batch = _batch_encoder()  # (events, types) -> the JSONL bytes of buffered events
 
 
 def _head(p: Any, t: str, f: Any, k: Any) -> str:

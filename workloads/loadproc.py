@@ -23,8 +23,10 @@ Workers without a prefix share the master's CLOCK_MONOTONIC (offset 0 by constru
 measured offset is reported as a check of the method).
 
 stdout: one JSON progress line per second ``{"elapsed_s", "ops", "ok", "fail", "info",
-"users", "cpu_percent", "cpu_warning"}`` (``ops`` = completed operations so far, cpu of this
-process) and a last one with ``"final": true``. At the end
+"users", "cpu_percent", "cpu_warning", "requests", "cpu_s"}`` (``ops`` = completed operations
+so far, cpu of this process; ``requests`` = Locust's request count, ``cpu_s`` = this process's
+CPU seconds so far, user and system, for exact per-request figures) and a last one with
+``"final": true``. At the end
 ``stats_path`` gets Locust's stats, the history counts and ``started_ns``/``ended_ns``
 (``time.monotonic_ns()``). Exit 0; exit 2 with one line on stderr for a bad spec/locustfile.
 SIGTERM/SIGINT stop the users early (``"interrupted": true``) and still flush everything.
@@ -66,6 +68,7 @@ from locust import User  # noqa: E402
 from locust import events as locust_events  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
+from workloads import native  # noqa: E402
 from workloads.clocksync import PING, ClockProbe, alignment, answer  # noqa: E402
 from workloads.history import COMPLETIONS, HistoryWriter, merge_parts  # noqa: E402
 from workloads.recorder import is_timeout, root_error  # noqa: E402
@@ -166,6 +169,13 @@ class LoadContext:
         if user is None or getattr(type(user), "edgeproof_records", False):
             return
         self._record_request(user, name, exception, float(response_time or 0.0))
+
+    def request_listener(self) -> Any:
+        """The listener to hook to Locust's request event: :meth:`on_request`, or the
+        compiled one (workloads/native.py) that does its common case (a request inside an
+        open compiled ``record``) and hands every other request to :meth:`on_request`."""
+        mod = native.module()
+        return self.on_request if mod is None else mod.Listener(self.active, self.on_request)
 
     def _record_request(self, user: Any, name: str, exception: BaseException | None,
                         response_time_ms: float) -> None:
@@ -409,7 +419,7 @@ def attach(env: Environment, spec: dict[str, Any], history_path: str, offset: in
         log.warning("%s", w)
     env.edgeproof = ctx  # type: ignore[attr-defined]
     if os.environ.get(RECORDER_SWITCH) != "off":  # off: bench/recording_overhead's baseline
-        env.events.request.add_listener(ctx.on_request)
+        env.events.request.add_listener(ctx.request_listener())
     return ctx
 
 
@@ -430,10 +440,17 @@ def _progress_line(counts: dict[str, int], env: Environment, t0: float, cpu: psu
         "ok": c["ok"], "fail": c["fail"], "info": c["info"],
         "users": runner.user_count if runner else 0,
         "cpu_percent": cpu.cpu_percent(interval=None),
+        "requests": env.stats.total.num_requests, "cpu_s": _cpu_seconds(cpu),
         "cpu_warning": bool(runner and runner.cpu_warning_emitted),
         "arrivals_waited": arrivals_waited, **extra,
     }
     return json.dumps(line)
+
+
+def _cpu_seconds(proc: psutil.Process) -> float:
+    """This process's CPU time so far (user and system), in seconds."""
+    t = proc.cpu_times()
+    return round(t.user + t.system, 4)
 
 
 def _reporter(counts: Any, env: Environment, t0: float, waited: Any) -> None:

@@ -39,6 +39,8 @@ from typing import Any
 
 from greenlet import GreenletExit, getcurrent
 
+from workloads import native
+
 READ = "read"
 _UNSET: Any = object()
 _now = time.monotonic_ns
@@ -168,12 +170,53 @@ def _closed(process: int, type_: str) -> None:
     log.warning("event after the history was closed: process %s %s", process, type_)
 
 
-class record(Op):  # lower case: used like a function, ``with record(...) as op``
-    """Record the ``with`` block as one operation of ``user``'s process (see the module
-    docstring). The object is itself the :class:`Op` the block gets: one allocation per
-    operation, and a class rather than a generator for speed (it runs twice per request).
-    The events go straight into the context's history writer (``ctx.history.pending``, see
-    workloads/history.py), encoded there in batches."""
+class _Slow:
+    """The uncommon steps of :class:`record` (the compiled one calls these by name)."""
+
+    user: Any
+    f: str
+    key: Any
+    value: Any
+    process: Any
+    start: int | None
+    requests: int
+
+    def _bind_ids(self) -> tuple[Any, int, str | None] | Op:
+        """This user's (context, process, node), found on its first operation; outside
+        edgeproof the no-op :class:`Op` the block gets instead."""
+        ids = _bind(self.user)
+        return _NoOp(self.f, self.key, self.value) if ids is None else ids
+
+    def _stop(self) -> None:
+        """The run is ending: start no new operation."""
+        from locust.exception import StopUser  # cost: Locust only inside a load process
+
+        raise StopUser()
+
+    def _nested(self, process: int, active: dict[Any, Any], me: Any) -> None:
+        raise RuntimeError(
+            f"record({self.f!r}): process {process} already has an open operation "
+            f"({active[me].f!r}); operations of one user cannot nest")
+
+    def _settle(self, exc: BaseException | None) -> tuple[str, Any]:
+        """The completion of a block that did not simply end ``ok`` (and the object reset,
+        so that it may be entered again)."""
+        if isinstance(exc, GreenletExit) and self.requests == 0 and self.outcome is None:
+            _report_killed(self.user, self.f, self.start, exc)  # keeps Locust's counts
+        done = self.decide(exc)  # type: ignore[attr-defined]
+        self.outcome = self.failure = self.result = None
+        return done
+
+    def _closed(self, type_: str) -> None:
+        _closed(self.process, type_)
+
+
+class PyRecord(_Slow, Op):
+    """:class:`record` in pure Python (where the compiled module is not built): the same
+    steps and the same events. The object is itself the :class:`Op` the block gets: one
+    allocation per operation, and a class rather than a generator for speed (it runs twice
+    per request). The events go straight into the context's history writer
+    (``ctx.history.pending``, see workloads/history.py), encoded there in batches."""
 
     def __init__(self, user: Any, f: str, key: Any = None, value: Any = None,
                  node: str | None = None) -> None:
@@ -184,20 +227,16 @@ class record(Op):  # lower case: used like a function, ``with record(...) as op`
         try:  # (context, process, node) of this user, found once per user
             ctx, process, node = self.user._edgeproof_ids
         except AttributeError:
-            ids = _bind(self.user)
-            if ids is None:
-                return _NoOp(self.f, self.key, self.value)
+            ids = self._bind_ids()
+            if not isinstance(ids, tuple):
+                return ids
             ctx, process, node = ids
         if ctx.stopping:  # the run is ending: start no new operation
-            from locust.exception import StopUser  # cost: Locust only inside a load process
-
-            raise StopUser()
+            self._stop()
         me = getcurrent()
         active = ctx.active
         if me in active:
-            raise RuntimeError(
-                f"record({self.f!r}): process {process} already has an open operation "
-                f"({active[me].f!r}); operations of one user cannot nest")
+            self._nested(process, active, me)
         if self.node_arg is not None:
             node = self.node_arg
         self.ctx = ctx
@@ -211,7 +250,7 @@ class record(Op):  # lower case: used like a function, ``with record(...) as op`
         try:
             pending.append((process, "invoke", self.f, self.key, self.value, node, now))
         except ValueError:
-            _closed(process, "invoke")
+            self._closed("invoke")
             self.start = None
         if len(pending) >= history.buffer_lines:
             history.flush()
@@ -232,18 +271,35 @@ class record(Op):  # lower case: used like a function, ``with record(...) as op`
             else:
                 self.result = None  # the object may be entered again
         else:
-            if isinstance(exc, GreenletExit) and self.requests == 0 and self.outcome is None:
-                _report_killed(self.user, self.f, self.start, exc)  # keeps Locust's counts
-            type_, value = self.decide(exc)
-            self.outcome = self.failure = self.result = None  # may be entered again
+            type_, value = self._settle(exc)
         history = ctx.history
         pending = history.pending
         try:
             pending.append((self.process, type_, self.f, self.key, value, self.node, _now()))
         except ValueError:
-            _closed(self.process, type_)
+            self._closed(type_)
         if len(pending) >= history.buffer_lines:
             history.flush()
+
+
+def _compiled() -> type | None:
+    """:class:`record` on the compiled hot path (workloads/native.py), or None."""
+    mod = native.module()
+    if mod is None:
+        return None
+
+    class record(mod.RecordBase, _Slow, Op):  # type: ignore[name-defined,misc]
+        """Record the ``with`` block as one operation of ``user``'s process (see the module
+        docstring): :class:`PyRecord`'s steps, compiled (workloads/_native/recorder.c)."""
+
+        __slots__ = ()
+
+    record.__qualname__ = "record"
+    return record
+
+
+record: type = _compiled() or PyRecord  # lower case: used like a function,
+# ``with record(user, f, key, value) as op``; compiled where workloads/native.py built it
 
 
 def _report_killed(user: Any, f: str, start_ns: int | None, exc: BaseException) -> None:

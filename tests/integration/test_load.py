@@ -173,8 +173,13 @@ def test_builtin_kv_history_stats_and_littles_law(tmp_path: Path, kv_server) -> 
     assert abs(throughput - predicted) / predicted < 0.10, (throughput, predicted)
 
     assert len(seen) >= 4 and seen[-1].get("final") is True
-    assert {"elapsed_s", "ops", "ok", "fail", "info", "users", "cpu_percent"} <= set(seen[0])
+    assert {"elapsed_s", "ops", "ok", "fail", "info", "users", "cpu_percent", "requests",
+            "cpu_s"} <= set(seen[0])
     assert seen[-1]["ops"] == len(ops)
+    ticks = [p for p in seen if not p.get("final")]
+    assert ticks[-1]["requests"] > ticks[0]["requests"] and ticks[-1]["requests"] <= total
+    assert 0 < ticks[-1]["cpu_s"] - ticks[0]["cpu_s"] <= 2 * (
+        ticks[-1]["elapsed_s"] - ticks[0]["elapsed_s"])  # 2 cores at most
 
 
 @pytest.mark.integration

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 from pathlib import Path
 
@@ -194,6 +195,38 @@ def test_buffered_lines_are_the_same_text_as_json_dumps(tmp_path: Path) -> None:
     w.close()
     want = "".join(_reference_line(*ev) for ev in events)
     assert path.read_text(encoding="utf-8") == want
+
+
+def test_the_compiled_encoder_writes_the_same_bytes_and_counts() -> None:
+    """workloads/_native/recorder.c's encode against the pure-Python one: random events, odd
+    fields (bools, floats, big ints, non-ASCII, escapes, lists) and whole lines among them."""
+    import random
+
+    from workloads import history, native
+
+    mod = native.module()
+    if mod is None:
+        if native.headers() is not None and os.environ.get(native.SWITCH) != "0":
+            pytest.fail("the compiled encoder is not built: run "
+                        "`.venv/bin/python -m workloads.native build`")
+        pytest.skip("LOUD: no Python.h for this Python (Debian: python3-dev): not built")
+    rng = random.Random(11)
+    pool = [None, True, False, 0, -1, 2**63 - 1, -(2**63), 2**63, 1.5, "k", "", "a\x7f",
+            "tab\t", "é", "\"q\"", [1], {"a": 1}, object]
+    events: list = []
+    for i in range(4000):
+        if i % 97 == 0:
+            events.append('{"process":1,"type":"ok","f":"read","key":null,"value":1,'
+                          '"node":null,"time_ns":5}\n')
+            continue
+        events.append((rng.choice([0, 7, True, "p"]), rng.choice(["invoke", "ok", "fail", "x"]),
+                       rng.choice(["read", "w\u00ff", 3]), rng.choice(pool), rng.choice(pool),
+                       rng.choice([None, "edge-1", "n\n"]), rng.choice([0, 2**64, 12345])))
+    want_types = dict.fromkeys(history.TYPES, 0)
+    got_types = dict.fromkeys(history.TYPES, 0)
+    want = history.encode_batch_python(events, want_types)
+    got = mod.encode(events, got_types, history.encode_one)
+    assert got == want and got_types == want_types and sum(got_types.values()) > 3000
 
 
 def test_buffered_writer_holds_lines_until_flush_and_counts_by_type(tmp_path: Path) -> None:

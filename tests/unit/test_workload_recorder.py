@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -9,8 +10,9 @@ from typing import Any
 import pytest
 from greenlet import GreenletExit
 
+from workloads import native, recorder
 from workloads.history import HistoryWriter, operations, read_history, validate_pairs
-from workloads.recorder import error_outcome, record, recorded, status_outcome
+from workloads.recorder import PyRecord, error_outcome, recorded, status_outcome
 
 
 class FakeCtx:
@@ -54,6 +56,24 @@ def ctx(tmp_path: Path, request: pytest.FixtureRequest) -> FakeCtx:
     return FakeCtx(tmp_path / "h.jsonl", buffer_lines=request.param)
 
 
+IMPLEMENTATIONS = {"compiled": recorder.record, "python": PyRecord}
+
+
+@pytest.fixture(autouse=True, params=list(IMPLEMENTATIONS))
+def implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs on both recorders: the compiled one (workloads/native.py, built by
+    scripts/setup.sh) and the pure-Python one; the same events either way."""
+    if request.param == "compiled" and recorder.record is PyRecord:
+        # it can be built here: not building it is a bug
+        if native.headers() is not None and os.environ.get(native.SWITCH) != "0":
+            pytest.fail("the compiled recorder is not built: run "
+                        "`.venv/bin/python -m workloads.native build`")
+        pytest.skip("LOUD: no Python.h for this Python (Debian: python3-dev); the compiled "
+                    "recorder cannot be built, only the pure-Python one is tested")
+    monkeypatch.setattr(recorder, "record", IMPLEMENTATIONS[request.param])
+    return request.param
+
+
 def _ops(ctx: FakeCtx):
     ctx.history.close()
     events = read_history(ctx.history.path)
@@ -63,15 +83,15 @@ def _ops(ctx: FakeCtx):
 
 def test_explicit_and_automatic_outcomes(ctx: FakeCtx) -> None:
     user = FakeUser(ctx)
-    with record(user, "read", "k1") as op:
+    with recorder.record(user, "read", "k1") as op:
         op.ok(7)
-    with record(user, "write", "k1", 8):
+    with recorder.record(user, "write", "k1", 8):
         _request(user, None, 200)
-    with record(user, "write", "k1", 9):
+    with recorder.record(user, "write", "k1", 9):
         _request(user, RuntimeError("HTTP 503"), 503)
-    with record(user, "write", "k1", 10):
+    with recorder.record(user, "write", "k1", 10):
         _request(user, RuntimeError("HTTP 409"), 409)
-    with record(user, "read", "k1"):
+    with recorder.record(user, "read", "k1"):
         _request(user, TimeoutError("timed out"), None)
     ops = _ops(ctx)
     assert list(ops["type"]) == ["ok", "ok", "info", "fail", "info"]
@@ -81,11 +101,11 @@ def test_explicit_and_automatic_outcomes(ctx: FakeCtx) -> None:
 
 def test_exception_in_block_still_completes(ctx: FakeCtx) -> None:
     user = FakeUser(ctx)
-    with pytest.raises(ConnectionRefusedError), record(user, "write", "k1", 1):
+    with pytest.raises(ConnectionRefusedError), recorder.record(user, "write", "k1", 1):
         raise ConnectionRefusedError()
-    with pytest.raises(TimeoutError), record(user, "write", "k1", 2):
+    with pytest.raises(TimeoutError), recorder.record(user, "write", "k1", 2):
         raise TimeoutError()
-    with pytest.raises(GreenletExit), record(user, "write", "k1", 3):
+    with pytest.raises(GreenletExit), recorder.record(user, "write", "k1", 3):
         raise GreenletExit()  # killed before any request: Locust is told, so counts match
     ops = _ops(ctx)
     assert list(ops["type"]) == ["fail", "info", "info"]
@@ -109,15 +129,15 @@ def test_decorator_uses_return_value_and_callables(ctx: FakeCtx) -> None:
 
 def test_nesting_in_one_user_is_refused(ctx: FakeCtx) -> None:
     user = FakeUser(ctx)
-    with pytest.raises(RuntimeError, match="cannot nest"), record(user, "write", "k", 1), \
-            record(user, "read", "k"):
+    with pytest.raises(RuntimeError, match="cannot nest"), recorder.record(user, "write", "k", 1), \
+            recorder.record(user, "read", "k"):
         pass
     validate_pairs(read_history(ctx.history.path))
 
 
 def test_outside_edgeproof_it_is_a_no_op() -> None:
     user = FakeUser(None)
-    with record(user, "write", "k", 1) as op:
+    with recorder.record(user, "write", "k", 1) as op:
         op.ok()
     assert user.fired == []
 
@@ -135,7 +155,7 @@ def test_outcome_rules() -> None:
 
 def test_a_record_object_may_be_entered_again(ctx: FakeCtx) -> None:
     user = FakeUser(ctx)
-    rec = record(user, "write", "k1", 5)
+    rec = recorder.record(user, "write", "k1", 5)
     with rec:
         _request(user, RuntimeError("HTTP 409"), 409)
     with rec:
@@ -152,9 +172,31 @@ def test_a_record_object_may_be_entered_again(ctx: FakeCtx) -> None:
 def test_events_after_the_history_closed_are_dropped_with_a_warning(
         ctx: FakeCtx, caplog: pytest.LogCaptureFixture) -> None:
     user = FakeUser(ctx)
-    with record(user, "write", "k1", 1):
+    with recorder.record(user, "write", "k1", 1):
         ctx.history.close()
-    with record(user, "write", "k1", 2):
+    with recorder.record(user, "write", "k1", 2):
         pass
     assert len(read_history(ctx.history.path)) == 1
     assert "after the history was closed" in caplog.text
+
+
+def test_the_compiled_request_listener_counts_on_the_open_record(ctx: FakeCtx,
+                                                                  implementation: str) -> None:
+    """workloads/_native/recorder.c's Listener: a request inside an open compiled record
+    counts on it (a failure makes a read fail); any other request goes to the fallback with
+    Locust's arguments as they came."""
+    mod = native.module()
+    if mod is None or implementation != "compiled":
+        pytest.skip("the compiled listener goes with the compiled recorder (tested there)")
+    handed: list[dict] = []
+    listener = mod.Listener(ctx.active, lambda **kw: handed.append(kw))
+    user = FakeUser(ctx)
+    with recorder.record(user, "read", "k1") as op:
+        listener(request_type="GET", name="/kv", response_time=1.0, exception=None,
+                 response=SimpleNamespace(status_code=200))
+        listener(request_type="GET", name="/kv", response_time=1.0,
+                 exception=ConnectionRefusedError(), response=None)
+        assert op.requests == 2 and isinstance(op.failure[0], ConnectionRefusedError)
+    listener(request_type="GET", name="/other", exception=None)
+    assert handed == [{"request_type": "GET", "name": "/other", "exception": None}]
+    assert list(_ops(ctx)["type"]) == ["fail"]
