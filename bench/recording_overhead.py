@@ -172,8 +172,44 @@ def figures(variant: str, result: LoadResult) -> dict[str, Any]:
     events = result.stats["history"]["invoke"] + sum(
         result.stats["history"][t] for t in ("ok", "fail", "info"))
     return {"variant": variant, "ops": n, "ops_per_s": done / span,
+            "recorder": result.stats.get("recorder", "?"),
             "cpu_percent": 100 * cpu_s / span, "cpu_us_per_op": cpu_s / done * 1e6,
             "history_events": events, "failures": result.stats["total"]["num_failures"]}
+
+
+class _HotCtx:
+    """The part of the load context a record touches, for the hot loop below."""
+
+    def __init__(self, path: Path) -> None:
+        self.history = HistoryWriter(path, buffer_lines=512)
+        self.active: dict[Any, Any] = {}
+        self.stopping = False
+
+
+def hot_loop(n: int = 100_000) -> dict[str, float]:
+    """The recorder's own cost, no Locust and no network: microseconds per ``with
+    record(...)`` block (its two events encoded in batches as in a run and written to
+    /dev/null, so that the page cache's copy, the same for both, is left out), the
+    pure-Python recorder and the compiled one side by side (best of 5 each, alternated)."""
+    from workloads import recorder
+
+    kinds = {"python": recorder.PyRecord}
+    if recorder.record is not recorder.PyRecord:
+        kinds["compiled"] = recorder.record
+    best: dict[str, float] = {}
+    for _ in range(5):
+        for name, cls in kinds.items():
+            ctx = _HotCtx(Path(os.devnull))
+            user = type("User", (), {})()
+            user._edgeproof_ids = (ctx, 0, "edge-1")
+            t = time.perf_counter()
+            for i in range(n):
+                with cls(user, "read", "k1", i):
+                    pass
+            ctx.history.close()
+            us = (time.perf_counter() - t) / n * 1e6
+            best[name] = min(best.get(name, us), us)
+    return best
 
 
 def writer_ceiling(tmp: Path, n: int = 200_000) -> float:
@@ -232,7 +268,7 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=10)
     try:
-        report(rows, writer_ceiling(tmp), args)
+        report(rows, writer_ceiling(tmp), args, hot_loop())
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # the runs' histories: ~250 MB for 16 rounds
 
@@ -266,7 +302,8 @@ def paired_ratio(rows: list[dict[str, Any]], field: str, a: str = "recorded",
     return {"mean": mean, "lo": mean - half, "hi": mean + half, "rounds": n}
 
 
-def report(rows: list[dict[str, Any]], ceiling: float, args: argparse.Namespace) -> None:
+def report(rows: list[dict[str, Any]], ceiling: float, args: argparse.Namespace,
+           hot: dict[str, float]) -> None:
     med = {v: statistics.median(r["ops_per_s"] for r in rows if r["variant"] == v)
            for v in ("bare", "hooked", "recorded", "builtin") if any(
                r["variant"] == v for r in rows)}
@@ -279,6 +316,10 @@ def report(rows: list[dict[str, Any]], ceiling: float, args: argparse.Namespace)
         print(f"{v:9s} {med[v]:12.0f} {cpu[v]:11.0f}")
     print(f"recorded/bare throughput ratio {ratio:.3f} (target >= {TARGET_RATIO}: "
           f"{'PASS' if ratio >= TARGET_RATIO else 'MISS'})")
+    kinds = sorted({r["recorder"] for r in rows if r["variant"] != "bare"})
+    print(f"recorder in the recorded loads: {', '.join(kinds)}"
+          + ("  (MIXED: the module was rebuilt or went stale during the run; figures void)"
+             if len(kinds) > 1 else ""))
     cpu_ratio = paired_ratio(rows, "cpu_us_per_op")
     rate_ratio = paired_ratio(rows, "ops_per_s")
     cpu_ok = cpu_ratio["hi"] <= CPU_TARGET
@@ -289,6 +330,8 @@ def report(rows: list[dict[str, Any]], ceiling: float, args: argparse.Namespace)
           f"{rate_ratio['lo']:.3f}-{rate_ratio['hi']:.3f})")
     print(f"most operations per second recorded (Locust, one process): {best:.0f}")
     print(f"HistoryWriter ceiling: {ceiling:.0f} events/s = {ceiling / 2:.0f} ops/s")
+    print("recorder hot loop (us per operation, no Locust): " + ", ".join(
+        f"{k} {v:.2f}" for k, v in hot.items()))
     print(json.dumps({"users": args.users, "seconds": args.seconds, "rounds": args.rounds,
                       "rate": args.rate, "concurrent": args.concurrent,
                       "median_ops_per_s": med, "cpu_us_per_op": cpu, "ratio": ratio,
@@ -296,6 +339,7 @@ def report(rows: list[dict[str, Any]], ceiling: float, args: argparse.Namespace)
                       "cpu_ratio": cpu_ratio, "throughput_ratio_paired": rate_ratio,
                       "cpu_target_hi": CPU_TARGET, "cpu_pass": cpu_ok,
                       "max_recorded_ops_per_s": best, "writer_events_per_s": ceiling,
+                      "hot_us_per_op": hot, "recorder": kinds,
                       "runs": rows}))
 
 

@@ -478,7 +478,8 @@ def _entry(e: Any) -> dict[str, Any]:
 def stats_dict(env: Environment, spec: dict[str, Any], counts: dict[str, int],
                started_ns: int, ended_ns: int, interrupted: bool,
                arrivals: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Locust's stats entries and totals, errors, the history counts and the time span."""
+    """Locust's stats entries and totals, errors, the history counts and the time span, and
+    which recorder ran (``compiled`` or ``python``, see workloads/native.py)."""
     st = env.stats
     entries = sorted(st.entries.values(), key=lambda e: (e.name, e.method))
     return {
@@ -491,6 +492,7 @@ def stats_dict(env: Environment, spec: dict[str, Any], counts: dict[str, int],
                     "occurrences": e.occurrences} for e in st.errors.values()],
         "cpu_warning": bool(env.runner and env.runner.cpu_warning_emitted),
         "arrivals": arrivals, "arrivals_waited": bool(arrivals and arrivals["waited"]),
+        "recorder": "compiled" if native.module() is not None else "python",
     }
 
 

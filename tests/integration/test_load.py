@@ -176,6 +176,9 @@ def test_builtin_kv_history_stats_and_littles_law(tmp_path: Path, kv_server) -> 
     assert {"elapsed_s", "ops", "ok", "fail", "info", "users", "cpu_percent", "requests",
             "cpu_s"} <= set(seen[0])
     assert seen[-1]["ops"] == len(ops)
+    from workloads import native  # the load process runs the recorder this process would
+
+    assert result.stats["recorder"] == ("compiled" if native.module() else "python")
     ticks = [p for p in seen if not p.get("final")]
     assert ticks[-1]["requests"] > ticks[0]["requests"] and ticks[-1]["requests"] <= total
     assert 0 < ticks[-1]["cpu_s"] - ticks[0]["cpu_s"] <= 2 * (

@@ -69,9 +69,17 @@ static inline void set_field(PyObject **slot, PyObject *v) { /* v: a new referen
 static int rec_init(Record *self, PyObject *args, PyObject *kwds) {
     static char *names[] = {"user", "f", "key", "value", "node", NULL};
     PyObject *user, *f, *key = Py_None, *value = Py_None, *node = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|OOO:record", names, &user, &f, &key,
-                                     &value, &node))
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    if ((!kwds || PyDict_GET_SIZE(kwds) == 0) && n >= 2 && n <= 5) { /* positional: fast */
+        user = PyTuple_GET_ITEM(args, 0);
+        f = PyTuple_GET_ITEM(args, 1);
+        if (n > 2) key = PyTuple_GET_ITEM(args, 2);
+        if (n > 3) value = PyTuple_GET_ITEM(args, 3);
+        if (n > 4) node = PyTuple_GET_ITEM(args, 4);
+    } else if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|OOO:record", names, &user, &f,
+                                            &key, &value, &node)) {
         return -1;
+    }
     Py_INCREF(user); set_field(&self->user, user);
     Py_INCREF(f); set_field(&self->f, f);
     Py_INCREF(key); set_field(&self->key, key);
@@ -384,10 +392,46 @@ static int put(Buf *b, const char *s, Py_ssize_t n) {
 
 #define PUTS(b, lit) put(b, lit, (Py_ssize_t)sizeof(lit) - 1)
 
-static int put_int(Buf *b, long long v) {
+static int put_int(Buf *b, long long v) { /* decimal, as str(int) */
     char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%lld", v);
-    return put(b, tmp, n);
+    char *end = tmp + sizeof tmp, *p = end;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do { *--p = (char)('0' + u % 10); u /= 10; } while (u);
+    if (v < 0) *--p = '-';
+    return put(b, p, end - p);
+}
+
+/* Events counted by type object during one encode, added to the dict once at the end. */
+typedef struct { PyObject *type; Py_ssize_t n; } Tally;
+#define TALLIES 8
+
+static int tally(Tally *t, int *used, PyObject *types, PyObject *type) {
+    for (int i = 0; i < *used; i++)
+        if (t[i].type == type) { t[i].n++; return 0; }
+    if (*used < TALLIES) { t[*used].type = type; t[*used].n = 1; (*used)++; return 0; }
+    PyObject *c = PyDict_GetItemWithError(types, type); /* more distinct types: at once */
+    if (!c) return PyErr_Occurred() ? -1 : 0;
+    PyObject *c1 = PyNumber_Add(c, one);
+    int rc = c1 ? PyDict_SetItem(types, type, c1) : -1;
+    Py_XDECREF(c1);
+    return rc;
+}
+
+static int add_tallies(Tally *t, int used, PyObject *types) {
+    for (int i = 0; i < used; i++) {
+        PyObject *c = PyDict_GetItemWithError(types, t[i].type);
+        if (!c) {
+            if (PyErr_Occurred()) return -1;
+            continue; /* not a type the writer counts */
+        }
+        PyObject *n = PyLong_FromSsize_t(t[i].n);
+        PyObject *c1 = n ? PyNumber_Add(c, n) : NULL;
+        Py_XDECREF(n);
+        int rc = c1 ? PyDict_SetItem(types, t[i].type, c1) : -1;
+        Py_XDECREF(c1);
+        if (rc < 0) return -1;
+    }
+    return 0;
 }
 
 /* The JSON of a plain field (exact int, ASCII str needing no escape, None, True, False)
@@ -435,6 +479,8 @@ static PyObject *encode(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) 
     }
     PyObject *events = args[0], *types = args[1], *line_of = args[2];
     Buf b = {NULL, 0, 0};
+    Tally tallies[TALLIES];
+    int used = 0;
     Py_ssize_t n = PyList_GET_SIZE(events);
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *ev = PyList_GET_ITEM(events, i);
@@ -457,14 +503,7 @@ static PyObject *encode(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) 
                 if (ok == 1) ok = PUTS(&b, "}\n") < 0 ? -1 : 1;
                 if (ok < 0) goto fail;
                 if (ok == 1) {
-                    PyObject *c = PyDict_GetItemWithError(types, t);
-                    if (c) {
-                        PyObject *c1 = PyNumber_Add(c, one);
-                        if (!c1 || PyDict_SetItem(types, t, c1) < 0) { Py_XDECREF(c1); goto fail; }
-                        Py_DECREF(c1);
-                    } else if (PyErr_Occurred()) {
-                        goto fail;
-                    }
+                    if (tally(tallies, &used, types, t) < 0) goto fail;
                     continue;
                 }
                 b.n = mark; /* a field that is not plain: the whole line from Python */
@@ -476,6 +515,7 @@ static PyObject *encode(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) 
         Py_DECREF(line);
         if (r < 0) goto fail;
     }
+    if (add_tallies(tallies, used, types) < 0) goto fail;
     PyObject *out = PyBytes_FromStringAndSize(b.p ? b.p : "", b.n);
     PyMem_Free(b.p);
     return out;
