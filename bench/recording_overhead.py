@@ -14,22 +14,28 @@ LocalRunner, one process):
   (an invoke and a completion line written per request);
 * ``builtin``: ``builtin:kv`` (EdgeproofUser's own recording; reads and writes).
 
-Each round runs bare and recorded back to back, which one first alternating round by round,
-then the other variants (rotated), so drift on the shared machine hits the compared pair
-alike. Reported per variant: median throughput (ops/s) and load-process CPU per operation;
+By default (the figure of record for the CPU target) each round runs bare and recorded at
+the same time, as two load processes against the one server, the one started first
+alternating round by round, 96 rounds of 4 s (~13 min): what else the host does, and its
+speed's drift, hit both alike. ``--sequential`` runs them back to back instead, which one
+first alternating, then the other variants (rotated); on a host whose speed drifts between
+two runs (this VM: bare alone 132-301 us per operation round to round) it cannot resolve a
+few percent. Reported per variant: median throughput (ops/s) and load-process CPU per
+operation (CPU seconds over Locust's requests between the first and last progress lines);
 the ratio recorded/bare (target >= 0.90); recorded/bare CPU per operation and throughput
-paired by round, with 95% intervals (target: the CPU ratio's upper bound <= 1.05); the most
-operations per second recorded in any round; and the recorder's own ceiling (HistoryWriter
-events/s in a tight loop, / 2 = ops/s).
+paired by round, with 95% intervals (target: the CPU ratio's upper bound <= 1.05); which
+recorder ran (compiled or pure Python); the most operations per second recorded in any
+round; the recorder's own ceiling (HistoryWriter events/s in a tight loop, / 2 = ops/s); and
+its hot loop, pure Python and compiled side by side.
 
 With ``--rate R`` the users of ``bare``, ``hooked`` and ``recorded`` are paced
 (``constant_pacing``) to offer R operations per second together, the same in every variant
 (a comparison at equal pace rather than each variant at its own saturation); ``builtin``
 stays a closed loop.
 
-Run: ``.venv/bin/python bench/recording_overhead.py [--quick] [--users 20] [--seconds 5]
-[--rounds 8] [--rate 0] [--variants bare,hooked,recorded,builtin]``. Prints a table and,
-last, one JSON line with every figure.
+Run: ``.venv/bin/python bench/recording_overhead.py [--quick] [--users 20] [--seconds 4]
+[--rounds 96] [--rate 0] [--sequential [--variants bare,hooked,recorded,builtin]]``. Prints a
+table and, last, one JSON line with every figure.
 """
 
 from __future__ import annotations
@@ -226,15 +232,22 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="1 round of 3 s")
     ap.add_argument("--users", type=int, default=20)
-    ap.add_argument("--seconds", type=float, default=5.0)
-    ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--rounds", type=int, default=None, help="default 96 (--sequential: 8)")
     ap.add_argument("--rate", type=float, default=0.0,
                     help="offered ops/s, paced (same for every variant); 0: closed loop")
     ap.add_argument("--concurrent", action="store_true",
-                    help="each round runs bare and recorded at the same time (only those)")
+                    help="the default: each round runs bare and recorded at the same time")
+    ap.add_argument("--sequential", action="store_true",
+                    help="each round runs the variants back to back (all of --variants)")
     ap.add_argument("--variants", default="bare,hooked,recorded,builtin",
-                    help="comma-separated subset (bare and recorded always run)")
+                    help="--sequential: comma-separated subset (bare and recorded always run)")
     args = ap.parse_args()
+    if args.concurrent and args.sequential:
+        ap.error("--concurrent and --sequential: choose one")
+    args.concurrent = not args.sequential
+    if args.rounds is None:
+        args.rounds = 96 if args.concurrent else 8
     if args.quick:
         args.seconds, args.rounds = 3.0, 1
     tmp = Path(tempfile.mkdtemp(prefix="edgeproof-bench-rec-"))

@@ -179,24 +179,3 @@ def test_events_after_the_history_closed_are_dropped_with_a_warning(
     assert len(read_history(ctx.history.path)) == 1
     assert "after the history was closed" in caplog.text
 
-
-def test_the_compiled_request_listener_counts_on_the_open_record(ctx: FakeCtx,
-                                                                  implementation: str) -> None:
-    """workloads/_native/recorder.c's Listener: a request inside an open compiled record
-    counts on it (a failure makes a read fail); any other request goes to the fallback with
-    Locust's arguments as they came."""
-    mod = native.module()
-    if mod is None or implementation != "compiled":
-        pytest.skip("the compiled listener goes with the compiled recorder (tested there)")
-    handed: list[dict] = []
-    listener = mod.Listener(ctx.active, lambda **kw: handed.append(kw))
-    user = FakeUser(ctx)
-    with recorder.record(user, "read", "k1") as op:
-        listener(request_type="GET", name="/kv", response_time=1.0, exception=None,
-                 response=SimpleNamespace(status_code=200))
-        listener(request_type="GET", name="/kv", response_time=1.0,
-                 exception=ConnectionRefusedError(), response=None)
-        assert op.requests == 2 and isinstance(op.failure[0], ConnectionRefusedError)
-    listener(request_type="GET", name="/other", exception=None)
-    assert handed == [{"request_type": "GET", "name": "/other", "exception": None}]
-    assert list(_ops(ctx)["type"]) == ["fail"]
