@@ -12,6 +12,7 @@ and encoder run instead.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import subprocess
 import sys
@@ -83,7 +84,13 @@ def load(path: Path) -> ModuleType | None:
 @cache
 def module() -> ModuleType | None:
     """The built module, or None (not built, stale, disabled by EDGEPROOF_RECORDER_NATIVE=0)."""
-    if os.environ.get(SWITCH, "1") == "0" or not fresh():
+    if os.environ.get(SWITCH, "1") == "0":
+        return None
+    if not fresh():
+        if module_path().is_file():  # built once, then its source changed: say so
+            logging.getLogger("edgeproof.recorder").warning(
+                "%s is older than %s: the pure-Python recorder runs; rebuild it with "
+                "`.venv/bin/python -m workloads.native build`", module_path().name, SOURCE)
         return None
     return load(module_path())
 
