@@ -11,6 +11,7 @@ before gevent's monkey-patching is complete).
 from __future__ import annotations
 
 import collections
+import functools
 import heapq
 import json
 import logging
@@ -317,21 +318,20 @@ def encode_batch_python(events: list[Event | str], types: dict[str, int]) -> byt
     return _encode(events, types).encode()
 
 
-_ENCODER: list[Callable[[list[Any], dict[str, int]], bytes]] = []  # chosen at first use
-
-
 def encode_batch(events: list[Event | str], types: dict[str, int]) -> bytes:
     """The JSONL bytes of buffered events, counted by type into ``types``: compiled
     (workloads/native.py, the same bytes) where it is built, else :func:`_encode`. The
     choice is made at the first flush, so importing this module loads no extension."""
-    if not _ENCODER:
-        mod = native.module()
-        if mod is None:
-            _ENCODER.append(encode_batch_python)
-        else:
-            enc = mod.encode
-            _ENCODER.append(lambda evs, tys: enc(evs, tys, encode_one))
-    return _ENCODER[0](events, types)
+    return _encoder()(events, types)
+
+
+@functools.cache
+def _encoder() -> Callable[[list[Any], dict[str, int]], bytes]:
+    mod = native.module()
+    if mod is None:
+        return encode_batch_python
+    enc = mod.encode
+    return lambda events, types: enc(events, types, encode_one)
 
 
 def _head(p: Any, t: str, f: Any, k: Any) -> str:

@@ -447,6 +447,14 @@ def _progress_line(counts: dict[str, int], env: Environment, t0: float, cpu: psu
     return json.dumps(line)
 
 
+def _recorder_kind() -> str:
+    """Which recorder this load ran: ``off`` (the bench's baseline), ``compiled`` or
+    ``python`` (see workloads/native.py)."""
+    if os.environ.get(RECORDER_SWITCH) == "off":
+        return "off"
+    return "compiled" if native.module() is not None else "python"
+
+
 def _cpu_seconds(proc: psutil.Process) -> float:
     """This process's CPU time so far (user and system), in seconds."""
     t = proc.cpu_times()
@@ -479,7 +487,7 @@ def stats_dict(env: Environment, spec: dict[str, Any], counts: dict[str, int],
                started_ns: int, ended_ns: int, interrupted: bool,
                arrivals: dict[str, Any] | None = None) -> dict[str, Any]:
     """Locust's stats entries and totals, errors, the history counts and the time span, and
-    which recorder ran (``compiled`` or ``python``, see workloads/native.py)."""
+    which recorder ran (:func:`_recorder_kind`)."""
     st = env.stats
     entries = sorted(st.entries.values(), key=lambda e: (e.name, e.method))
     return {
@@ -492,7 +500,7 @@ def stats_dict(env: Environment, spec: dict[str, Any], counts: dict[str, int],
                     "occurrences": e.occurrences} for e in st.errors.values()],
         "cpu_warning": bool(env.runner and env.runner.cpu_warning_emitted),
         "arrivals": arrivals, "arrivals_waited": bool(arrivals and arrivals["waited"]),
-        "recorder": "compiled" if native.module() is not None else "python",
+        "recorder": _recorder_kind(),
     }
 
 

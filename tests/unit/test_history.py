@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import threading
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -197,19 +197,14 @@ def test_buffered_lines_are_the_same_text_as_json_dumps(tmp_path: Path) -> None:
     assert path.read_text(encoding="utf-8") == want
 
 
-def test_the_compiled_encoder_writes_the_same_bytes_and_counts() -> None:
+def test_the_compiled_encoder_writes_the_same_bytes_and_counts(
+        compiled_recorder: ModuleType) -> None:
     """workloads/_native/recorder.c's encode against the pure-Python one: random events, odd
     fields (bools, floats, big ints, non-ASCII, escapes, lists) and whole lines among them."""
     import random
 
-    from workloads import history, native
+    from workloads import history
 
-    mod = native.module()
-    if mod is None:
-        if native.headers() is not None and os.environ.get(native.SWITCH) != "0":
-            pytest.fail("the compiled encoder is not built: run "
-                        "`.venv/bin/python -m workloads.native build`")
-        pytest.skip("LOUD: no Python.h for this Python (Debian: python3-dev): not built")
     rng = random.Random(11)
     pool = [None, True, False, 0, -1, 2**63 - 1, -(2**63), 2**63, 1.5, "k", "", "a\x7f",
             "tab\t", "é", "\"q\"", [1], {"a": 1}, object]
@@ -225,7 +220,7 @@ def test_the_compiled_encoder_writes_the_same_bytes_and_counts() -> None:
     want_types = dict.fromkeys(history.TYPES, 0)
     got_types = dict.fromkeys(history.TYPES, 0)
     want = history.encode_batch_python(events, want_types)
-    got = mod.encode(events, got_types, history.encode_one)
+    got = compiled_recorder.encode(events, got_types, history.encode_one)
     assert got == want and got_types == want_types and sum(got_types.values()) > 3000
 
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 
-import pytest
-
-from workloads import native, recorder
+from workloads import recorder
 from workloads.history import HistoryWriter, read_history
 
 
@@ -26,19 +23,14 @@ class FakeUser:
         self._edgeproof_ids = (ctx, 0, "edge-1")  # what the recorder finds on a bound user
 
 
-def test_the_compiled_request_listener_counts_on_the_open_record(tmp_path: Path) -> None:
+def test_the_compiled_request_listener_counts_on_the_open_record(
+        tmp_path: Path, compiled_recorder: ModuleType) -> None:
     """workloads/_native/recorder.c's Listener: a request inside an open compiled record
     counts on it (a failure makes a read fail); any other request goes to the fallback with
     Locust's arguments as they came."""
-    mod = native.module()
-    if mod is None:
-        if native.headers() is not None and os.environ.get(native.SWITCH) != "0":
-            pytest.fail("the compiled recorder is not built: run "
-                        "`.venv/bin/python -m workloads.native build`")
-        pytest.skip("LOUD: no Python.h for this Python (Debian: python3-dev): not built")
     ctx = FakeCtx(tmp_path / "h.jsonl", buffer_lines=3)
     handed: list[dict] = []
-    listener = mod.Listener(ctx.active, lambda **kw: handed.append(kw))
+    listener = compiled_recorder.Listener(ctx.active, lambda **kw: handed.append(kw))
     user = FakeUser(ctx)
     with recorder.record(user, "read", "k1") as op:
         listener(request_type="GET", name="/kv", response_time=1.0, exception=None,

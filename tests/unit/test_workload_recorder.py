@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import pytest
 from greenlet import GreenletExit
 
-from workloads import native, recorder
+from workloads import recorder
 from workloads.history import HistoryWriter, operations, read_history, validate_pairs
 from workloads.recorder import PyRecord, error_outcome, recorded, status_outcome
 
@@ -63,13 +62,8 @@ IMPLEMENTATIONS = {"compiled": recorder.record, "python": PyRecord}
 def implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Every test runs on both recorders: the compiled one (workloads/native.py, built by
     scripts/setup.sh) and the pure-Python one; the same events either way."""
-    if request.param == "compiled" and recorder.record is PyRecord:
-        # it can be built here: not building it is a bug
-        if native.headers() is not None and os.environ.get(native.SWITCH) != "0":
-            pytest.fail("the compiled recorder is not built: run "
-                        "`.venv/bin/python -m workloads.native build`")
-        pytest.skip("LOUD: no Python.h for this Python (Debian: python3-dev); the compiled "
-                    "recorder cannot be built, only the pure-Python one is tested")
+    if request.param == "compiled":
+        request.getfixturevalue("compiled_recorder")  # fails or skips where it is not built
     monkeypatch.setattr(recorder, "record", IMPLEMENTATIONS[request.param])
     return request.param
 
@@ -178,4 +172,3 @@ def test_events_after_the_history_closed_are_dropped_with_a_warning(
         pass
     assert len(read_history(ctx.history.path)) == 1
     assert "after the history was closed" in caplog.text
-
